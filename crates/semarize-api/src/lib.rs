@@ -1,0 +1,49 @@
+//! The raw Semarize API client, generated at build time by [progenitor] from
+//! `openapi/semarize.yaml`.
+//!
+//! This crate is deliberately thin: it is exactly what the spec says, with no retries,
+//! idempotency or waiting. Most users want the `semarize` crate, which layers those on
+//! top. Use this crate directly when you need the wire types or full control.
+//!
+//! Every operation is a method on [`Client`] returning a builder; responses are
+//! [`ResponseValue`]s, whose `headers()` carry `Retry-After` and `X-Request-Id`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), semarize_api::Error<semarize_api::types::Error>> {
+//! let client = semarize_api::Client::new("https://api.semarize.com");
+//! let run = client.get_run().run_id("run-id").send().await?;
+//! println!("{} is {}", run.run_id, run.status);
+//! # Ok(()) }
+//! ```
+//!
+//! The status, type and error-code enumerations are open: values added to /v1 later
+//! decode into an `Unknown` arm (see [`open_enums`]).
+//!
+//! [progenitor]: https://github.com/oxidecomputer/progenitor
+
+pub mod open_enums;
+
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unused_imports,
+    clippy::all,
+    clippy::pedantic
+)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/semarize_api.rs"));
+}
+
+pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, builder, prelude};
+
+/// The spec's component schemas as Rust types, including the open enumerations.
+pub mod types {
+    pub use crate::generated::types::*;
+    pub use crate::open_enums::{
+        BrickValueType, ErrorCode, RunMode, RunStatus, RunType, WebhookEventType,
+    };
+}
+
+/// The spec this crate was generated from, for tools that validate against it.
+pub const SPEC_YAML: &str = include_str!("../../../openapi/semarize.yaml");

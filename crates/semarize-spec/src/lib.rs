@@ -1,0 +1,312 @@
+//! `openapi/semarize.yaml` as data, for the tools that check things against it.
+//!
+//! OpenAPI 3.0 schemas are not quite JSON Schema (`nullable`, `#/components/schemas`
+//! references), so [`Spec`] converts them once and validates documents with a real JSON
+//! Schema validator. `xtask` uses it to validate the spec's own examples, the emulator's
+//! conformance tests use it to validate every response the emulator sends, and the
+//! documentation-example tests use it to validate the docs' examples.
+
+mod convert;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+pub use convert::to_json_schema;
+
+/// The spec as committed in the repository.
+pub const SPEC_YAML: &str = include_str!("../../../openapi/semarize.yaml");
+
+/// Something is wrong with the spec itself or with a lookup in it.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The text is not YAML or not an OpenAPI document.
+    #[error("the spec does not parse: {0}")]
+    Parse(String),
+    /// A schema could not be compiled into a JSON Schema validator.
+    #[error("schema {name} does not compile: {reason}")]
+    Schema {
+        /// Where the schema is.
+        name: String,
+        /// Why it does not compile.
+        reason: String,
+    },
+    /// The operation or status asked for is not in the spec.
+    #[error("{0} is not in the spec")]
+    Missing(String),
+}
+
+/// One operation of the spec.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Operation {
+    /// The operationId.
+    pub id: String,
+    /// The HTTP method, upper case.
+    pub method: String,
+    /// The path template, for example `/v1/runs/{runId}`.
+    pub path: String,
+}
+
+/// One example value in the spec, with the schema it must satisfy.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// Where it is, as a readable path (`create_run 202 accepted`).
+    pub location: String,
+    /// The OpenAPI schema of the media type it belongs to.
+    pub schema: Value,
+    /// The example value.
+    pub value: Value,
+}
+
+/// A parsed spec: the raw document and its typed OpenAPI form.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    raw: Value,
+    doc: openapiv3::OpenAPI,
+}
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+impl Spec {
+    /// Parses spec text (YAML or JSON).
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let raw: Value = serde_yaml::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
+        let doc: openapiv3::OpenAPI =
+            serde_json::from_value(raw.clone()).map_err(|e| SpecError::Parse(e.to_string()))?;
+        Ok(Self { raw, doc })
+    }
+
+    /// The spec committed in this repository.
+    pub fn bundled() -> Self {
+        Self::parse(SPEC_YAML)
+            .expect("the committed spec parses (checked by cargo xtask spec check)")
+    }
+
+    /// The raw document.
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    /// The typed OpenAPI document.
+    pub fn openapi(&self) -> &openapiv3::OpenAPI {
+        &self.doc
+    }
+
+    /// Every operation, in path order.
+    pub fn operations(&self) -> Vec<Operation> {
+        let mut ops = Vec::new();
+        for (path, item) in self.raw["paths"].as_object().into_iter().flatten() {
+            for method in HTTP_METHODS {
+                if let Some(op) = item.get(method) {
+                    ops.push(Operation {
+                        id: op["operationId"].as_str().unwrap_or_default().to_owned(),
+                        method: method.to_uppercase(),
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
+        ops
+    }
+
+    fn operation_raw(&self, operation_id: &str) -> Result<&Value, SpecError> {
+        self.raw["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, item)| HTTP_METHODS.iter().filter_map(move |m| item.get(*m)))
+            .find(|op| op["operationId"] == operation_id)
+            .ok_or_else(|| SpecError::Missing(format!("operation {operation_id}")))
+    }
+
+    /// Follows a local `$ref` (`#/components/...`) once; other values are returned as is.
+    pub fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => reference
+                .strip_prefix('#')
+                .and_then(|pointer| self.raw.pointer(pointer))
+                .unwrap_or(value),
+            None => value,
+        }
+    }
+
+    /// The statuses an operation documents, with the response object of each.
+    pub fn responses(&self, operation_id: &str) -> Result<BTreeMap<String, &Value>, SpecError> {
+        let op = self.operation_raw(operation_id)?;
+        Ok(op["responses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(status, response)| (status.clone(), self.resolve(response)))
+            .collect())
+    }
+
+    /// The JSON body schema (OpenAPI form) of one response of an operation, if it has one.
+    pub fn response_schema(
+        &self,
+        operation_id: &str,
+        status: u16,
+    ) -> Result<Option<Value>, SpecError> {
+        let responses = self.responses(operation_id)?;
+        let response = responses
+            .get(&status.to_string())
+            .ok_or_else(|| SpecError::Missing(format!("status {status} of {operation_id}")))?;
+        Ok(response
+            .pointer("/content/application~1json/schema")
+            .cloned())
+    }
+
+    /// The JSON body schema (OpenAPI form) of an operation's request, if it has one.
+    pub fn request_schema(&self, operation_id: &str) -> Result<Option<Value>, SpecError> {
+        let op = self.operation_raw(operation_id)?;
+        Ok(self
+            .resolve(&op["requestBody"])
+            .pointer("/content/application~1json/schema")
+            .cloned())
+    }
+
+    /// Compiles an OpenAPI schema of this spec into a JSON Schema validator.
+    pub fn validator(
+        &self,
+        schema: &Value,
+        name: &str,
+    ) -> Result<jsonschema::Validator, SpecError> {
+        let document = to_json_schema(schema, self.raw.pointer("/components/schemas"));
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&document)
+            .map_err(|e| SpecError::Schema {
+                name: name.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Validates `instance` against an OpenAPI schema of this spec; the errors are one
+    /// readable line each.
+    pub fn validate(
+        &self,
+        schema: &Value,
+        name: &str,
+        instance: &Value,
+    ) -> Result<(), Vec<String>> {
+        let validator = self
+            .validator(schema, name)
+            .map_err(|e| vec![e.to_string()])?;
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| format!("{name}: at '{}': {e}", e.instance_path()))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Validates `instance` against the component schema `name` (for example `Run`).
+    pub fn validate_component(&self, name: &str, instance: &Value) -> Result<(), Vec<String>> {
+        let schema = serde_json::json!({ "$ref": format!("#/components/schemas/{name}") });
+        self.validate(&schema, name, instance)
+    }
+
+    /// Validates a response body against what the spec says `operation_id` answers with
+    /// `status`. A status the operation does not document is an error, and so is a body
+    /// where none is documented.
+    pub fn validate_response(
+        &self,
+        operation_id: &str,
+        status: u16,
+        body: Option<&Value>,
+    ) -> Result<(), Vec<String>> {
+        let schema = self
+            .response_schema(operation_id, status)
+            .map_err(|e| vec![e.to_string()])?;
+        let name = format!("{operation_id} {status}");
+        match (schema, body) {
+            (Some(schema), Some(body)) => self.validate(&schema, &name, body),
+            (Some(_), None) => Err(vec![format!(
+                "{name}: a JSON body is documented but none came"
+            )]),
+            (None, Some(_)) => Err(vec![format!("{name}: no body is documented but one came")]),
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Every example in the spec: request bodies, responses (inline and shared), with the
+    /// schema each must satisfy.
+    pub fn examples(&self) -> Vec<Example> {
+        let mut out = Vec::new();
+        for op in self.operations() {
+            let Ok(raw) = self.operation_raw(&op.id) else {
+                continue;
+            };
+            let body = self.resolve(&raw["requestBody"]);
+            collect_media_examples(body, &format!("{} request", op.id), &mut out);
+            for (status, response) in raw["responses"].as_object().into_iter().flatten() {
+                let response = self.resolve(response);
+                collect_media_examples(response, &format!("{} {status}", op.id), &mut out);
+            }
+        }
+        out
+    }
+}
+
+fn collect_media_examples(holder: &Value, location: &str, out: &mut Vec<Example>) {
+    let Some(media) = holder.pointer("/content/application~1json") else {
+        return;
+    };
+    let schema = media.get("schema").cloned().unwrap_or(Value::Null);
+    if let Some(value) = media.get("example") {
+        out.push(Example {
+            location: location.to_owned(),
+            schema: schema.clone(),
+            value: value.clone(),
+        });
+    }
+    for (name, example) in media
+        .get("examples")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(value) = example.get("value") {
+            out.push(Example {
+                location: format!("{location} {name}"),
+                schema: schema.clone(),
+                value: value.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bundled_spec_lists_ten_operations() {
+        let spec = Spec::bundled();
+        assert_eq!(spec.operations().len(), 10);
+    }
+
+    #[test]
+    fn nullable_and_refs_validate_like_openapi() {
+        let spec = Spec::bundled();
+        let run = json!({"run_id": "r", "status": "failed", "error_code": null, "output": null});
+        spec.validate_component("Run", &run).unwrap();
+        let bad = json!({"run_id": 7, "status": "queued"});
+        let errors = spec.validate_component("Run", &bad).unwrap_err();
+        assert!(errors[0].contains("/run_id"), "{errors:?}");
+    }
+
+    #[test]
+    fn undocumented_status_is_an_error() {
+        let spec = Spec::bundled();
+        let errors = spec.validate_response("get_run", 418, None).unwrap_err();
+        assert!(errors[0].contains("418"), "{errors:?}");
+    }
+}
