@@ -22,6 +22,7 @@
 //! [progenitor]: https://github.com/oxidecomputer/progenitor
 
 pub mod open_enums;
+pub mod webhook_signature;
 
 #[allow(
     missing_docs,

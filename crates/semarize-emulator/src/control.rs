@@ -1,0 +1,159 @@
+//! The control surface: fault injection, run-time settings and inspection.
+//!
+//! The same operations are reachable from the library ([`Control`], from
+//! [`crate::Emulator::control`]) and over HTTP under `/_emulator` (see the README).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::faults::{FaultAction, FaultSpec, ForcedOutcome, WebhookFaults};
+use crate::state::{Core, CreateAttempt, DeliveryRecord, RunInspection, lock};
+
+/// Drives and inspects a running emulator.
+#[derive(Clone, Debug)]
+pub struct Control {
+    pub(crate) core: Arc<Core>,
+}
+
+/// Runs created per Idempotency-Key.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct KeyCount {
+    /// The workspace.
+    pub workspace_id: String,
+    /// The Idempotency-Key.
+    pub idempotency_key: String,
+    /// How many runs it produced (1 when idempotency holds).
+    pub runs: u32,
+}
+
+/// A new workspace and its key.
+#[derive(Clone, Serialize)]
+pub struct NewWorkspace {
+    /// `ws_...`
+    pub workspace_id: String,
+    /// A fresh `smz_test_` key for it.
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for NewWorkspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWorkspace")
+            .field("workspace_id", &self.workspace_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Arms a fault for the next `spec.count` calls of `spec.operation`.
+    pub fn inject(&self, spec: FaultSpec) {
+        lock(&self.core.faults).arm(spec);
+    }
+
+    /// Makes the next `count` calls of `operation` answer `status` (with Retry-After).
+    pub fn fail_next(&self, operation: &str, count: u32, status: u16, retry_after: Option<u64>) {
+        self.inject(FaultSpec {
+            operation: operation.to_owned(),
+            count,
+            action: FaultAction::Status {
+                status,
+                retry_after,
+                error: None,
+            },
+        });
+    }
+
+    /// Makes the next `count` calls of `operation` do their work, then drop the connection
+    /// without answering.
+    pub fn drop_after_commit(&self, operation: &str, count: u32) {
+        self.inject(FaultSpec {
+            operation: operation.to_owned(),
+            count,
+            action: FaultAction::DropAfterCommit,
+        });
+    }
+
+    /// Adds `ms` of latency to every call of `operation` (`*`: all); 0 removes it.
+    pub fn set_latency(&self, operation: &str, ms: u64) {
+        lock(&self.core.faults).set_latency(operation.to_owned(), ms);
+    }
+
+    /// Disarms every fault and forced outcome.
+    pub fn clear_faults(&self) {
+        lock(&self.core.faults).clear();
+    }
+
+    /// The next `count` runs created end with `outcome`.
+    pub fn force_next_runs(&self, outcome: ForcedOutcome, count: u32) {
+        lock(&self.core.faults).force_next(outcome, count);
+    }
+
+    /// Ends a run that is not terminal yet with `outcome`, now.
+    pub fn force_run(&self, run_id: &str, outcome: ForcedOutcome) -> Result<(), String> {
+        self.core.force_outcome(run_id, outcome)
+    }
+
+    /// Replaces the webhook delivery faults.
+    pub fn set_webhook_faults(&self, faults: WebhookFaults) {
+        lock(&self.core.faults).webhook = faults;
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Settings {
+        self.core.settings()
+    }
+
+    /// Changes settings at run time.
+    pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, String> {
+        let mut settings = self.core.settings();
+        change(&mut settings);
+        self.core.set_settings(settings.clone())?;
+        Ok(settings)
+    }
+
+    /// Creates another workspace with its own key.
+    pub fn add_workspace(&self) -> NewWorkspace {
+        let (workspace_id, api_key) = self.core.add_workspace();
+        NewWorkspace {
+            workspace_id,
+            api_key,
+        }
+    }
+
+    /// Adds a key (expired or not) to the default workspace.
+    pub fn add_api_key(&self, key: &str, expired: bool) {
+        self.core
+            .add_key(&self.core.default_workspace, key, expired);
+    }
+
+    /// Every `POST /v1/runs` attempt, oldest first.
+    pub fn create_attempts(&self) -> Vec<CreateAttempt> {
+        lock(&self.core.log).creates.clone()
+    }
+
+    /// Runs created per Idempotency-Key.
+    pub fn runs_per_key(&self) -> Vec<KeyCount> {
+        let log = lock(&self.core.log);
+        let sorted: BTreeMap<_, _> = log.runs_per_key.iter().collect();
+        sorted
+            .into_iter()
+            .map(|((workspace_id, key), runs)| KeyCount {
+                workspace_id: workspace_id.clone(),
+                idempotency_key: key.clone(),
+                runs: *runs,
+            })
+            .collect()
+    }
+
+    /// Every webhook delivery attempt, oldest first.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        lock(&self.core.log).deliveries.clone()
+    }
+
+    /// Every run, per workspace in creation order.
+    pub fn runs(&self) -> Vec<RunInspection> {
+        self.core.inspect_runs()
+    }
+}

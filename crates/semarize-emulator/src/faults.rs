@@ -1,0 +1,175 @@
+//! Fault injection: what the control surface arms and the request path consumes.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+/// What an injected fault does to a call.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Answer with this status and the flat error envelope, without doing the work.
+    Status {
+        /// The HTTP status (4xx or 5xx).
+        status: u16,
+        /// `Retry-After` / `retry_after_seconds` to send.
+        #[serde(default)]
+        retry_after: Option<u64>,
+        /// The `error` code (default: derived from the status).
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// Do the work (for `create_run`: commit the run), then close the connection without
+    /// answering: the "network timeout after acceptance" case.
+    DropAfterCommit,
+}
+
+/// Arms `action` for the next `count` calls of `operation` (an operationId, or `*` for
+/// every /v1 operation).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct FaultSpec {
+    /// operationId or `*`.
+    pub operation: String,
+    /// How many calls it applies to.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// What happens.
+    #[serde(flatten)]
+    pub action: FaultAction,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How the next runs created will end, overriding the kit engine.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ForcedOutcome {
+    /// Fail with this code.
+    Fail {
+        /// `error_code` of the run.
+        #[serde(default = "default_failure_code")]
+        error_code: String,
+        /// `error_message`.
+        #[serde(default)]
+        error_message: Option<String>,
+        /// `error_user_message`.
+        #[serde(default)]
+        error_user_message: Option<String>,
+    },
+    /// Be cancelled.
+    Cancel,
+}
+
+fn default_failure_code() -> String {
+    "run_request_failed".to_owned()
+}
+
+/// Faults applied to webhook deliveries.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct WebhookFaults {
+    /// Send each of the next N deliveries twice (same delivery id, same body).
+    pub duplicate: u32,
+    /// Hold each of the next N deliveries for `delay_ms` before sending.
+    pub delay: u32,
+    /// The delay for `delay`.
+    pub delay_ms: u64,
+    /// Collect the next N events and deliver them in reverse order.
+    pub reorder: u32,
+    /// Make the receiver's next N attempts count as failed without sending them.
+    pub fail: u32,
+}
+
+/// Every armed fault.
+#[derive(Debug, Default)]
+pub struct Faults {
+    armed: VecDeque<(String, u32, FaultAction)>,
+    latency_ms: HashMap<String, u64>,
+    outcomes: VecDeque<ForcedOutcome>,
+    /// Webhook delivery faults.
+    pub webhook: WebhookFaults,
+}
+
+impl Faults {
+    /// Arms a fault.
+    pub fn arm(&mut self, spec: FaultSpec) {
+        if spec.count > 0 {
+            self.armed
+                .push_back((spec.operation, spec.count, spec.action));
+        }
+    }
+
+    /// Takes the first armed fault for `operation`, if any.
+    pub fn take(&mut self, operation: &str) -> Option<FaultAction> {
+        let index = self
+            .armed
+            .iter()
+            .position(|(op, _, _)| op == operation || op == "*")?;
+        let entry = &mut self.armed[index];
+        entry.1 -= 1;
+        let action = entry.2.clone();
+        if entry.1 == 0 {
+            self.armed.remove(index);
+        }
+        Some(action)
+    }
+
+    /// Sets the added latency of `operation` (`*` for all); 0 clears it.
+    pub fn set_latency(&mut self, operation: String, ms: u64) {
+        if ms == 0 {
+            self.latency_ms.remove(&operation);
+        } else {
+            self.latency_ms.insert(operation, ms);
+        }
+    }
+
+    /// The added latency of `operation`.
+    pub fn latency(&self, operation: &str) -> u64 {
+        self.latency_ms
+            .get(operation)
+            .or_else(|| self.latency_ms.get("*"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Queues outcomes for the next runs created.
+    pub fn force_next(&mut self, outcome: ForcedOutcome, count: u32) {
+        self.outcomes
+            .extend(std::iter::repeat_n(outcome, count as usize));
+    }
+
+    /// The forced outcome of the next run, if any.
+    pub fn next_outcome(&mut self) -> Option<ForcedOutcome> {
+        self.outcomes.pop_front()
+    }
+
+    /// Disarms everything.
+    pub fn clear(&mut self) {
+        *self = Faults::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_apply_count_times_to_their_operation() {
+        let mut faults = Faults::default();
+        faults.arm(FaultSpec {
+            operation: "get_run".into(),
+            count: 2,
+            action: FaultAction::Status {
+                status: 503,
+                retry_after: None,
+                error: None,
+            },
+        });
+        assert!(faults.take("create_run").is_none());
+        assert!(faults.take("get_run").is_some());
+        assert!(faults.take("get_run").is_some());
+        assert!(faults.take("get_run").is_none());
+    }
+}

@@ -1,0 +1,206 @@
+//! `/_emulator`: the control surface over HTTP (documented in the README).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use semarize_api::types::ErrorCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{App, read_json_object};
+use crate::config::Settings;
+use crate::control::Control;
+use crate::error::ApiError;
+use crate::faults::{FaultSpec, ForcedOutcome, WebhookFaults};
+
+pub(super) fn router() -> Router<App> {
+    Router::new()
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        )
+        .route("/faults", post(inject).delete(clear))
+        .route("/latency", put(latency))
+        .route("/outcomes", post(outcomes))
+        .route("/runs/{id}/fail", post(fail_run))
+        .route("/runs/{id}/cancel", post(cancel_run))
+        .route("/webhook-faults", put(webhook_faults))
+        .route("/settings", get(get_settings).put(put_settings))
+        .route("/workspaces", post(add_workspace))
+        .route(
+            "/inspect/creates",
+            get(|State(app): State<App>| async move { Json(control(&app).create_attempts()) }),
+        )
+        .route(
+            "/inspect/keys",
+            get(|State(app): State<App>| async move { Json(control(&app).runs_per_key()) }),
+        )
+        .route(
+            "/inspect/deliveries",
+            get(|State(app): State<App>| async move { Json(control(&app).deliveries()) }),
+        )
+        .route(
+            "/inspect/runs",
+            get(|State(app): State<App>| async move { Json(control(&app).runs()) }),
+        )
+}
+
+fn control(app: &App) -> Control {
+    Control {
+        core: app.core.clone(),
+    }
+}
+
+/// Parses a control body into `T`; errors are the flat envelope.
+async fn parse<T: DeserializeOwned>(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    let map = read_json_object(headers, body, app.core.max_body_bytes()).await?;
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidRequest, e.to_string()))
+}
+
+fn done(result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn inject(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    done(
+        parse::<FaultSpec>(&app, &headers, body)
+            .await
+            .map(|spec| control(&app).inject(spec)),
+    )
+}
+
+async fn clear(State(app): State<App>) -> Response {
+    control(&app).clear_faults();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct LatencyBody {
+    #[serde(default = "all")]
+    operation: String,
+    ms: u64,
+}
+
+fn all() -> String {
+    "*".to_owned()
+}
+
+async fn latency(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    done(
+        parse::<LatencyBody>(&app, &headers, body)
+            .await
+            .map(|b| control(&app).set_latency(&b.operation, b.ms)),
+    )
+}
+
+#[derive(Deserialize)]
+struct OutcomesBody {
+    #[serde(default = "one")]
+    count: u32,
+    #[serde(flatten)]
+    outcome: ForcedOutcome,
+}
+
+fn one() -> u32 {
+    1
+}
+
+async fn outcomes(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    done(
+        parse::<OutcomesBody>(&app, &headers, body)
+            .await
+            .map(|b| control(&app).force_next_runs(b.outcome, b.count)),
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct FailBody {
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    error_message: Option<String>,
+    #[serde(default)]
+    error_user_message: Option<String>,
+}
+
+fn force(app: &App, run_id: &str, outcome: ForcedOutcome) -> Response {
+    done(
+        control(app).force_run(run_id, outcome).map_err(|why| {
+            ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidRequest).detail(why)
+        }),
+    )
+}
+
+async fn fail_run(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = if headers.contains_key("content-type") {
+        match parse::<FailBody>(&app, &headers, body).await {
+            Ok(b) => b,
+            Err(err) => return err.into_response(),
+        }
+    } else {
+        FailBody::default()
+    };
+    let outcome = ForcedOutcome::Fail {
+        error_code: body
+            .error_code
+            .unwrap_or_else(|| "run_request_failed".to_owned()),
+        error_message: body.error_message,
+        error_user_message: body.error_user_message,
+    };
+    force(&app, &id, outcome)
+}
+
+async fn cancel_run(State(app): State<App>, Path(id): Path<String>) -> Response {
+    force(&app, &id, ForcedOutcome::Cancel)
+}
+
+async fn webhook_faults(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    done(
+        parse::<WebhookFaults>(&app, &headers, body)
+            .await
+            .map(|f| control(&app).set_webhook_faults(f)),
+    )
+}
+
+async fn get_settings(State(app): State<App>) -> Json<Settings> {
+    Json(control(&app).settings())
+}
+
+async fn put_settings(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let map = read_json_object(&headers, body, app.core.max_body_bytes()).await?;
+        // A partial body changes only the fields it names.
+        let mut current = serde_json::to_value(app.core.settings()).expect("settings serialize");
+        for (k, v) in map {
+            current[k] = v;
+        }
+        let settings: Settings = serde_json::from_value(current)
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidRequest, e.to_string()))?;
+        app.core
+            .set_settings(settings.clone())
+            .map_err(|why| ApiError::bad_request(ErrorCode::InvalidRequest, why))?;
+        Ok::<_, ApiError>(Json(settings).into_response())
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn add_workspace(State(app): State<App>) -> Response {
+    (StatusCode::CREATED, Json(control(&app).add_workspace())).into_response()
+}

@@ -1,0 +1,287 @@
+//! HTTP framing: the router, the request-id and gate middleware, JSON bodies and the
+//! error envelope. Behaviour lives in [`crate::state`]; handlers translate.
+
+mod control;
+mod v1;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
+use semarize_api::types::ErrorCode;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::faults::FaultAction;
+use crate::routes::{self, ROUTES};
+use crate::server::ConnectionKiller;
+use crate::state::{Core, CreateAttempt, Workspace};
+
+/// Handler state.
+#[derive(Clone, Debug)]
+pub(crate) struct App {
+    pub core: Arc<Core>,
+}
+
+/// What the gate hands to a /v1 handler: the authenticated workspace.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub workspace: Arc<Mutex<Workspace>>,
+}
+
+/// Marks a request whose connection is dropped once the handler has done its work.
+#[derive(Clone, Copy)]
+pub(crate) struct DropAfterCommit;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The whole router: /v1 from the route table, the control surface, and JSON fallbacks.
+pub(crate) fn router(app: App) -> Router {
+    let mut v1 = Router::new();
+    let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    paths.dedup();
+    for path in paths {
+        let methods =
+            ROUTES
+                .iter()
+                .filter(|r| r.path == path)
+                .fold(MethodRouter::new(), |methods, route| {
+                    let filter = MethodFilter::try_from(
+                        Method::from_bytes(route.method.as_bytes()).expect("valid method"),
+                    )
+                    .expect("a standard method");
+                    v1::handler(methods, filter, route.operation_id)
+                });
+        v1 = v1.route(path, methods.fallback(method_not_allowed));
+    }
+    let v1 = v1.route_layer(middleware::from_fn_with_state(app.clone(), gate));
+    Router::new()
+        .merge(v1)
+        .nest("/_emulator", control::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), request_id))
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    error_response(
+        &ApiError::not_found(ErrorCode::NotFound).detail("no such route"),
+        false,
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        &ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
+            .detail("this route does not accept this method"),
+        false,
+    )
+}
+
+/// Echoes a usable X-Request-Id or makes one, and sets it on every response.
+async fn request_id(State(_app): State<App>, mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 200
+                && v.to_str()
+                    .is_ok_and(|s| s.chars().all(|c| c.is_ascii_graphic()))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&crate::ids::prefixed("req")).expect("ids are header-safe")
+        });
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// Per /v1 call: injected latency and faults, authentication, rate limiting.
+async fn gate(
+    State(app): State<App>,
+    matched: MatchedPath,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let operation =
+        routes::operation_id(req.method().as_str(), matched.as_str()).unwrap_or("unknown");
+    let is_create = operation == "create_run";
+    let additive = app.core.settings().additive;
+    let latency = app
+        .core
+        .faults
+        .lock()
+        .map(|f| f.latency(operation))
+        .unwrap_or(0);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let fault = crate::state::lock(&app.core.faults).take(operation);
+    let record_refusal = |status: StatusCode, outcome: &str| {
+        if is_create {
+            app.core.record_create(CreateAttempt {
+                at: crate::ids::rfc3339(chrono::Utc::now()),
+                workspace_id: None,
+                idempotency_key: header_str(req.headers(), "idempotency-key").map(str::to_owned),
+                status: status.as_u16(),
+                outcome: outcome.to_owned(),
+                run_id: None,
+            });
+        }
+    };
+    let mut drop_after = false;
+    match fault {
+        Some(FaultAction::Status {
+            status,
+            retry_after,
+            error,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = error
+                .map(ErrorCode::from)
+                .unwrap_or_else(|| default_code(status));
+            record_refusal(status, "injected_fault");
+            let err = ApiError {
+                status,
+                code,
+                detail: Some("injected by the emulator".into()),
+                retry_after,
+            };
+            return error_response(&err, additive);
+        }
+        Some(FaultAction::DropAfterCommit) => drop_after = true,
+        None => {}
+    }
+    let workspace = match app
+        .core
+        .authenticate(header_str(req.headers(), "authorization"))
+    {
+        Ok(ws) => ws,
+        Err(err) => {
+            record_refusal(err.status, err.code.as_str());
+            return error_response(&err, additive);
+        }
+    };
+    if let Err(err) = app.core.admit(&workspace, is_create) {
+        record_refusal(err.status, err.code.as_str());
+        return error_response(&err, additive);
+    }
+    req.extensions_mut().insert(Ctx { workspace });
+    let killer = req.extensions().get::<ConnectionKiller>().cloned();
+    if drop_after {
+        req.extensions_mut().insert(DropAfterCommit);
+    }
+    let response = next.run(req).await;
+    match (drop_after, killer) {
+        (true, Some(killer)) => {
+            killer.kill();
+            // The connection is being closed; this response is never sent.
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes")
+        }
+        _ => response,
+    }
+}
+
+fn default_code(status: StatusCode) -> ErrorCode {
+    match status.as_u16() {
+        400 => ErrorCode::InvalidRequest,
+        401 => ErrorCode::InvalidApiKey,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        409 => ErrorCode::IdempotencyKeyConflict,
+        422 => ErrorCode::RunRequestFailed,
+        429 => ErrorCode::RateLimited,
+        _ => ErrorCode::InternalError,
+    }
+}
+
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Serializes `body` as the response, decorated in additive mode.
+pub(crate) fn json_response<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    additive: bool,
+) -> Response {
+    let bytes = if additive {
+        let mut value = serde_json::to_value(body).expect("API types serialize");
+        crate::additive::decorate(&mut value);
+        serde_json::to_vec(&value)
+    } else {
+        serde_json::to_vec(body)
+    }
+    .expect("API types serialize");
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response()
+}
+
+/// The flat error envelope, with Retry-After when the error advises a delay.
+pub(crate) fn error_response(err: &ApiError, additive: bool) -> Response {
+    let mut response = json_response(err.status, &err.body(), additive);
+    if let Some(seconds) = err.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// Reads a JSON object body: `application/json` required, size limited, parse errors
+/// reported with their position.
+pub(crate) async fn read_json_object(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let content_type = header_str(headers, "content-type").unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+        )
+        .detail("send the body as Content-Type: application/json"));
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
+            .detail(format!("the body is larger than {limit} bytes"))
+    })?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(&self, false)
+    }
+}

@@ -1,0 +1,8 @@
+//! Behaviour of the emulator against the Semarize documentation, over real HTTP on an
+//! ephemeral loopback port.
+
+mod api;
+mod conformance;
+mod faults;
+mod support;
+mod webhooks;
