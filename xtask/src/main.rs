@@ -4,8 +4,12 @@
 //!   generator, and compares the generated public surface with the committed snapshot
 //!   `openapi/generated-surface.txt`.
 //! - `spec bless` accepts a deliberate change of the generated surface.
+//! - `spec drift --base-url URL [--api-key KEY] [--kit-code CODE]` calls the read
+//!   endpoints of a live server (Semarize or the emulator) and reports response fields and
+//!   enumeration values the spec does not know; exit status 1 when it finds any.
 
 mod codegen;
+mod drift;
 mod lint;
 mod surface;
 
@@ -13,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask spec check [--spec PATH] [--surface PATH]
-       cargo xtask spec bless [--spec PATH] [--surface PATH]";
+       cargo xtask spec bless [--spec PATH] [--surface PATH]
+       cargo xtask spec drift --base-url URL [--api-key KEY (or SEMARIZE_API_KEY)] [--kit-code CODE]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -85,8 +90,76 @@ fn run(args: &[String]) -> Result<(), Vec<String>> {
             println!("spec bless: wrote {}", paths.surface.display());
             Ok(())
         }
+        ["spec", "drift", rest @ ..] => run_drift(rest),
         _ => Err(vec![USAGE.to_owned()]),
     }
+}
+
+fn run_drift(args: &[&str]) -> Result<(), Vec<String>> {
+    let (mut base_url, mut api_key, mut kit_code) =
+        (None, std::env::var("SEMARIZE_API_KEY").ok(), None);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest
+            .next()
+            .map(|v| (*v).to_owned())
+            .ok_or_else(|| vec![format!("{flag} needs a value\n{USAGE}")])?;
+        match *flag {
+            "--base-url" => base_url = Some(value),
+            "--api-key" => api_key = Some(value),
+            "--kit-code" => kit_code = Some(value),
+            other => return Err(vec![format!("unknown flag {other}\n{USAGE}")]),
+        }
+    }
+    let base_url = base_url.ok_or_else(|| vec![format!("--base-url is required\n{USAGE}")])?;
+    let api_key = api_key
+        .ok_or_else(|| vec!["an API key is required: --api-key or SEMARIZE_API_KEY".to_owned()])?;
+    let spec = semarize_spec::Spec::bundled();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| vec![format!("cannot start a runtime: {e}")])?;
+    let findings = runtime
+        .block_on(drift::drift(
+            &spec,
+            &base_url,
+            &api_key,
+            kit_code.as_deref(),
+        ))
+        .map_err(|e| vec![e])?;
+    if findings.is_empty() {
+        println!("spec drift: none (every observed field and value is in the spec)");
+        Ok(())
+    } else {
+        Err(findings)
+    }
+}
+
+/// The emulator's /v1 route table and the spec's operations must be the same set.
+fn check_routes(spec: &semarize_spec::Spec) -> Vec<String> {
+    use std::collections::BTreeSet;
+    let documented: BTreeSet<(String, String, String)> = spec
+        .operations()
+        .into_iter()
+        .map(|o| (o.method, o.path, o.id))
+        .collect();
+    let served: BTreeSet<(String, String, String)> = semarize_emulator::routes::ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.operation_id.to_owned(),
+            )
+        })
+        .collect();
+    let missing = documented
+        .difference(&served)
+        .map(|(m, p, id)| format!("the emulator does not serve {id} ({m} {p})"));
+    let invented = served.difference(&documented).map(|(m, p, id)| {
+        format!("the emulator serves {id} ({m} {p}), which the spec does not document")
+    });
+    missing.chain(invented).collect()
 }
 
 fn read(path: &Path) -> Result<String, Vec<String>> {
@@ -98,6 +171,7 @@ fn check(paths: &SpecPaths) -> Result<String, Vec<String>> {
     let text = read(&paths.spec)?;
     let spec = semarize_spec::Spec::parse(&text).map_err(|e| vec![e.to_string()])?;
     let mut problems = lint::lint(&spec);
+    problems.extend(check_routes(&spec));
     let examples = spec.examples();
     for example in &examples {
         if let Err(errors) = spec.validate(
@@ -124,7 +198,7 @@ fn check(paths: &SpecPaths) -> Result<String, Vec<String>> {
     }
     if problems.is_empty() {
         Ok(format!(
-            "{} operations, {} examples",
+            "{} operations, {} examples, emulator routes match, generated surface unchanged",
             spec.operations().len(),
             examples.len()
         ))
@@ -198,6 +272,22 @@ mod tests {
             .replace("operationId: list_webhooks", "operationId: list_runs");
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("duplicate operationId list_runs"), "{all}");
+    }
+
+    #[test]
+    fn an_operation_the_emulator_does_not_serve_fails() {
+        let mutated =
+            semarize_spec::SPEC_YAML.replace("  /v1/bricks:\n", "  /v1/brick-metadata:\n");
+        assert_ne!(mutated, semarize_spec::SPEC_YAML);
+        let all = check_text(&mutated).unwrap_err().join("\n");
+        assert!(
+            all.contains("the emulator does not serve get_bricks (GET /v1/brick-metadata)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("the emulator serves get_bricks (GET /v1/bricks)"),
+            "{all}"
+        );
     }
 
     #[test]

@@ -140,8 +140,8 @@ impl Control {
         sorted
             .into_iter()
             .map(|((workspace_id, key), runs)| KeyCount {
-                workspace_id: workspace_id.clone(),
-                idempotency_key: key.clone(),
+                workspace_id: workspace_id.to_string(),
+                idempotency_key: key.to_string(),
                 runs: *runs,
             })
             .collect()

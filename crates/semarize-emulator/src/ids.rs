@@ -2,11 +2,6 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
-/// A fresh UUID string.
-pub fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 /// A fresh id with a prefix, as the webhook and event ids are (`evt_<uuid>`).
 pub fn prefixed(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())

@@ -316,10 +316,11 @@ pub struct Usage {
 /// Runs a Kit version over a transcript.
 pub fn evaluate(resolved: Resolved<'_>, transcript: &str) -> (types::RunOutput, Usage) {
     let passages = passages(transcript);
+    let lowered: Vec<String> = passages.iter().map(|p| p.to_lowercase()).collect();
     let mut bricks = HashMap::new();
     let mut evidence_count = 0u64;
     for brick in &resolved.version.bricks {
-        let output = evaluate_brick(brick, transcript, &passages);
+        let output = evaluate_brick(brick, transcript, &passages, &lowered);
         evidence_count += output.evidence.len() as u64;
         bricks.insert(brick.key.clone(), output);
     }
@@ -348,8 +349,9 @@ fn passages(transcript: &str) -> Vec<&str> {
         .collect()
 }
 
-fn mentions(passage: &str, word: &str) -> bool {
-    !word.is_empty() && passage.to_lowercase().contains(&word.to_lowercase())
+/// Whether a lower-cased passage mentions `word` (case-insensitive).
+fn mentions(lowered_passage: &str, word: &str) -> bool {
+    !word.is_empty() && lowered_passage.contains(&word.to_lowercase())
 }
 
 /// A stable small number from the brick and transcript, for deterministic variety.
@@ -365,11 +367,17 @@ fn stable_hash(brick: &BrickDef, transcript: &str) -> u64 {
     )
 }
 
-fn evaluate_brick(brick: &BrickDef, transcript: &str, passages: &[&str]) -> types::BrickOutput {
+fn evaluate_brick(
+    brick: &BrickDef,
+    transcript: &str,
+    passages: &[&str],
+    lowered: &[String],
+) -> types::BrickOutput {
     let relevant: Vec<&str> = passages
         .iter()
-        .copied()
-        .filter(|p| brick.keywords.iter().any(|k| mentions(p, k)))
+        .zip(lowered)
+        .filter(|(_, low)| brick.keywords.iter().any(|k| mentions(low, k)))
+        .map(|(p, _)| *p)
         .collect();
     let hash = stable_hash(brick, transcript);
     let value = match &brick.kind {
@@ -385,7 +393,7 @@ fn evaluate_brick(brick: &BrickDef, transcript: &str, passages: &[&str]) -> type
         BrickKind::Category { categories } => {
             let named = categories
                 .iter()
-                .find(|c| passages.iter().any(|p| mentions(p, c)));
+                .find(|c| lowered.iter().any(|p| mentions(p, c)));
             serde_json::Value::from(named.unwrap_or(&categories[0]).clone())
         }
         BrickKind::String => {

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use semarize_api::types::{self, ErrorCode, RunStatus, RunType};
 use serde::Serialize;
 use sha2::Digest;
+use uuid::Uuid;
 
 use crate::config::{Config, Settings};
 use crate::error::ApiError;
@@ -40,14 +41,15 @@ fn hash_key(key: &str) -> [u8; 32] {
 /// A stored API key: only its hash is kept.
 #[derive(Debug, Clone)]
 struct KeyRecord {
-    workspace_id: String,
+    workspace_id: Arc<str>,
     expired: bool,
 }
 
 /// How a run ends.
 #[derive(Debug, Clone)]
 enum Outcome {
-    Succeeded(types::RunOutput),
+    // Shared: the engine is deterministic, so identical inputs share one output.
+    Succeeded(Arc<types::RunOutput>),
     Failed {
         code: ErrorCode,
         message: Option<String>,
@@ -59,7 +61,7 @@ enum Outcome {
 /// One run.
 #[derive(Debug)]
 pub struct RunRecord {
-    run_id: String,
+    run_id: Uuid,
     run_type: RunType,
     created_at: DateTime<Utc>,
     started: Instant,
@@ -67,8 +69,8 @@ pub struct RunRecord {
     outcome: Outcome,
     usage: Usage,
     /// The Idempotency-Key it was created with.
-    pub idempotency_key: Option<String>,
-    kit_code: String,
+    pub idempotency_key: Option<Arc<str>>,
+    kit_code: Arc<str>,
     event_emitted: bool,
 }
 
@@ -100,7 +102,7 @@ impl RunRecord {
     /// The summary `POST /v1/runs` (202) and `GET /v1/runs` return.
     pub fn summary(&self, now: Instant) -> types::Run {
         types::Run {
-            run_id: self.run_id.clone(),
+            run_id: self.run_id.to_string(),
             status: self.status(now),
             run_type: Some(self.run_type.clone()),
             created_at: Some(self.created_at),
@@ -125,7 +127,7 @@ impl RunRecord {
                     .as_millis() as u64,
             );
             match &self.outcome {
-                Outcome::Succeeded(output) => run.output = Some(output.clone()),
+                Outcome::Succeeded(output) => run.output = Some(types::RunOutput::clone(output)),
                 Outcome::Failed {
                     code,
                     message,
@@ -151,7 +153,7 @@ impl RunRecord {
             _ => (self.usage.prompt, 0, 0),
         };
         types::RunUsage {
-            run_id: self.run_id.clone(),
+            run_id: self.run_id.to_string(),
             token_usage: types::TokenUsage { prompt, completion },
             credits_consumed: credits,
         }
@@ -190,10 +192,10 @@ impl WebhookEndpoint {
 #[derive(Debug)]
 pub struct Workspace {
     /// `ws_...`
-    pub id: String,
-    runs: HashMap<String, RunRecord>,
-    order: Vec<String>,
-    idempotency: HashMap<String, ([u8; 32], String)>,
+    pub id: Arc<str>,
+    runs: HashMap<Uuid, RunRecord>,
+    order: Vec<Uuid>,
+    idempotency: HashMap<Arc<str>, ([u8; 32], Uuid)>,
     /// The webhook endpoint, if one is registered.
     pub webhook: Option<WebhookEndpoint>,
     create_bucket: TokenBucket,
@@ -201,7 +203,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    fn new(id: String) -> Self {
+    fn new(id: Arc<str>) -> Self {
         let now = Instant::now();
         Workspace {
             id,
@@ -216,13 +218,16 @@ impl Workspace {
 
     /// A run of this workspace.
     pub fn run(&self, run_id: &str) -> Option<&RunRecord> {
-        self.runs.get(run_id)
+        self.runs.get(&Uuid::parse_str(run_id).ok()?)
     }
 
     /// Marks a run's terminal event as emitted; false if it already was (or the run is
     /// unknown), so each run produces one event.
     pub fn claim_event(&mut self, run_id: &str) -> bool {
-        match self.runs.get_mut(run_id) {
+        let Ok(run_id) = Uuid::parse_str(run_id) else {
+            return false;
+        };
+        match self.runs.get_mut(&run_id) {
             Some(run) if !run.event_emitted => {
                 run.event_emitted = true;
                 true
@@ -263,18 +268,18 @@ pub enum CreateOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct CreateAttempt {
     /// When it arrived.
-    pub at: String,
+    pub at: DateTime<Utc>,
     /// The workspace (when authenticated).
-    pub workspace_id: Option<String>,
+    pub workspace_id: Option<Arc<str>>,
     /// The Idempotency-Key sent.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<Arc<str>>,
     /// The HTTP status answered (0 when the connection was dropped).
     pub status: u16,
     /// What happened: `created`, `replayed`, `injected_fault`, `dropped_after_commit`, or
     /// the error code.
     pub outcome: String,
     /// The run concerned.
-    pub run_id: Option<String>,
+    pub run_id: Option<Uuid>,
 }
 
 /// One webhook delivery attempt.
@@ -310,13 +315,13 @@ pub struct DeliveryRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunInspection {
     /// The workspace.
-    pub workspace_id: String,
+    pub workspace_id: Arc<str>,
     /// The run.
-    pub run_id: String,
+    pub run_id: Uuid,
     /// The key it was created with.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<Arc<str>>,
     /// Its Kit.
-    pub kit_code: String,
+    pub kit_code: Arc<str>,
     /// Its status now.
     pub status: RunStatus,
 }
@@ -329,7 +334,7 @@ pub struct Inspection {
     /// Every delivery attempt.
     pub deliveries: Vec<DeliveryRecord>,
     /// Runs created per (workspace, Idempotency-Key).
-    pub runs_per_key: HashMap<(String, String), u32>,
+    pub runs_per_key: HashMap<(Arc<str>, Arc<str>), u32>,
 }
 
 fn push_capped<T>(log: &mut Vec<T>, entry: T) {
@@ -345,7 +350,7 @@ pub enum Job {
     /// Emit the terminal event of a run when it finishes.
     Emit {
         /// The workspace.
-        workspace_id: String,
+        workspace_id: Arc<str>,
         /// The run.
         run_id: String,
         /// When it finishes.
@@ -353,13 +358,19 @@ pub enum Job {
     },
 }
 
+/// A shared engine output and its usage figures.
+type EngineResult = (Arc<types::RunOutput>, kits::Usage);
+
 /// The shared core of one emulator.
 pub struct Core {
     /// The Kits.
     pub catalog: Catalog,
     settings: RwLock<Settings>,
     keys: RwLock<HashMap<[u8; 32], KeyRecord>>,
-    workspaces: RwLock<HashMap<String, Arc<Mutex<Workspace>>>>,
+    workspaces: RwLock<HashMap<Arc<str>, Arc<Mutex<Workspace>>>>,
+    /// Engine results by (Kit version, transcript): the engine is deterministic, so
+    /// identical inputs are evaluated once and share one output.
+    outputs: Mutex<HashMap<[u8; 32], EngineResult>>,
     /// Armed faults.
     pub faults: Mutex<Faults>,
     /// The inspection log.
@@ -393,6 +404,7 @@ impl Core {
             settings: RwLock::new(config.settings.clone()),
             keys: RwLock::new(HashMap::new()),
             workspaces: RwLock::new(HashMap::new()),
+            outputs: Mutex::new(HashMap::new()),
             faults: Mutex::new(Faults::default()),
             log: Mutex::new(Inspection::default()),
             jobs,
@@ -410,9 +422,10 @@ impl Core {
     }
 
     fn insert_workspace(&self, workspace_id: &str, keys: &[String], expired: &[String]) {
+        let workspace_id: Arc<str> = Arc::from(workspace_id);
         self.workspaces.write().expect("workspace map lock").insert(
-            workspace_id.to_owned(),
-            Arc::new(Mutex::new(Workspace::new(workspace_id.to_owned()))),
+            workspace_id.clone(),
+            Arc::new(Mutex::new(Workspace::new(workspace_id.clone()))),
         );
         let mut table = self.keys.write().expect("key table lock");
         for (key, expired) in keys
@@ -423,7 +436,7 @@ impl Core {
             table.insert(
                 hash_key(key),
                 KeyRecord {
-                    workspace_id: workspace_id.to_owned(),
+                    workspace_id: workspace_id.clone(),
                     expired,
                 },
             );
@@ -446,7 +459,7 @@ impl Core {
         self.keys.write().expect("key table lock").insert(
             hash_key(key),
             KeyRecord {
-                workspace_id: workspace_id.to_owned(),
+                workspace_id: Arc::from(workspace_id),
                 expired,
             },
         );
@@ -536,7 +549,7 @@ impl Core {
         &self,
         workspace: &Mutex<Workspace>,
         request: CreateRun,
-        idempotency_key: Option<String>,
+        idempotency_key: Option<Arc<str>>,
     ) -> Result<(types::Run, CreateOutcome, Instant), ApiError> {
         let resolved = self
             .catalog
@@ -563,7 +576,7 @@ impl Core {
             return Ok((run.summary(now), CreateOutcome::Replayed, run.finishes));
         }
 
-        let (output, usage) = kits::evaluate(resolved, &request.transcript);
+        let (output, usage) = self.evaluate(resolved, &request.transcript);
         let latency = self.settings.read().expect("settings lock").run_latency();
         let started = now + latency.mul_f64(QUEUED_SHARE);
         let mut finishes = now + latency;
@@ -584,7 +597,7 @@ impl Core {
             }
         };
         let run = RunRecord {
-            run_id: ids::uuid(),
+            run_id: Uuid::new_v4(),
             run_type: request.run_type,
             created_at: ids::now_millis(),
             started,
@@ -592,17 +605,17 @@ impl Core {
             outcome,
             usage,
             idempotency_key: idempotency_key.clone(),
-            kit_code: resolved.kit.kit_code.clone(),
+            kit_code: Arc::from(resolved.kit.kit_code.as_str()),
             event_emitted: false,
         };
-        let run_id = run.run_id.clone();
+        let run_id = run.run_id;
         let summary = run.summary(now);
         if let Some(key) = &idempotency_key {
             ws.idempotency
-                .insert(key.clone(), (request.body_hash, run_id.clone()));
+                .insert(key.clone(), (request.body_hash, run_id));
         }
-        ws.order.push(run_id.clone());
-        ws.runs.insert(run_id.clone(), run);
+        ws.order.push(run_id);
+        ws.runs.insert(run_id, run);
         let workspace_id = ws.id.clone();
         drop(ws);
 
@@ -615,10 +628,31 @@ impl Core {
         // The dispatcher lives as long as the emulator; a send error means it is shutting down.
         let _ = self.jobs.send(Job::Emit {
             workspace_id,
-            run_id,
+            run_id: run_id.to_string(),
             at: finishes,
         });
         Ok((summary, CreateOutcome::Created, finishes))
+    }
+
+    /// The engine's output for a Kit version and transcript, evaluated once per input.
+    fn evaluate(
+        &self,
+        resolved: kits::Resolved<'_>,
+        transcript: &str,
+    ) -> (Arc<types::RunOutput>, kits::Usage) {
+        let key: [u8; 32] = sha2::Sha256::new()
+            .chain_update(resolved.version.kit_version_id.as_bytes())
+            .chain_update([0])
+            .chain_update(transcript.as_bytes())
+            .finalize()
+            .into();
+        if let Some(hit) = lock(&self.outputs).get(&key) {
+            return hit.clone();
+        }
+        let (output, usage) = kits::evaluate(resolved, transcript);
+        let result = (Arc::new(output), usage);
+        lock(&self.outputs).insert(key, result.clone());
+        result
     }
 
     /// Records a create attempt in the inspection log.
@@ -639,8 +673,7 @@ impl Core {
     ) -> Result<types::Run, ApiError> {
         let ws = lock(workspace);
         let run = ws
-            .runs
-            .get(run_id)
+            .run(run_id)
             .ok_or_else(|| ApiError::not_found(ErrorCode::RunNotFound))?;
         Ok(run.detail(Instant::now()))
     }
@@ -656,7 +689,7 @@ impl Core {
     /// When a run finishes, if it is not terminal yet.
     pub fn pending_until(&self, workspace: &Mutex<Workspace>, run_id: &str) -> Option<Instant> {
         let ws = lock(workspace);
-        let run = ws.runs.get(run_id)?;
+        let run = ws.run(run_id)?;
         (!run.is_terminal(Instant::now())).then_some(run.finishes)
     }
 
@@ -681,8 +714,7 @@ impl Core {
     ) -> Result<types::RunUsage, ApiError> {
         let ws = lock(workspace);
         let run = ws
-            .runs
-            .get(run_id)
+            .run(run_id)
             .ok_or_else(|| ApiError::not_found(ErrorCode::RunNotFound))?;
         Ok(run.usage(Instant::now()))
     }
@@ -743,7 +775,10 @@ impl Core {
         for workspace in self.workspaces() {
             let mut ws = lock(&workspace);
             let workspace_id = ws.id.clone();
-            let Some(run) = ws.runs.get_mut(run_id) else {
+            let Some(run) = Uuid::parse_str(run_id)
+                .ok()
+                .and_then(|id| ws.runs.get_mut(&id))
+            else {
                 continue;
             };
             let now = Instant::now();
@@ -784,7 +819,7 @@ impl Core {
                 let run = &ws.runs[id];
                 out.push(RunInspection {
                     workspace_id: ws.id.clone(),
-                    run_id: run.run_id.clone(),
+                    run_id: run.run_id,
                     idempotency_key: run.idempotency_key.clone(),
                     kit_code: run.kit_code.clone(),
                     status: run.status(now),

@@ -33,7 +33,7 @@ pub fn backoff(attempt: u32) -> Duration {
 /// One event on its way to the endpoint.
 #[derive(Debug, Clone)]
 struct Delivery {
-    workspace_id: String,
+    workspace_id: Arc<str>,
     run_id: String,
     event_id: String,
     event_type: String,
@@ -47,7 +47,7 @@ struct Delivery {
 #[derive(Debug)]
 enum Task {
     Emit {
-        workspace_id: String,
+        workspace_id: Arc<str>,
         run_id: String,
     },
     Deliver(Delivery),
@@ -157,7 +157,7 @@ enum Emitted {
 }
 
 /// Builds the terminal event of a run, once; thin when the payload exceeds the limit.
-fn emit(core: &Core, workspace_id: &str, run_id: &str) -> Emitted {
+fn emit(core: &Core, workspace_id: &Arc<str>, run_id: &str) -> Emitted {
     let Some(workspace) = core.workspace(workspace_id) else {
         return Emitted::Nothing;
     };
@@ -202,7 +202,7 @@ fn emit(core: &Core, workspace_id: &str, run_id: &str) -> Emitted {
         crate::additive::decorate(&mut event);
     }
     Emitted::Event(Delivery {
-        workspace_id: workspace_id.to_owned(),
+        workspace_id: workspace_id.clone(),
         run_id: run_id.to_owned(),
         event_id: event["id"].as_str().unwrap_or_default().to_owned(),
         event_type: event_type.as_str().to_owned(),
@@ -227,7 +227,7 @@ fn record(
         .unwrap_or_default();
     core.record_delivery(DeliveryRecord {
         at: ids::rfc3339(chrono::Utc::now()),
-        workspace_id: d.workspace_id.clone(),
+        workspace_id: d.workspace_id.to_string(),
         event_id: d.event_id.clone(),
         delivery_id: delivery_id.to_owned(),
         event_type: d.event_type.clone(),

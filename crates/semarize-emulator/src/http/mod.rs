@@ -131,9 +131,9 @@ async fn gate(
     let record_refusal = |status: StatusCode, outcome: &str| {
         if is_create {
             app.core.record_create(CreateAttempt {
-                at: crate::ids::rfc3339(chrono::Utc::now()),
+                at: chrono::Utc::now(),
                 workspace_id: None,
-                idempotency_key: header_str(req.headers(), "idempotency-key").map(str::to_owned),
+                idempotency_key: header_str(req.headers(), "idempotency-key").map(Arc::from),
                 status: status.as_u16(),
                 outcome: outcome.to_owned(),
                 run_id: None,
@@ -257,15 +257,18 @@ pub(crate) async fn read_json_object(
     let content_type = header_str(headers, "content-type").unwrap_or_default();
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
     if !media_type.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        // 400 rather than 415 (and 400 rather than 413 below): the documentation names 400
+        // for any invalid request, so every status a client sees is a documented one.
+        return Err(ApiError::bad_request(
             ErrorCode::UnsupportedMediaType,
-        )
-        .detail("send the body as Content-Type: application/json"));
+            "send the body as Content-Type: application/json",
+        ));
     }
     let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
-            .detail(format!("the body is larger than {limit} bytes"))
+        ApiError::bad_request(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        )
     })?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),

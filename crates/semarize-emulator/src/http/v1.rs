@@ -1,5 +1,6 @@
 //! The /v1 handlers: validation with the documented codes, then the core.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Extension;
@@ -188,7 +189,7 @@ fn validate_create(app: &App, body: serde_json::Map<String, Value>) -> Result<Cr
     })
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<Arc<str>>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -198,19 +199,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             "Idempotency-Key must be visible ASCII",
         )
     })?;
-    if key.is_empty() {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidRequest,
-            "Idempotency-Key must not be empty",
-        ));
-    }
     if key.chars().count() > MAX_IDEMPOTENCY_KEY {
         return Err(ApiError::bad_request(
             ErrorCode::IdempotencyKeyTooLong,
             format!("Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters"),
         ));
     }
-    Ok(Some(key.to_owned()))
+    Ok(Some(Arc::from(key)))
 }
 
 async fn create_run(
@@ -221,10 +216,10 @@ async fn create_run(
     body: Body,
 ) -> Response {
     let key = idempotency_key(&headers);
-    let attempt = |status: u16, outcome: &str, run_id: Option<String>| CreateAttempt {
-        at: crate::ids::rfc3339(chrono::Utc::now()),
+    let attempt = |status: u16, outcome: &str, run_id: Option<uuid::Uuid>| CreateAttempt {
+        at: chrono::Utc::now(),
         workspace_id: Some(crate::state::lock(&ctx.workspace).id.clone()),
-        idempotency_key: header_str(&headers, "idempotency-key").map(str::to_owned),
+        idempotency_key: header_str(&headers, "idempotency-key").map(Arc::from),
         status,
         outcome: outcome.to_owned(),
         run_id,
@@ -256,7 +251,7 @@ async fn create_run(
     app.core.record_create(attempt(
         if dropping.is_some() { 0 } else { status },
         label,
-        Some(summary.run_id.clone()),
+        uuid::Uuid::parse_str(&summary.run_id).ok(),
     ));
 
     if sync {
@@ -382,7 +377,9 @@ async fn get_kit_schema(State(app): State<App>, Path(kit_id): Path<String>) -> R
 
 async fn get_kit_schema_by_query(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
     let result = query_pairs(raw).and_then(|pairs| {
-        let given = |name| query_value(&pairs, name).filter(|v| !v.is_empty());
+        // A parameter that is present but empty is a lookup that finds nothing (404);
+        // only when none of the three is present is the request incomplete (400).
+        let given = |name| query_value(&pairs, name);
         let catalog = &app.core.catalog;
         // kit_version_id overrides, as it does for run creation; then kit_id, then kit_code.
         let resolved = match (given("kit_version_id"), given("kit_id"), given("kit_code")) {
@@ -405,18 +402,18 @@ async fn get_kit_schema_by_query(State(app): State<App>, RawQuery(raw): RawQuery
 
 async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
     let result = query_pairs(raw).and_then(|pairs| {
-        let ids: Vec<&str> = query_value(&pairs, "ids")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .collect();
-        if ids.is_empty() {
+        let Some(raw_ids) = query_value(&pairs, "ids") else {
             return Err(ApiError::bad_request(
                 ErrorCode::IdsRequired,
                 "send ids as a comma-separated list",
             ));
-        }
+        };
+        // An empty list asks for nothing and gets nothing, like a list of unknown ids.
+        let ids: Vec<&str> = raw_ids
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .collect();
         if ids.len() > 100 {
             return Err(ApiError::bad_request(
                 ErrorCode::TooManyIds,

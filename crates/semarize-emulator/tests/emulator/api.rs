@@ -138,7 +138,7 @@ async fn framing_errors_are_json_envelopes() {
         ),
         (
             send("{}", "text/plain").await.unwrap(),
-            415,
+            400,
             "unsupported_media_type",
         ),
     ] {
@@ -160,7 +160,7 @@ async fn framing_errors_are_json_envelopes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(response.status().as_u16(), 400);
     assert_eq!(
         response.json::<serde_json::Value>().await.unwrap()["error"],
         "payload_too_large"
@@ -528,6 +528,11 @@ async fn kit_schemas_and_bricks_come_from_the_same_definitions() {
         "kit_not_found"
     );
     assert_eq!(env.get("/v1/bricks").await.error(), "ids_required");
+    assert_eq!(env.get("/v1/bricks?ids=").await.json(), &json!([]));
+    assert_eq!(
+        env.get("/v1/kits/schema?kit_code=").await.error(),
+        "kit_not_found"
+    );
     let many: Vec<String> = (0..101).map(|i| format!("id{i}")).collect();
     assert_eq!(
         env.get(&format!("/v1/bricks?ids={}", many.join(",")))

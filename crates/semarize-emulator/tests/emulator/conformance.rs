@@ -162,7 +162,7 @@ async fn walk(env: &Env, conformance: &mut Conformance) {
         "get_bricks",
         &env.get(&format!("/v1/bricks?ids={brick_id}")).await,
     );
-    conformance.check("get_bricks", &env.get("/v1/bricks?ids=").await);
+    conformance.check("get_bricks", &env.get("/v1/bricks").await);
     env.emulator.control().fail_next("get_run", 1, 500, None);
     conformance.check("get_run", &env.get(&format!("/v1/runs/{run_id}")).await);
     env.emulator.control().fail_next("get_bricks", 1, 403, None);

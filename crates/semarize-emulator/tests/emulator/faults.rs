@@ -57,7 +57,7 @@ async fn accept_then_drop_commits_the_run_and_closes_the_connection() {
     assert_eq!(retried.status, 202);
     assert_eq!(
         retried.json()["run_id"].as_str(),
-        Some(env.emulator.control().runs()[0].run_id.as_str())
+        Some(env.emulator.control().runs()[0].run_id.to_string().as_str())
     );
     assert_eq!(
         env.emulator.control().runs().len(),

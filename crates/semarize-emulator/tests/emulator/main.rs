@@ -2,6 +2,7 @@
 //! ephemeral loopback port.
 
 mod api;
+mod binary;
 mod conformance;
 mod faults;
 mod support;

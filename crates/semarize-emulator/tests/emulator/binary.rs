@@ -1,0 +1,117 @@
+//! The `semarize-emulator` binary: its first stdout line, seeded and generated keys.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> (Running, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut out = vec![lines.next().unwrap().unwrap()];
+    if !args.contains(&"--api-key") {
+        out.push(lines.next().unwrap().unwrap());
+    }
+    (Running(child), out)
+}
+
+#[tokio::test]
+async fn prints_the_real_address_first_and_a_generated_key() {
+    let (_child, lines) = spawn(&["--addr", "127.0.0.1:0"]);
+    let url = lines[0]
+        .strip_prefix("listening on ")
+        .expect("the first line names the address");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
+        "{url}"
+    );
+    let key = lines[1].strip_prefix("api key: ").unwrap();
+    assert!(key.starts_with("smz_test_"));
+    let response = reqwest::Client::new()
+        .get(format!("{url}/v1/runs"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn seeds_the_keys_it_is_given() {
+    let (_child, lines) = spawn(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--api-key",
+        "smz_test_one",
+        "--api-key",
+        "smz_live_two",
+        "--expired-api-key",
+        "smz_test_old",
+        "--create-rate",
+        "5",
+    ]);
+    let url = lines[0].strip_prefix("listening on ").unwrap().to_owned();
+    let http = reqwest::Client::new();
+    for (key, status) in [
+        ("smz_test_one", 200),
+        ("smz_live_two", 200),
+        ("smz_test_old", 401),
+        ("smz_test_nope", 401),
+    ] {
+        let response = http
+            .get(format!("{url}/v1/runs"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{key}");
+    }
+    let expired = http
+        .get(format!("{url}/v1/runs"))
+        .bearer_auth("smz_test_old")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expired.json::<serde_json::Value>().await.unwrap()["error"],
+        "api_key_expired"
+    );
+}
+
+#[test]
+fn bad_flags_and_kit_files_are_clear_errors() {
+    let bad = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
+        .args(["--time-scale", "fast"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--time-scale"));
+    let missing = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
+        .args(["--addr", "127.0.0.1:0", "--kits", "/nonexistent/kits.json"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("cannot read kits file /nonexistent/kits.json")
+    );
+    let zero = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
+        .args(["--addr", "127.0.0.1:0", "--time-scale", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("time_scale must be a positive number"));
+}
