@@ -635,11 +635,7 @@ impl Core {
     }
 
     /// The engine's output for a Kit version and transcript, evaluated once per input.
-    fn evaluate(
-        &self,
-        resolved: kits::Resolved<'_>,
-        transcript: &str,
-    ) -> (Arc<types::RunOutput>, kits::Usage) {
+    fn evaluate(&self, resolved: kits::Resolved<'_>, transcript: &str) -> EngineResult {
         let key: [u8; 32] = sha2::Sha256::new()
             .chain_update(resolved.version.kit_version_id.as_bytes())
             .chain_update([0])
