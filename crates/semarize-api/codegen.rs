@@ -21,14 +21,21 @@ pub fn parse_spec(text: &str) -> Result<openapiv3::OpenAPI, String> {
     serde_yaml::from_str(text).map_err(|e| format!("openapi/semarize.yaml does not parse: {e}"))
 }
 
-/// The generator with this project's settings: builder interface, tags merged, and the
-/// open-enum replacements.
+/// The generator with this project's settings: builder interface, tags merged, the
+/// open-enum replacements, and a per-client `RequestContext` applied to every request
+/// (authorization travels with the client, whatever reqwest client the caller supplies).
 pub fn generator() -> progenitor::Generator {
+    let tokens = |path: &str| {
+        path.parse::<proc_macro2::TokenStream>()
+            .expect("a Rust path")
+    };
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
         .with_tag(progenitor::TagStyle::Merged)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        .with_inner_type(tokens("crate::RequestContext"))
+        .with_pre_hook(tokens("crate::request_context::apply"));
     for (schema_name, rust_path) in OPEN_ENUMS {
         settings.with_replacement(*schema_name, *rust_path, std::iter::empty());
     }

@@ -11,6 +11,7 @@
 mod codegen;
 mod drift;
 mod lint;
+mod open_enums;
 mod surface;
 
 use std::path::{Path, PathBuf};
@@ -172,6 +173,7 @@ fn check(paths: &SpecPaths) -> Result<String, Vec<String>> {
     let spec = semarize_spec::Spec::parse(&text).map_err(|e| vec![e.to_string()])?;
     let mut problems = lint::lint(&spec);
     problems.extend(check_routes(&spec));
+    problems.extend(open_enums::check(&spec));
     let examples = spec.examples();
     for example in &examples {
         if let Err(errors) = spec.validate(
@@ -198,7 +200,7 @@ fn check(paths: &SpecPaths) -> Result<String, Vec<String>> {
     }
     if problems.is_empty() {
         Ok(format!(
-            "{} operations, {} examples, emulator routes match, generated surface unchanged",
+            "{} operations, {} examples, emulator routes and open enums match, generated surface unchanged",
             spec.operations().len(),
             examples.len()
         ))

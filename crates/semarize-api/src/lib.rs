@@ -10,7 +10,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), semarize_api::Error<semarize_api::types::Error>> {
-//! let client = semarize_api::Client::new("https://api.semarize.com");
+//! let context = semarize_api::RequestContext::new().with_bearer("smz_live_...").unwrap();
+//! let client = semarize_api::Client::new("https://api.semarize.com", context);
 //! let run = client.get_run().run_id("run-id").send().await?;
 //! println!("{} is {}", run.run_id, run.status);
 //! # Ok(()) }
@@ -22,7 +23,10 @@
 //! [progenitor]: https://github.com/oxidecomputer/progenitor
 
 pub mod open_enums;
+pub mod request_context;
 pub mod webhook_signature;
+
+pub use request_context::RequestContext;
 
 #[allow(
     missing_docs,

@@ -2,14 +2,16 @@
 //!
 //! The Semarize documentation promises that /v1 changes only additively, so a run status,
 //! run type, event type or error code that this version does not know must still decode.
-//! Each enum here has one arm per documented value and an `Unknown` arm that keeps the
-//! raw string, so nothing is lost and re-serializing gives back exactly what was received.
-//! They replace the closed enums progenitor would generate (see `codegen.rs`).
+//! Each enum here has one arm per documented value and a catch-all arm that keeps the raw
+//! string (`Unknown`, and `Other` for [`ErrorCode`]), so nothing is lost and re-serializing
+//! gives back exactly what was received. They replace the closed enums progenitor would
+//! generate (see `codegen.rs`). With the `schemars` feature they implement `JsonSchema`,
+//! which `cargo xtask spec check` compares with the spec's enumerations.
 
 macro_rules! open_enum {
     (
         $(#[$meta:meta])*
-        $name:ident {
+        $name:ident ($other:ident) {
             $( $(#[$vmeta:meta])* $variant:ident => $wire:literal, )+
         }
     ) => {
@@ -19,7 +21,7 @@ macro_rules! open_enum {
         pub enum $name {
             $( $(#[$vmeta])* $variant, )+
             /// A value this version of the crate does not know, kept verbatim.
-            Unknown(String),
+            $other(String),
         }
 
         impl $name {
@@ -30,13 +32,13 @@ macro_rules! open_enum {
             pub fn as_str(&self) -> &str {
                 match self {
                     $( $name::$variant => $wire, )+
-                    $name::Unknown(raw) => raw,
+                    $name::$other(raw) => raw,
                 }
             }
 
             /// Whether this is a value the crate does not know.
             pub fn is_unknown(&self) -> bool {
-                matches!(self, $name::Unknown(_))
+                matches!(self, $name::$other(_))
             }
         }
 
@@ -44,7 +46,7 @@ macro_rules! open_enum {
             fn from(raw: &str) -> Self {
                 match raw {
                     $( $wire => $name::$variant, )+
-                    other => $name::Unknown(other.to_owned()),
+                    other => $name::$other(other.to_owned()),
                 }
             }
         }
@@ -52,7 +54,7 @@ macro_rules! open_enum {
         impl From<String> for $name {
             fn from(raw: String) -> Self {
                 match $name::from(raw.as_str()) {
-                    $name::Unknown(_) => $name::Unknown(raw),
+                    $name::$other(_) => $name::$other(raw),
                     known => known,
                 }
             }
@@ -82,12 +84,28 @@ macro_rules! open_enum {
                 String::deserialize(deserializer).map($name::from)
             }
         }
+
+        #[cfg(feature = "schemars")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                schemars::schema::SchemaObject {
+                    instance_type: Some(schemars::schema::InstanceType::String.into()),
+                    enum_values: Some(vec![$(serde_json::Value::from($wire)),+]),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
     };
 }
 
 open_enum! {
     /// A run's lifecycle state: `queued` -> `running` -> `succeeded` | `failed` | `cancelled`.
-    RunStatus {
+    RunStatus (Unknown) {
         /// Accepted and waiting for execution.
         Queued => "queued",
         /// Execution has started.
@@ -116,7 +134,7 @@ impl RunStatus {
 
 open_enum! {
     /// Run type. Defaults to `api` on the server.
-    RunType {
+    RunType (Unknown) {
         /// A production API run.
         Api => "api",
         /// A sandbox run.
@@ -126,7 +144,7 @@ open_enum! {
 
 open_enum! {
     /// Execution mode of a run creation. Defaults to `async` on the server.
-    RunMode {
+    RunMode (Unknown) {
         /// Answer 202 at once; poll or wait for the webhook.
         Async => "async",
         /// Wait for the run within the request, or fall back to 202.
@@ -136,7 +154,7 @@ open_enum! {
 
 open_enum! {
     /// The type of a Brick's `value`.
-    BrickValueType {
+    BrickValueType (Unknown) {
         /// `true` or `false`.
         Boolean => "boolean",
         /// A number.
@@ -150,7 +168,7 @@ open_enum! {
 
 open_enum! {
     /// The type of a webhook event.
-    WebhookEventType {
+    WebhookEventType (Unknown) {
         /// The run completed successfully; output is available.
         RunSucceeded => "run.succeeded",
         /// The run failed; check `error_code` and `error_message`.
@@ -165,7 +183,7 @@ open_enum! {
     ///
     /// The first ten are documented by Semarize; the rest are the spec's contract choices
     /// for cases the documentation does not name. Any other value is kept as `Unknown`.
-    ErrorCode {
+    ErrorCode (Other) {
         /// The Authorization header was omitted or malformed.
         MissingBearerToken => "missing_bearer_token",
         /// The API key is not valid for the requested workspace context.

@@ -32,7 +32,7 @@ fn run_with_unknown_fields_status_type_and_error_code_decodes() {
     assert_eq!(run.run_type, Some(types::RunType::Unknown("batch".into())));
     assert_eq!(
         run.error_code,
-        Some(types::ErrorCode::Unknown("quota_exhausted".into()))
+        Some(types::ErrorCode::Other("quota_exhausted".into()))
     );
 
     let encoded = serde_json::to_value(&run).unwrap();

@@ -67,13 +67,10 @@ impl Env {
 
     /// The generated client, authenticated with `key`.
     pub fn api(&self, key: &str) -> semarize_api::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
+        let context = semarize_api::RequestContext::new()
+            .with_bearer(key)
             .unwrap();
-        semarize_api::Client::new_with_client(self.emulator.base_url(), http)
+        semarize_api::Client::new(self.emulator.base_url(), context)
     }
 
     pub async fn call(

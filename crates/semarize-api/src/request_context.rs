@@ -1,0 +1,70 @@
+//! What every request of one client carries: the `Authorization` header and an optional
+//! `User-Agent`.
+//!
+//! The generated client applies it in a pre-request hook, so authorization travels with
+//! the [`Client`](crate::Client) rather than with a particular `reqwest::Client`: a caller
+//! may supply any reqwest client (proxies, TLS settings, middleware) and stay
+//! authenticated. The header is marked sensitive and never appears in `Debug` output.
+
+use reqwest::header::{AUTHORIZATION, HeaderValue, InvalidHeaderValue, USER_AGENT};
+
+/// Headers applied to every request of a client.
+#[derive(Clone, Default)]
+pub struct RequestContext {
+    authorization: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+}
+
+impl RequestContext {
+    /// No headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `Authorization: Bearer <api_key>` (marked sensitive).
+    ///
+    /// ```
+    /// let context = semarize_api::RequestContext::new().with_bearer("smz_test_abc").unwrap();
+    /// assert!(!format!("{context:?}").contains("smz_test_abc"));
+    /// ```
+    pub fn with_bearer(mut self, api_key: &str) -> Result<Self, InvalidHeaderValue> {
+        let mut value = HeaderValue::from_str(&format!("Bearer {api_key}"))?;
+        value.set_sensitive(true);
+        self.authorization = Some(value);
+        Ok(self)
+    }
+
+    /// Sends this `User-Agent`.
+    pub fn with_user_agent(mut self, user_agent: &str) -> Result<Self, InvalidHeaderValue> {
+        self.user_agent = Some(HeaderValue::from_str(user_agent)?);
+        Ok(self)
+    }
+
+    /// Whether an `Authorization` header is set.
+    pub fn has_authorization(&self) -> bool {
+        self.authorization.is_some()
+    }
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext")
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[redacted]"),
+            )
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+/// The pre-request hook of the generated client.
+pub(crate) fn apply(context: &RequestContext, request: &mut reqwest::Request) {
+    let headers = request.headers_mut();
+    if let Some(value) = &context.authorization {
+        headers.insert(AUTHORIZATION, value.clone());
+    }
+    if let Some(value) = &context.user_agent {
+        headers.insert(USER_AGENT, value.clone());
+    }
+}
