@@ -12,8 +12,10 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let emulator = semarize_emulator::Emulator::start(Default::default()).await.unwrap();
-//! let client = semarize_api::Client::new(emulator.base_url());
-//! // ... call it with `Authorization: Bearer {emulator.api_key()}` ...
+//! let context = semarize_api::RequestContext::new().with_bearer(emulator.api_key()).unwrap();
+//! let client = semarize_api::Client::new(emulator.base_url(), context);
+//! let runs = client.list_runs().send().await.unwrap();
+//! assert!(runs.is_empty());
 //! emulator.control().fail_next("create_run", 1, 503, None);
 //! emulator.shutdown().await;
 //! # }
