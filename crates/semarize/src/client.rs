@@ -1,0 +1,314 @@
+//! The client and its builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::Digest;
+
+use crate::error::Error;
+use crate::idempotency::{KeyGenerator, UuidKeys};
+use crate::retry::{RetryBudget, RetryPolicy};
+use crate::runtime::Runtime;
+
+/// The production API.
+pub const DEFAULT_BASE_URL: &str = "https://api.semarize.com";
+
+/// An API key (`smz_live_...` or `smz_test_...`). Never printed: `Debug` and `Display`
+/// show only its mode.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Validates the key's shape: `smz_live_` or `smz_test_` followed by at least one
+    /// letter, digit, `_` or `-`.
+    ///
+    /// ```
+    /// assert!(semarize::ApiKey::new("smz_test_abc123").is_ok());
+    /// let err = semarize::ApiKey::new("sk_live_abc").unwrap_err();
+    /// assert!(!err.to_string().contains("sk_live_abc"), "the key is not echoed");
+    /// ```
+    pub fn new(key: impl Into<String>) -> Result<Self, Error> {
+        let key = key.into();
+        let key = key.trim();
+        let rest = key
+            .strip_prefix("smz_live_")
+            .or_else(|| key.strip_prefix("smz_test_"));
+        match rest {
+            Some(rest)
+                if !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                Ok(ApiKey(key.to_owned()))
+            }
+            _ => Err(Error::config(
+                "the API key is malformed: expected smz_live_... or smz_test_... (letters, digits, _ and - only)",
+            )),
+        }
+    }
+
+    /// `live` or `test`.
+    pub fn mode(&self) -> &'static str {
+        if self.0.starts_with("smz_live_") {
+            "live"
+        } else {
+            "test"
+        }
+    }
+
+    /// A short, non-reversible fingerprint (SHA-256 prefix) to tell keys apart in logs.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&sha2::Sha256::digest(self.0.as_bytes())[..4])
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKey(smz_{}_[redacted])", self.mode())
+    }
+}
+
+impl std::fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "smz_{}_[redacted]", self.mode())
+    }
+}
+
+/// Builds a [`Client`].
+///
+/// ```
+/// use std::time::Duration;
+/// let client = semarize::Client::builder()
+///     .api_key("smz_test_abc123")
+///     .base_url("http://127.0.0.1:8787")
+///     .request_timeout(Duration::from_secs(20))
+///     .retry_policy(semarize::RetryPolicy::default().max_attempts(3))
+///     .build()
+///     .unwrap();
+/// assert_eq!(client.base_url(), "http://127.0.0.1:8787");
+/// ```
+#[derive(Debug)]
+pub struct ClientBuilder {
+    api_key: Option<Result<ApiKey, Error>>,
+    base_url: String,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    sync_grace: Duration,
+    user_agent: String,
+    http: Option<reqwest::Client>,
+    retry_policy: RetryPolicy,
+    budget: Option<Arc<RetryBudget>>,
+    runtime: Runtime,
+    keys: Arc<dyn KeyGenerator>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            api_key: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            sync_grace: Duration::from_secs(90),
+            user_agent: format!("semarize-rust/{}", env!("CARGO_PKG_VERSION")),
+            http: None,
+            retry_policy: RetryPolicy::default(),
+            budget: None,
+            runtime: Runtime::default(),
+            keys: Arc::new(UuidKeys),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The API key (required). A malformed key fails [`ClientBuilder::build`].
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(ApiKey::new(key));
+        self
+    }
+
+    /// The base URL (default `https://api.semarize.com`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// How long to wait for a connection (default 10 s; ignored with [`ClientBuilder::http_client`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt may take before it counts as a timeout (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Extra time a sync-mode creation may take, since the server holds it while the run
+    /// executes (default 90 s on top of the request timeout).
+    pub fn sync_grace(mut self, grace: Duration) -> Self {
+        self.sync_grace = grace;
+        self
+    }
+
+    /// The `User-Agent` (default `semarize-rust/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Use this reqwest client (proxies, TLS, middleware). Authorization is still added to
+    /// every request.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The default retry policy of every call (per-call overrides exist).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// The retry budget shared by all calls of this client (and of clients given the same
+    /// `Arc`). Default: [`RetryBudget::default`].
+    pub fn retry_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The clock, sleeper and jitter (for tests).
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// How Idempotency-Keys are made when a creation has none.
+    pub fn key_generator(mut self, keys: impl KeyGenerator + 'static) -> Self {
+        self.keys = Arc::new(keys);
+        self
+    }
+
+    /// Builds the client, checking the key and base URL.
+    pub fn build(self) -> Result<Client, Error> {
+        let api_key = self.api_key.ok_or_else(|| {
+            Error::config("no API key: call .api_key(...) or set SEMARIZE_API_KEY")
+        })??;
+        let base_url = self.base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url)
+            .map_err(|e| Error::config(format!("the base URL {base_url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
+            return Err(Error::config(format!(
+                "the base URL {base_url:?} must be an http(s) URL with a host"
+            )));
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?,
+        };
+        let context = semarize_api::RequestContext::new()
+            .with_bearer(api_key.expose())
+            .map_err(|_| Error::config("the API key cannot be sent as a header"))?
+            .with_user_agent(&self.user_agent)
+            .map_err(|_| Error::config("the user agent is not a valid header value"))?;
+        let raw = semarize_api::Client::new_with_client(&base_url, http, context);
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                workspace: format!("smz_{} key {}", api_key.mode(), api_key.fingerprint()),
+                raw,
+                base_url,
+                request_timeout: self.request_timeout,
+                sync_grace: self.sync_grace,
+                retry_policy: self.retry_policy,
+                budget: self.budget.unwrap_or_default(),
+                runtime: self.runtime,
+                keys: self.keys,
+            }),
+        })
+    }
+}
+
+/// The Semarize client: cheap to clone, safe to share across tasks.
+///
+/// Every operation of the API is a method of a resource: [`Client::runs`],
+/// [`Client::kits`], [`Client::bricks`], [`Client::webhooks`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), semarize::Error> {
+/// use std::time::Duration;
+/// let client = semarize::Client::from_env()?;
+/// let created = client.runs().create_with_kit_code("A1B2C3D4").transcript("Rep: ...").send().await?;
+/// let outcome = created.wait(&client, Duration::from_secs(120)).await?;
+/// println!("{:?}", outcome.run().output);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) raw: semarize_api::Client,
+    pub(crate) base_url: String,
+    pub(crate) workspace: String,
+    pub(crate) request_timeout: Duration,
+    pub(crate) sync_grace: Duration,
+    pub(crate) retry_policy: RetryPolicy,
+    pub(crate) budget: Arc<RetryBudget>,
+    pub(crate) runtime: Runtime,
+    pub(crate) keys: Arc<dyn KeyGenerator>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base_url)
+            .field("workspace", &self.inner.workspace)
+            .field("retry_policy", &self.inner.retry_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client from `SEMARIZE_API_KEY` and, when set, `SEMARIZE_BASE_URL`.
+    pub fn from_env() -> Result<Client, Error> {
+        let key = std::env::var("SEMARIZE_API_KEY")
+            .map_err(|_| Error::config("SEMARIZE_API_KEY is not set (or not valid UTF-8)"))?;
+        let mut builder = Client::builder().api_key(key);
+        if let Ok(url) = std::env::var("SEMARIZE_BASE_URL")
+            && !url.trim().is_empty()
+        {
+            builder = builder.base_url(url);
+        }
+        builder.build()
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The generated client underneath, with this client's authorization (no retries).
+    pub fn raw(&self) -> &semarize_api::Client {
+        &self.inner.raw
+    }
+
+    /// The retry budget shared by this client's calls.
+    pub fn retry_budget(&self) -> &RetryBudget {
+        &self.inner.budget
+    }
+}

@@ -1,0 +1,180 @@
+//! Kit output schemas and Brick metadata.
+
+use semarize_api::types::{BrickMetadata, KitSchema};
+
+use super::{CallOptions, call_options};
+use crate::call::execute;
+use crate::client::Client;
+use crate::error::Error;
+
+/// Kit output schemas.
+#[derive(Clone, Copy, Debug)]
+pub struct Kits<'c> {
+    client: &'c Client,
+}
+
+/// Which Kit a schema request names.
+#[derive(Clone, Debug)]
+enum KitRef {
+    Id(String),
+    Code(String),
+    Version(String),
+}
+
+impl<'c> Kits<'c> {
+    pub(crate) fn new(client: &'c Client) -> Self {
+        Kits { client }
+    }
+
+    /// The schema of the Kit with this id (`GET /v1/kits/{kitId}/schema`).
+    pub fn schema(&self, kit_id: impl Into<String>) -> GetKitSchema<'c> {
+        self.request(KitRef::Id(kit_id.into()))
+    }
+
+    /// The schema of the published Kit with this code (`GET /v1/kits/schema?kit_code=`).
+    pub fn schema_by_code(&self, kit_code: impl Into<String>) -> GetKitSchema<'c> {
+        self.request(KitRef::Code(kit_code.into()))
+    }
+
+    /// The schema of this Kit version (`GET /v1/kits/schema?kit_version_id=`).
+    pub fn schema_by_version(&self, kit_version_id: impl Into<String>) -> GetKitSchema<'c> {
+        self.request(KitRef::Version(kit_version_id.into()))
+    }
+
+    fn request(&self, kit: KitRef) -> GetKitSchema<'c> {
+        GetKitSchema {
+            client: self.client,
+            kit,
+            options: CallOptions::default(),
+        }
+    }
+}
+
+/// A Kit schema request.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct GetKitSchema<'c> {
+    client: &'c Client,
+    kit: KitRef,
+    options: CallOptions,
+}
+
+/// Brick metadata.
+#[derive(Clone, Copy, Debug)]
+pub struct Bricks<'c> {
+    client: &'c Client,
+}
+
+impl<'c> Bricks<'c> {
+    pub(crate) fn new(client: &'c Client) -> Self {
+        Bricks { client }
+    }
+
+    /// Metadata of these Bricks (1 to 100 ids; unknown ids are left out of the answer).
+    pub fn get<I, S>(&self, ids: I) -> GetBricks<'c>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        GetBricks {
+            client: self.client,
+            ids: ids.into_iter().map(Into::into).collect(),
+            options: CallOptions::default(),
+        }
+    }
+}
+
+/// A Brick metadata request.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct GetBricks<'c> {
+    client: &'c Client,
+    ids: Vec<String>,
+    options: CallOptions,
+}
+
+call_options!(GetKitSchema, GetBricks);
+
+impl GetKitSchema<'_> {
+    /// Sends the request.
+    pub async fn send(self) -> Result<KitSchema, Error> {
+        let client = self.client;
+        let raw = &client.inner.raw;
+        let reply = match &self.kit {
+            KitRef::Id(kit_id) => {
+                let call = self.options.call(
+                    client,
+                    "get_kit_schema",
+                    "GET",
+                    format!("/v1/kits/{kit_id}/schema"),
+                );
+                execute(&client.inner, call, |rid| {
+                    raw.get_kit_schema().kit_id(kit_id).x_request_id(rid).send()
+                })
+                .await?
+            }
+            KitRef::Code(code) => {
+                let call = self.options.call(
+                    client,
+                    "get_kit_schema_by_query",
+                    "GET",
+                    "/v1/kits/schema".into(),
+                );
+                execute(&client.inner, call, |rid| {
+                    raw.get_kit_schema_by_query()
+                        .kit_code(code)
+                        .x_request_id(rid)
+                        .send()
+                })
+                .await?
+            }
+            KitRef::Version(version) => {
+                let call = self.options.call(
+                    client,
+                    "get_kit_schema_by_query",
+                    "GET",
+                    "/v1/kits/schema".into(),
+                );
+                execute(&client.inner, call, |rid| {
+                    raw.get_kit_schema_by_query()
+                        .kit_version_id(version)
+                        .x_request_id(rid)
+                        .send()
+                })
+                .await?
+            }
+        };
+        Ok(reply.value)
+    }
+}
+
+impl GetBricks<'_> {
+    /// Sends the request.
+    pub async fn send(self) -> Result<Vec<BrickMetadata>, Error> {
+        let client = self.client;
+        let invalid = |message: &str| {
+            Error::invalid_request(message).with_call("get_bricks", "GET /v1/bricks")
+        };
+        if self.ids.is_empty() {
+            return Err(invalid("at least one brick id is required"));
+        }
+        if self.ids.len() > 100 {
+            return Err(invalid("at most 100 brick ids per request"));
+        }
+        if self.ids.iter().any(|id| id.is_empty() || id.contains(',')) {
+            return Err(invalid(
+                "brick ids must be non-empty and must not contain commas",
+            ));
+        }
+        let ids = self.ids.join(",");
+        let call = self
+            .options
+            .call(client, "get_bricks", "GET", "/v1/bricks".into());
+        let raw = &client.inner.raw;
+        let reply = execute(&client.inner, call, |rid| {
+            raw.get_bricks().ids(&ids).x_request_id(rid).send()
+        })
+        .await?;
+        Ok(reply.value)
+    }
+}

@@ -1,0 +1,404 @@
+//! Runs: create (async or sync, always idempotent), get, list, usage, wait, watch.
+
+use std::time::Duration;
+
+use futures::Stream;
+use reqwest::StatusCode;
+use semarize_api::types::{self, Run, RunMode, RunType, RunUsage};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{CallOptions, call_options};
+use crate::call::execute;
+use crate::client::Client;
+use crate::error::Error;
+use crate::idempotency::IdempotencyKey;
+use crate::wait::{RunOutcome, WaitOptions};
+
+/// The runs of the workspace.
+#[derive(Clone, Copy, Debug)]
+pub struct Runs<'c> {
+    client: &'c Client,
+}
+
+impl<'c> Runs<'c> {
+    pub(crate) fn new(client: &'c Client) -> Self {
+        Runs { client }
+    }
+
+    /// Creates a run of the published Kit with this 8-character code.
+    pub fn create_with_kit_code(&self, kit_code: impl Into<String>) -> CreateRun<'c> {
+        CreateRun::new(self.client, Some(kit_code.into()), None)
+    }
+
+    /// Creates a run of this exact Kit version (pinning).
+    pub fn create_with_kit_version(&self, kit_version_id: impl Into<String>) -> CreateRun<'c> {
+        CreateRun::new(self.client, None, Some(kit_version_id.into()))
+    }
+
+    /// Creates a run from a complete request body.
+    pub fn create(&self, request: types::CreateRunRequest) -> CreateRun<'c> {
+        let mut create = CreateRun::new(self.client, request.kit_code, request.kit_version_id);
+        create.input = request.input;
+        create.run_type = request.type_;
+        create.mode = request.mode;
+        create
+    }
+
+    /// Gets a run.
+    pub fn get(&self, run_id: impl Into<String>) -> GetRun<'c> {
+        GetRun {
+            client: self.client,
+            run_id: run_id.into(),
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Lists the workspace's runs, most recent first.
+    pub fn list(&self) -> ListRuns<'c> {
+        ListRuns {
+            client: self.client,
+            limit: None,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Gets a run's token usage and credits.
+    pub fn usage(&self, run_id: impl Into<String>) -> GetRunUsage<'c> {
+        GetRunUsage {
+            client: self.client,
+            run_id: run_id.into(),
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Polls a run until it is `succeeded`, `failed` or `cancelled`, or `options`' maximum
+    /// wait passes ([`ErrorKind::WaitTimeout`](crate::ErrorKind::WaitTimeout)). Failed and
+    /// cancelled runs are [`RunOutcome`]s, not errors. Dropping the future stops polling;
+    /// nothing is left behind.
+    pub async fn wait(&self, run_id: &str, options: WaitOptions) -> Result<RunOutcome, Error> {
+        crate::wait::wait(self.client, run_id, options).await
+    }
+
+    /// The run's status changes as a stream: one item per observed change (the first poll
+    /// always yields), ending after the terminal state or with an error.
+    pub fn watch(
+        &self,
+        run_id: &str,
+        options: WaitOptions,
+    ) -> impl Stream<Item = Result<Run, Error>> + Send + 'static {
+        crate::wait::watch(self.client.clone(), run_id.to_owned(), options)
+    }
+}
+
+/// A run creation. Every attempt of one `send` carries the same Idempotency-Key (yours,
+/// or one generated once for this call), so retries after timeouts, 429 and 5xx never
+/// create a second run.
+///
+/// ```no_run
+/// # async fn demo(client: semarize::Client) -> Result<(), semarize::Error> {
+/// let created = client
+///     .runs()
+///     .create_with_kit_code("A1B2C3D4")
+///     .transcript("Rep: What drove the urgency? Prospect: ...")
+///     .idempotency_key("call-123-kit-A1B2C3D4")
+///     .send()
+///     .await?;
+/// println!("{} with key {}", created.run.run_id, created.idempotency_key);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct CreateRun<'c> {
+    client: &'c Client,
+    kit_code: Option<String>,
+    kit_version_id: Option<String>,
+    input: Map<String, Value>,
+    input_error: Option<String>,
+    run_type: Option<RunType>,
+    mode: Option<RunMode>,
+    key: Option<Result<IdempotencyKey, Error>>,
+    options: CallOptions,
+}
+
+call_options!(CreateRun, GetRun, ListRuns, GetRunUsage);
+
+impl<'c> CreateRun<'c> {
+    fn new(client: &'c Client, kit_code: Option<String>, kit_version_id: Option<String>) -> Self {
+        CreateRun {
+            client,
+            kit_code,
+            kit_version_id,
+            input: Map::new(),
+            input_error: None,
+            run_type: None,
+            mode: None,
+            key: None,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Sets `input.transcript`.
+    pub fn transcript(mut self, transcript: impl Into<String>) -> Self {
+        self.input
+            .insert("transcript".to_owned(), Value::String(transcript.into()));
+        self
+    }
+
+    /// Sets the whole `input`, which must serialize to a JSON object.
+    pub fn input(mut self, input: impl Serialize) -> Self {
+        match serde_json::to_value(input) {
+            Ok(Value::Object(map)) => self.input = map,
+            Ok(_) => self.input_error = Some("input must serialize to a JSON object".to_owned()),
+            Err(e) => self.input_error = Some(format!("input does not serialize: {e}")),
+        }
+        self
+    }
+
+    /// Pins a Kit version (overrides the Kit code on the server).
+    pub fn kit_version(mut self, kit_version_id: impl Into<String>) -> Self {
+        self.kit_version_id = Some(kit_version_id.into());
+        self
+    }
+
+    /// The run type (`api` by default on the server).
+    pub fn run_type(mut self, run_type: RunType) -> Self {
+        self.run_type = Some(run_type);
+        self
+    }
+
+    /// The mode (`async` by default on the server).
+    pub fn mode(mut self, mode: RunMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Sync mode: the server waits for the run and answers 200, or falls back to 202.
+    pub fn sync(self) -> Self {
+        self.mode(RunMode::Sync)
+    }
+
+    /// Your Idempotency-Key for this logical request (at most 254 characters; checked
+    /// before anything is sent). Derive it from your source record to stay duplicate-free
+    /// across process restarts.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(IdempotencyKey::new(key));
+        self
+    }
+
+    /// Sends the creation (retrying safely). A sync 202 fallback is returned as is; use
+    /// [`CreatedRun::wait`] or [`CreateRun::send_and_wait`] to continue by polling.
+    pub async fn send(self) -> Result<CreatedRun, Error> {
+        let client = self.client;
+        let key = match self.key {
+            Some(key) => key?,
+            None => client.inner.keys.generate(),
+        };
+        let invalid = |message: String| {
+            Error::invalid_request(message)
+                .with_call("create_run", "POST /v1/runs")
+                .with_idempotency_key(Some(key.as_str()))
+        };
+        if let Some(message) = self.input_error {
+            return Err(invalid(message));
+        }
+        if self.kit_code.is_none() && self.kit_version_id.is_none() {
+            return Err(invalid(
+                "a Kit code or Kit version id is required".to_owned(),
+            ));
+        }
+        let sync = self.mode == Some(RunMode::Sync);
+        let body = types::CreateRunRequest {
+            kit_code: self.kit_code,
+            kit_version_id: self.kit_version_id,
+            input: self.input,
+            type_: self.run_type,
+            mode: self.mode,
+        };
+        let mut call = self
+            .options
+            .call(client, "create_run", "POST", "/v1/runs".to_owned());
+        call.idempotency_key = Some(key.as_str());
+        if sync && self.options.timeout.is_none() {
+            call.timeout += client.inner.sync_grace;
+        }
+        let raw = &client.inner.raw;
+        let reply = execute(&client.inner, call, |request_id| {
+            raw.create_run()
+                .idempotency_key(key.as_str())
+                .x_request_id(request_id)
+                .body(body.clone())
+                .send()
+        })
+        .await?;
+        Ok(CreatedRun {
+            run: reply.value,
+            status: reply.status,
+            idempotency_key: key,
+            retry_after: reply.retry_after,
+            request_id: reply.request_id,
+            attempts: reply.attempts,
+        })
+    }
+
+    /// Sends the creation and waits for the run: a sync 200 is done at once; a 202 (async,
+    /// or the sync fallback) continues by polling the returned run, starting after its
+    /// `Retry-After`. The run is never submitted twice.
+    pub async fn send_and_wait(self, max_wait: Duration) -> Result<RunOutcome, Error> {
+        let client = self.client;
+        self.send().await?.wait(client, max_wait).await
+    }
+}
+
+/// The answer to a run creation.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CreatedRun {
+    /// The run as the creation returned it (the full run for a completed sync creation).
+    pub run: Run,
+    /// 200 (sync, completed) or 202 (accepted; poll).
+    pub status: StatusCode,
+    /// The Idempotency-Key every attempt carried.
+    pub idempotency_key: IdempotencyKey,
+    /// The advised delay before the first poll.
+    pub retry_after: Option<Duration>,
+    /// The server's request id.
+    pub request_id: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+impl CreatedRun {
+    /// Whether the run is already terminal (a completed sync creation).
+    pub fn is_complete(&self) -> bool {
+        self.run.status.is_terminal()
+    }
+
+    /// Whether this is a sync creation that fell back to async (202 with `sync_fallback`).
+    pub fn is_sync_fallback(&self) -> bool {
+        self.run.sync_fallback == Some(true)
+    }
+
+    /// Waits for the run (see [`Runs::wait`]), starting after the advised delay. A
+    /// completed run returns at once.
+    pub async fn wait(self, client: &Client, max_wait: Duration) -> Result<RunOutcome, Error> {
+        if self.is_complete() {
+            return Ok(RunOutcome::from_run(self.run));
+        }
+        let mut options = WaitOptions::new(max_wait);
+        if let Some(delay) = self.retry_after {
+            options = options.initial_delay(delay);
+        }
+        crate::wait::wait(client, &self.run.run_id, options).await
+    }
+}
+
+/// `GET /v1/runs/{runId}`.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct GetRun<'c> {
+    client: &'c Client,
+    run_id: String,
+    options: CallOptions,
+}
+
+impl GetRun<'_> {
+    /// Sends the request.
+    pub async fn send(self) -> Result<Run, Error> {
+        Ok(self.send_reply().await?.value)
+    }
+
+    pub(crate) async fn send_reply(self) -> Result<crate::call::Reply<Run>, Error> {
+        let client = self.client;
+        let mut call = self.options.call(
+            client,
+            "get_run",
+            "GET",
+            format!("/v1/runs/{}", self.run_id),
+        );
+        call.run_id = Some(&self.run_id);
+        let raw = &client.inner.raw;
+        execute(&client.inner, call, |request_id| {
+            raw.get_run()
+                .run_id(&self.run_id)
+                .x_request_id(request_id)
+                .send()
+        })
+        .await
+    }
+}
+
+/// `GET /v1/runs`.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct ListRuns<'c> {
+    client: &'c Client,
+    limit: Option<u32>,
+    options: CallOptions,
+}
+
+impl ListRuns<'_> {
+    /// How many runs (1 to 100; the server's default is 50).
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Sends the request.
+    pub async fn send(self) -> Result<Vec<Run>, Error> {
+        let client = self.client;
+        if let Some(limit) = self.limit
+            && !(1..=100).contains(&limit)
+        {
+            return Err(Error::invalid_request(format!(
+                "limit must be from 1 to 100, not {limit}"
+            ))
+            .with_call("list_runs", "GET /v1/runs"));
+        }
+        let call = self
+            .options
+            .call(client, "list_runs", "GET", "/v1/runs".to_owned());
+        let raw = &client.inner.raw;
+        let reply = execute(&client.inner, call, |request_id| {
+            let mut request = raw.list_runs().x_request_id(request_id);
+            if let Some(limit) = self.limit {
+                request = request.limit(limit);
+            }
+            request.send()
+        })
+        .await?;
+        Ok(reply.value)
+    }
+}
+
+/// `GET /v1/runs/{runId}/usage`.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct GetRunUsage<'c> {
+    client: &'c Client,
+    run_id: String,
+    options: CallOptions,
+}
+
+impl GetRunUsage<'_> {
+    /// Sends the request.
+    pub async fn send(self) -> Result<RunUsage, Error> {
+        let client = self.client;
+        let mut call = self.options.call(
+            client,
+            "get_run_usage",
+            "GET",
+            format!("/v1/runs/{}/usage", self.run_id),
+        );
+        call.run_id = Some(&self.run_id);
+        let raw = &client.inner.raw;
+        let reply = execute(&client.inner, call, |request_id| {
+            raw.get_run_usage()
+                .run_id(&self.run_id)
+                .x_request_id(request_id)
+                .send()
+        })
+        .await?;
+        Ok(reply.value)
+    }
+}

@@ -1,0 +1,167 @@
+//! The workspace webhook endpoint, and completing thin events.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use semarize_api::types::{self, Run, Webhook};
+
+use super::{CallOptions, call_options};
+use crate::call::execute;
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+use crate::webhooks::VerifiedEvent;
+
+/// The workspace's webhook endpoint (one per workspace in v1).
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookEndpoints<'c> {
+    client: &'c Client,
+}
+
+impl<'c> WebhookEndpoints<'c> {
+    pub(crate) fn new(client: &'c Client) -> Self {
+        WebhookEndpoints { client }
+    }
+
+    /// Registers the endpoint, replacing any existing one; the answer carries the new
+    /// `whsec_` secret (keep the old one in your verifier until rotation completes).
+    pub fn upsert(&self, url: impl Into<String>) -> UpsertWebhook<'c> {
+        UpsertWebhook {
+            client: self.client,
+            url: url.into(),
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Lists the endpoints (without secrets).
+    pub fn list(&self) -> ListWebhooks<'c> {
+        ListWebhooks {
+            client: self.client,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Deletes the endpoint with this id.
+    pub fn delete(&self, id: impl Into<String>) -> DeleteWebhook<'c> {
+        DeleteWebhook {
+            client: self.client,
+            id: id.into(),
+            options: CallOptions::default(),
+        }
+    }
+
+    /// The full run of a verified event: the event's own data when it is complete, or
+    /// `GET /v1/runs/{runId}` for a thin event (the documented follow-up).
+    pub async fn complete(&self, event: &VerifiedEvent) -> Result<Run, Error> {
+        if event.is_thin() {
+            self.client
+                .runs()
+                .get(&event.event.data.run_id)
+                .send()
+                .await
+        } else {
+            Ok(event.event.data.clone())
+        }
+    }
+}
+
+/// `POST /v1/webhooks`.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct UpsertWebhook<'c> {
+    client: &'c Client,
+    url: String,
+    options: CallOptions,
+}
+
+/// `GET /v1/webhooks`.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct ListWebhooks<'c> {
+    client: &'c Client,
+    options: CallOptions,
+}
+
+/// `DELETE /v1/webhooks/{id}`.
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct DeleteWebhook<'c> {
+    client: &'c Client,
+    id: String,
+    options: CallOptions,
+}
+
+call_options!(UpsertWebhook, ListWebhooks, DeleteWebhook);
+
+impl UpsertWebhook<'_> {
+    /// Sends the request. Retrying is safe: the last answer's secret is the current one.
+    pub async fn send(self) -> Result<Webhook, Error> {
+        let client = self.client;
+        let body = types::UpsertWebhookRequest { url: self.url };
+        let call = self
+            .options
+            .call(client, "upsert_webhook", "POST", "/v1/webhooks".into());
+        let raw = &client.inner.raw;
+        let reply = execute(&client.inner, call, |rid| {
+            raw.upsert_webhook()
+                .x_request_id(rid)
+                .body(body.clone())
+                .send()
+        })
+        .await?;
+        Ok(reply.value)
+    }
+}
+
+impl ListWebhooks<'_> {
+    /// Sends the request.
+    pub async fn send(self) -> Result<Vec<Webhook>, Error> {
+        let client = self.client;
+        let call = self
+            .options
+            .call(client, "list_webhooks", "GET", "/v1/webhooks".into());
+        let raw = &client.inner.raw;
+        Ok(execute(&client.inner, call, |rid| {
+            raw.list_webhooks().x_request_id(rid).send()
+        })
+        .await?
+        .value)
+    }
+}
+
+impl DeleteWebhook<'_> {
+    /// Sends the request. When an earlier attempt got no answer and a retry finds the
+    /// endpoint gone, the delete is taken to have succeeded.
+    pub async fn send(self) -> Result<(), Error> {
+        let client = self.client;
+        let call = self.options.call(
+            client,
+            "delete_webhook",
+            "DELETE",
+            format!("/v1/webhooks/{}", self.id),
+        );
+        let raw = &client.inner.raw;
+        let unanswered = AtomicBool::new(false);
+        let result = execute(&client.inner, call, |rid| {
+            let request = raw.delete_webhook().id(&self.id).x_request_id(rid);
+            let unanswered = &unanswered;
+            async move {
+                let result = request.send().await;
+                if matches!(result, Err(semarize_api::Error::CommunicationError(_))) {
+                    unanswered.store(true, Ordering::Relaxed);
+                }
+                result
+            }
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if unanswered.load(Ordering::Relaxed)
+                    && e.kind() == ErrorKind::Api
+                    && e.status() == Some(reqwest::StatusCode::NOT_FOUND) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Verifying a delivery: signature, timestamp tolerance, payload.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use semarize_api::types::{WebhookEvent, WebhookEventType};
+use semarize_api::webhook_signature as sig;
+
+use crate::runtime::{Clock, SystemClock};
+
+/// Why a delivery was rejected. Nothing here echoes a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// A required header is missing (or not visible ASCII).
+    #[error("missing webhook header {0}")]
+    MissingHeader(&'static str),
+    /// `Semarize-Signature` has no well-formed `v1=<64 hex digits>` entry.
+    #[error("malformed Semarize-Signature header: {0}")]
+    MalformedSignature(String),
+    /// `Semarize-Timestamp` is not an integer number of seconds.
+    #[error("malformed Semarize-Timestamp header")]
+    MalformedTimestamp,
+    /// The timestamp is further from now than the tolerance (replay protection).
+    #[error(
+        "Semarize-Timestamp is {skew_seconds} s from now; the tolerance is {tolerance_seconds} s"
+    )]
+    TimestampOutOfTolerance {
+        /// Signed distance: positive when the timestamp is in the past.
+        skew_seconds: i64,
+        /// The tolerance.
+        tolerance_seconds: u64,
+    },
+    /// No signature matches any of the secrets: wrong secret or tampered body.
+    #[error("no signature matches: wrong secret or a tampered body")]
+    NoMatchingSignature,
+    /// The signature is valid but the body is not a webhook event, or its ids disagree
+    /// with the delivery headers.
+    #[error("invalid webhook payload: {0}")]
+    InvalidPayload(String),
+}
+
+/// A webhook signing secret (`whsec_...`). Never printed.
+#[derive(Clone)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// Checks the `whsec_` prefix.
+    pub fn new(secret: impl Into<String>) -> Result<Self, crate::Error> {
+        let secret = secret.into();
+        if secret.starts_with("whsec_") && secret.len() > "whsec_".len() {
+            Ok(WebhookSecret(secret))
+        } else {
+            Err(crate::Error::config("a webhook secret starts with whsec_"))
+        }
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret([redacted])")
+    }
+}
+
+/// A verified delivery: the event, and the delivery headers that were checked against it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct VerifiedEvent {
+    /// The event. Its `data` has the shape of `GET /v1/runs/{runId}`, or only `run_id`,
+    /// `status`, `error_code` and `duration_ms` for a thin event.
+    pub event: WebhookEvent,
+    /// `Semarize-Event-Id`: stable across retries.
+    pub event_id: String,
+    /// `Semarize-Delivery-Id`: new per attempt.
+    pub delivery_id: String,
+    /// The event type (`run.succeeded`, ... ; unknown types are kept).
+    pub event_type: WebhookEventType,
+    /// `Semarize-Timestamp`, Unix seconds.
+    pub timestamp: i64,
+}
+
+impl VerifiedEvent {
+    /// Whether this is a thin event (sent when the full payload exceeds the size limit):
+    /// fetch the run before updating downstream systems
+    /// ([`WebhookEndpoints::complete`](crate::resources::WebhookEndpoints::complete)).
+    pub fn is_thin(&self) -> bool {
+        let data = &self.event.data;
+        data.run_type.is_none() && data.created_at.is_none() && data.output.is_none()
+    }
+
+    /// The run the event is about.
+    pub fn run_id(&self) -> &str {
+        &self.event.data.run_id
+    }
+}
+
+/// Verifies webhook deliveries against one or more secrets.
+///
+/// Several secrets support rotation: keep the old secret until every delivery signed with
+/// it has arrived. Timestamps more than the tolerance (default 300 s) from now, in either
+/// direction, are rejected; signatures are compared in constant time.
+///
+/// ```
+/// use semarize::webhooks::{Verifier, sign};
+/// let verifier = Verifier::new(["whsec_new", "whsec_old"]).unwrap();
+/// let body = br#"{"id":"evt_1","delivery_id":"dlv_1","type":"run.succeeded","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r1","status":"succeeded"}}"#;
+/// let timestamp = chrono::Utc::now().timestamp().to_string();
+/// let mut headers = reqwest::header::HeaderMap::new();
+/// headers.insert("semarize-signature", sign("whsec_old", &timestamp, body).parse().unwrap());
+/// headers.insert("semarize-timestamp", timestamp.parse().unwrap());
+/// headers.insert("semarize-event-id", "evt_1".parse().unwrap());
+/// headers.insert("semarize-delivery-id", "dlv_1".parse().unwrap());
+/// headers.insert("semarize-event-type", "run.succeeded".parse().unwrap());
+/// let event = verifier.verify(&headers, body).unwrap();
+/// assert_eq!(event.run_id(), "r1");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    /// One precomputed HMAC key schedule per secret.
+    keys: Vec<sig::SigningKey>,
+    tolerance: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+/// The default timestamp tolerance.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+impl Verifier {
+    /// A verifier accepting signatures by any of `secrets` (at least one).
+    pub fn new<I, S>(secrets: I) -> Result<Self, crate::Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let secrets = secrets
+            .into_iter()
+            .map(WebhookSecret::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        if secrets.is_empty() {
+            return Err(crate::Error::config(
+                "a webhook verifier needs at least one secret",
+            ));
+        }
+        let keys = secrets
+            .iter()
+            .map(|secret| sig::SigningKey::new(&secret.0))
+            .collect();
+        Ok(Verifier {
+            keys,
+            tolerance: DEFAULT_TOLERANCE,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Accepts timestamps within `tolerance` of now, both directions.
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// The clock that says what "now" is (for tests).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Verifies a delivery from its headers and raw body bytes (verify before parsing:
+    /// re-serialized JSON does not verify).
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<VerifiedEvent, WebhookError> {
+        let get = |name: &'static str| -> Result<&str, WebhookError> {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or(WebhookError::MissingHeader(name))
+        };
+        let signature = get(sig::HEADER_SIGNATURE)?;
+        let timestamp = get(sig::HEADER_TIMESTAMP)?;
+        let event_id = get(sig::HEADER_EVENT_ID)?;
+        let delivery_id = get(sig::HEADER_DELIVERY_ID)?;
+        let event_type = get(sig::HEADER_EVENT_TYPE)?;
+        let seconds = self.verify_signature(timestamp, signature, body)?;
+        let event: WebhookEvent = serde_json::from_slice(body)
+            .map_err(|e| WebhookError::InvalidPayload(e.to_string()))?;
+        // The ids in the body are signed and the headers are not: they must agree, so a
+        // replayed body cannot pass as a new delivery by changing a header.
+        if event.id != event_id {
+            return Err(WebhookError::InvalidPayload(
+                "Semarize-Event-Id does not match the body's id".into(),
+            ));
+        }
+        if event
+            .delivery_id
+            .as_deref()
+            .is_some_and(|d| d != delivery_id)
+        {
+            return Err(WebhookError::InvalidPayload(
+                "Semarize-Delivery-Id does not match the body's delivery_id".into(),
+            ));
+        }
+        if event.type_.as_str() != event_type {
+            return Err(WebhookError::InvalidPayload(
+                "Semarize-Event-Type does not match the body's type".into(),
+            ));
+        }
+        Ok(VerifiedEvent {
+            event_type: event.type_.clone(),
+            event,
+            event_id: event_id.to_owned(),
+            delivery_id: delivery_id.to_owned(),
+            timestamp: seconds,
+        })
+    }
+
+    /// Checks a signature header and timestamp against a raw body, for frameworks where
+    /// headers are not a [`HeaderMap`]. Returns the timestamp.
+    pub fn verify_signature(
+        &self,
+        timestamp: &str,
+        signature_header: &str,
+        body: &[u8],
+    ) -> Result<i64, WebhookError> {
+        let timestamp = timestamp.trim();
+        let seconds: i64 = timestamp
+            .parse()
+            .map_err(|_| WebhookError::MalformedTimestamp)?;
+        let offered = OfferedSignatures::parse(signature_header)?;
+        // One MAC per secret, compared in constant time with every offered signature.
+        let matched = self.keys.iter().any(|key| {
+            let expected = key.mac(timestamp, body);
+            offered.iter().fold(false, |found, signature| {
+                found | constant_time_eq(&expected, signature)
+            })
+        });
+        if !matched {
+            return Err(WebhookError::NoMatchingSignature);
+        }
+        let skew = self.clock.unix_seconds() - seconds;
+        if skew.unsigned_abs() > self.tolerance.as_secs() {
+            return Err(WebhookError::TimestampOutOfTolerance {
+                skew_seconds: skew,
+                tolerance_seconds: self.tolerance.as_secs(),
+            });
+        }
+        Ok(seconds)
+    }
+}
+
+/// Most `v1` signatures one header may carry (rotation needs two).
+const MAX_SIGNATURES: usize = 8;
+
+/// The decoded `v1` signatures of a header, on the stack: verification allocates nothing.
+struct OfferedSignatures {
+    signatures: [[u8; 32]; MAX_SIGNATURES],
+    len: usize,
+}
+
+impl OfferedSignatures {
+    fn parse(header: &str) -> Result<Self, WebhookError> {
+        let mut offered = OfferedSignatures {
+            signatures: [[0; 32]; MAX_SIGNATURES],
+            len: 0,
+        };
+        for raw in header.split(',') {
+            let entry = raw.trim();
+            let Some((scheme, value)) = entry.split_once('=') else {
+                return Err(WebhookError::MalformedSignature(format!(
+                    "an entry has no '=' ({} characters)",
+                    entry.len()
+                )));
+            };
+            if scheme.trim() != sig::SCHEME {
+                continue;
+            }
+            if offered.len == MAX_SIGNATURES {
+                return Err(WebhookError::MalformedSignature(format!(
+                    "more than {MAX_SIGNATURES} v1 signatures"
+                )));
+            }
+            offered.signatures[offered.len] = decode_hex32(value.trim()).ok_or_else(|| {
+                WebhookError::MalformedSignature("a v1 signature is 64 hex digits".into())
+            })?;
+            offered.len += 1;
+        }
+        if offered.len == 0 {
+            return Err(WebhookError::MalformedSignature("no v1 signature".into()));
+        }
+        Ok(offered)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.signatures[..self.len].iter()
+    }
+}
+
+/// Compares two MACs in time independent of where they differ: every byte is looked at,
+/// and the optimizer cannot see through the accumulated difference.
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+/// Hex digit values by byte (`0xFF`: not a hex digit).
+const HEX: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes exactly 64 hex digits (either case) by table lookup: this runs on every
+/// delivery, so it avoids the per-digit branching of a general decoder.
+fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    let mut invalid = 0u8;
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let (high, low) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        invalid |= (high | low) & 0xF0;
+        out[i] = (high << 4) | (low & 0x0F);
+    }
+    (invalid == 0).then_some(out)
+}
+
+/// The `v1` signatures of a `Semarize-Signature` header, decoded. Entries of other
+/// (future) schemes are skipped; a header with no `v1` entry, or a malformed one, is an
+/// error.
+///
+/// ```
+/// use semarize::webhooks::parse_signature_header;
+/// let hex = "ab".repeat(32);
+/// assert_eq!(parse_signature_header(&format!("v1={hex}, v2=zz")).unwrap().len(), 1);
+/// assert!(parse_signature_header("v1=nothex").is_err());
+/// assert!(parse_signature_header("").is_err());
+/// ```
+pub fn parse_signature_header(header: &str) -> Result<Vec<[u8; 32]>, WebhookError> {
+    Ok(OfferedSignatures::parse(header)?.iter().copied().collect())
+}
+
+/// Signs a body as Semarize does: the `Semarize-Signature` value for one secret. For tests
+/// of receivers.
+pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    sig::signature_header(&[secret], timestamp, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_decoding_accepts_exactly_64_digits_of_either_case() {
+        let lower = "00ff10ab".repeat(8);
+        let decoded = decode_hex32(&lower).unwrap();
+        assert_eq!(&decoded[..4], &[0x00, 0xff, 0x10, 0xab]);
+        assert_eq!(decode_hex32(&lower.to_uppercase()), Some(decoded));
+        assert_eq!(decode_hex32(&lower[..62]), None);
+        assert_eq!(decode_hex32(&format!("{}zz", &lower[..62])), None);
+        assert_eq!(decode_hex32(&format!("{} ", &lower[..63])), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! The `semarize` client against the in-process emulator and its fault injection.
+
+mod errors;
+mod harness;
+mod resources;
+mod retries;
+mod waiting;
+mod webhooks;

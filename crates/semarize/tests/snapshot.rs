@@ -1,0 +1,39 @@
+//! The README's example of snapshot-testing with the `testing` feature: a run's output
+//! against the in-process emulator, with the volatile fields redacted.
+
+use std::time::Duration;
+
+#[tokio::test]
+async fn snapshot_a_runs_output() {
+    let test = semarize::testing::start_emulator().await;
+    let outcome = test
+        .client
+        .runs()
+        .create_with_kit_code("A1B2C3D4")
+        .transcript("Rep: What drove the urgency? Prospect: We are losing 3 hours a week. Our budget is $500.")
+        .send_and_wait(Duration::from_secs(60))
+        .await
+        .unwrap();
+    semarize::testing::redacted(|| insta::assert_json_snapshot!(outcome.run()));
+}
+
+#[tokio::test]
+async fn redactions_cover_nested_and_top_level_fields() {
+    let test = semarize::testing::start_emulator().await;
+    let created = test
+        .client
+        .runs()
+        .create_with_kit_code("QUALIFY1")
+        .transcript("The CEO will decide.")
+        .send()
+        .await
+        .unwrap();
+    let outcome = created
+        .wait(&test.client, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(outcome.is_succeeded());
+    let listed = test.client.runs().list().send().await.unwrap();
+    assert_eq!(listed[0].run_id, outcome.run().run_id);
+    semarize::testing::redacted(|| insta::assert_json_snapshot!("listed_runs", listed));
+}

@@ -1,0 +1,66 @@
+//! Tracing: a span per logical call and per attempt, with the fields support needs, and
+//! never the API key or the transcript. Its own test binary, so the global subscriber
+//! sees only this test.
+
+use std::sync::{Arc, Mutex};
+
+const TRANSCRIPT: &str = "Rep: What drove the urgency? Prospect: our confidential figures are 42.";
+
+/// Captures everything tracing emits, at every level.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn traces_have_spans_per_call_and_attempt_without_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let test = semarize::testing::start_emulator().await;
+    test.emulator
+        .control()
+        .fail_next("create_run", 1, 503, None);
+    let created = test
+        .client
+        .runs()
+        .create_with_kit_code("A1B2C3D4")
+        .transcript(TRANSCRIPT)
+        .idempotency_key("trace-key-1")
+        .send()
+        .await
+        .unwrap();
+    test.client
+        .runs()
+        .get(&created.run.run_id)
+        .send()
+        .await
+        .unwrap();
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("semarize.call"), "{logs}");
+    assert!(logs.contains("semarize.attempt"));
+    assert!(logs.contains("operation=\"create_run\""));
+    assert!(logs.contains("attempt=2"));
+    assert!(logs.contains("status=503"));
+    assert!(logs.contains(&format!("run_id=\"{}\"", created.run.run_id)));
+    assert!(logs.contains("idempotency_key=\"trace-key-1\""));
+    assert!(!logs.contains(test.emulator.api_key()), "never the API key");
+    assert!(
+        !logs.contains("confidential figures"),
+        "never the transcript"
+    );
+}
