@@ -22,6 +22,7 @@
 //! ```
 
 pub mod additive;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error;

@@ -44,7 +44,8 @@
 //! ```
 //!
 //! Features: `rustls` (default; HTTPS), `axum` (the webhook extractor), `testing` (insta
-//! redactions and an in-process emulator for your tests).
+//! redactions and an in-process emulator for your tests), `batch` (durable batch runs over
+//! a SQLite ledger), `postgres` (the PostgreSQL ledger for many workers).
 
 mod call;
 mod client;
@@ -59,6 +60,9 @@ pub mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(feature = "batch")]
+pub mod batch;
 
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{Error, ErrorKind, RetryStop, SupportSummary};

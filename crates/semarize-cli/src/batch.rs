@@ -1,0 +1,376 @@
+//! `semarize batch`: durable batch runs over a ledger.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use semarize::Client;
+use semarize::batch::{
+    self, BatchEngine, BatchError, BatchOptions, Ledger, LedgerCounts, Progress, RecordState,
+    ReplaySelection, ResultFormat,
+};
+
+use crate::output::{self, Failure, OutputFormat};
+
+#[derive(Subcommand, Debug)]
+pub enum BatchCommand {
+    /// Run a Kit over every line of a JSON Lines file; resumable after any crash.
+    Run(RunArgs),
+    /// Counts per state, failures by error code, credits consumed.
+    Status {
+        /// The ledger: a SQLite file or a postgres:// URL.
+        #[arg(long)]
+        ledger: String,
+    },
+    /// Start records again with a new Idempotency-Key (a new run each), then finish them.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["failed", "ids"])))]
+    Replay {
+        /// The ledger: a SQLite file or a postgres:// URL.
+        #[arg(long)]
+        ledger: String,
+        /// Failed, cancelled and rejected records.
+        #[arg(long)]
+        failed: bool,
+        /// These source ids (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<String>,
+        /// Write all results here when done.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Results format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+        format: FormatArg,
+        /// Run creations in flight at most.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FormatArg {
+    Jsonl,
+    Csv,
+}
+
+impl From<FormatArg> for ResultFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Jsonl => ResultFormat::JsonLines,
+            FormatArg::Csv => ResultFormat::Csv,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("kit_choice").required(true).args(["kit", "kit_version"])))]
+pub struct RunArgs {
+    /// JSON Lines: {"id": ..., "transcript": "..."} or {"id": ..., "input": {...}} per line.
+    pub input: PathBuf,
+    /// The 8-character Kit code.
+    #[arg(long)]
+    pub kit: Option<String>,
+    /// A Kit version id (pins the version).
+    #[arg(long)]
+    pub kit_version: Option<String>,
+    /// The ledger: a SQLite file (created if missing) or a postgres:// URL.
+    #[arg(long)]
+    pub ledger: String,
+    /// Where to write the results.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Results format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    pub format: FormatArg,
+    /// Run creations in flight at most.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Receive webhooks on this address (registered as the workspace endpoint); polls are
+    /// then only the fallback for late webhooks.
+    #[arg(long)]
+    pub webhook_listen: Option<std::net::SocketAddr>,
+}
+
+impl RunArgs {
+    fn kit_id(&self) -> String {
+        match (&self.kit, &self.kit_version) {
+            (_, Some(version)) => format!("version:{version}"),
+            (Some(kit), None) => kit.clone(),
+            (None, None) => unreachable!("clap requires one of them"),
+        }
+    }
+}
+
+fn ledger_failure(e: BatchError) -> Failure {
+    match e {
+        BatchError::Api(e) => Failure::from(e),
+        other => Failure::usage(other.to_string()),
+    }
+}
+
+pub async fn open(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
+    batch::open_ledger(location)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))
+}
+
+impl BatchCommand {
+    pub async fn run(&self, cli: &crate::Cli, format: OutputFormat) -> Result<(), Failure> {
+        match self {
+            BatchCommand::Run(args) => {
+                let client = cli.client()?;
+                let ledger = open(&args.ledger).await?;
+                run_batch(&client, ledger, args, format).await.map(|_| ())
+            }
+            BatchCommand::Status { ledger } => {
+                let ledger = open(ledger).await?;
+                let client = cli.api_key.as_ref().and_then(|_| cli.client().ok());
+                status(ledger.as_ref(), client.as_ref(), format).await
+            }
+            BatchCommand::Replay {
+                ledger,
+                failed,
+                ids,
+                out,
+                format: file_format,
+                concurrency,
+            } => {
+                let client = cli.client()?;
+                let ledger = open(ledger).await?;
+                let selection = if *failed {
+                    ReplaySelection::Failed
+                } else {
+                    ReplaySelection::Ids(ids.clone())
+                };
+                let count = ledger
+                    .replay(selection, batch_now())
+                    .await
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+                eprintln!("replaying {count} records with a new generation (new Idempotency-Keys)");
+                let options = BatchOptions {
+                    concurrency: *concurrency,
+                    ..BatchOptions::default()
+                };
+                let counts = execute(&client, ledger.clone(), options).await?;
+                if let Some(out) = out {
+                    write(ledger.as_ref(), out, (*file_format).into()).await?;
+                }
+                summary(&counts, format);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn batch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn write(ledger: &dyn Ledger, out: &Path, format: ResultFormat) -> Result<u64, Failure> {
+    let rows = batch::write_results(ledger, out, format)
+        .await
+        .map_err(ledger_failure)?;
+    eprintln!("results: {} ({rows} records)", out.display());
+    Ok(rows)
+}
+
+/// Ingests, runs to completion (with webhooks when asked), writes results. Returns the
+/// final counts.
+pub async fn run_batch(
+    client: &Client,
+    ledger: Arc<dyn Ledger>,
+    args: &RunArgs,
+    format: OutputFormat,
+) -> Result<LedgerCounts, Failure> {
+    let file = std::fs::File::open(&args.input).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read input file {}: {e}",
+            args.input.display()
+        ))
+    })?;
+    let report = batch::ingest_jsonl(
+        ledger.as_ref(),
+        std::io::BufReader::new(file),
+        &args.kit_id(),
+    )
+    .await
+    .map_err(ledger_failure)?;
+    for (line, why) in &report.rejected_lines {
+        eprintln!("rejected input line {line}: {why}");
+    }
+    if report.rejected > report.rejected_lines.len() as u64 {
+        eprintln!(
+            "... {} rejected lines in all (see the ledger)",
+            report.rejected
+        );
+    }
+    eprintln!(
+        "input: {} lines, {} new records, {} rejected",
+        report.lines, report.added, report.rejected
+    );
+
+    let progress = Arc::new(Progress::default());
+    let mut options = BatchOptions {
+        concurrency: args.concurrency.max(1),
+        ..BatchOptions::default()
+    };
+    let _receiver = match args.webhook_listen {
+        Some(addr) => {
+            let receiver = batch::start_webhook_receiver(
+                addr,
+                client.clone(),
+                ledger.clone(),
+                progress.clone(),
+            )
+            .await?;
+            eprintln!("webhooks: receiving on {}", receiver.url);
+            options.webhook_grace = Some(Duration::from_secs(30));
+            Some(receiver)
+        }
+        None => None,
+    };
+    let counts = execute_with(client, ledger.clone(), options, progress).await?;
+    write(ledger.as_ref(), &args.out, args.format.into()).await?;
+    summary(&counts, format);
+    Ok(counts)
+}
+
+async fn execute(
+    client: &Client,
+    ledger: Arc<dyn Ledger>,
+    options: BatchOptions,
+) -> Result<LedgerCounts, Failure> {
+    execute_with(client, ledger, options, Arc::new(Progress::default())).await
+}
+
+async fn execute_with(
+    client: &Client,
+    ledger: Arc<dyn Ledger>,
+    options: BatchOptions,
+    progress: Arc<Progress>,
+) -> Result<LedgerCounts, Failure> {
+    let engine = BatchEngine::new(ledger.clone(), client.clone(), options, progress.clone());
+    let display = tokio::spawn(show_progress(progress.clone()));
+    let result = engine.run().await;
+    display.abort();
+    let _ = display.await;
+    result.map_err(ledger_failure)?;
+    ledger
+        .counts()
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// Progress bars on a terminal, a plain line every two seconds otherwise.
+async fn show_progress(progress: Arc<Progress>) {
+    let started = Instant::now();
+    let initial = progress.done.load(Ordering::Relaxed);
+    let line = |p: &Progress| {
+        let (done, total) = (
+            p.done.load(Ordering::Relaxed),
+            p.total.load(Ordering::Relaxed),
+        );
+        let rate = (done - initial.min(done)) as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", (total.saturating_sub(done)) as f64 / rate)
+        } else {
+            "-".into()
+        };
+        format!(
+            "in flight {}, rate-limited {}, failed {}, {rate:.1}/s, eta {eta}",
+            p.in_flight.load(Ordering::Relaxed).max(0),
+            p.rate_limited.load(Ordering::Relaxed),
+            p.failed.load(Ordering::Relaxed),
+        )
+    };
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(progress.total.load(Ordering::Relaxed));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} done, {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        loop {
+            bar.set_length(progress.total.load(Ordering::Relaxed));
+            bar.set_position(progress.done.load(Ordering::Relaxed));
+            bar.set_message(line(&progress));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    } else {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            eprintln!(
+                "progress: {}/{} done, {}",
+                progress.done.load(Ordering::Relaxed),
+                progress.total.load(Ordering::Relaxed),
+                line(&progress)
+            );
+        }
+    }
+}
+
+fn summary(counts: &LedgerCounts, format: OutputFormat) {
+    match format {
+        OutputFormat::Json => output::json(counts),
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = RecordState::ALL
+                .iter()
+                .map(|s| vec![s.as_str().to_owned(), counts.count(*s).to_string()])
+                .collect();
+            output::table(&["state", "records"], &rows);
+            if !counts.errors.is_empty() {
+                let rows: Vec<Vec<String>> = counts
+                    .errors
+                    .iter()
+                    .map(|(code, n)| vec![code.clone(), n.to_string()])
+                    .collect();
+                output::table(&["error_code", "records"], &rows);
+            }
+        }
+    }
+}
+
+async fn status(
+    ledger: &dyn Ledger,
+    client: Option<&Client>,
+    format: OutputFormat,
+) -> Result<(), Failure> {
+    if let Some(client) = client {
+        // Credits come from the usage endpoint, fetched once per terminal run and kept.
+        loop {
+            let missing = ledger
+                .runs_without_credits(200)
+                .await
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            if missing.is_empty() {
+                break;
+            }
+            for run in missing {
+                let usage = client.runs().usage(&run.run_id).send().await?;
+                ledger
+                    .set_credits(&run.source_id, &run.kit, usage.credits_consumed as i64)
+                    .await
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+            }
+        }
+    }
+    let counts = ledger
+        .counts()
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    summary(&counts, format);
+    if format == OutputFormat::Table {
+        match (counts.credits_unknown, client) {
+            (0, _) => println!("credits consumed: {}", counts.credits),
+            (n, None) => println!(
+                "credits consumed: {} so far ({n} runs unknown: pass --api-key to fetch)",
+                counts.credits
+            ),
+            (n, Some(_)) => println!("credits consumed: {} ({n} runs unknown)", counts.credits),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! The batch engine: creation workers with bounded concurrency behind a shared admission
+//! gate, a separate poller driven by `next_poll_at`, and (optionally) webhook completion.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use semarize_api::types::{Run, RunStatus};
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use super::ledger::{CreateClaim, Ledger, PollClaim, RecordState, Terminal};
+use super::{BatchError, now_ms};
+use crate::client::Client;
+use crate::error::{Error, ErrorKind};
+use crate::retry::RetryPolicy;
+
+/// How the engine works.
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    /// Run creations in flight at most (default 8).
+    pub concurrency: usize,
+    /// Polls in flight at most (default 16).
+    pub poll_concurrency: usize,
+    /// How long a claimed record is this worker's; a dead worker's records are taken over
+    /// after it (default 60 s).
+    pub lease: Duration,
+    /// The cap of the delay between polls of one run (default 10 s).
+    pub max_poll_delay: Duration,
+    /// With a webhook receiver, the first poll of a run waits this long: polls are then
+    /// only the fallback for late webhooks (default 30 s).
+    pub webhook_grace: Option<Duration>,
+    /// This worker's name in leases.
+    pub worker_id: String,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            concurrency: 8,
+            poll_concurrency: 16,
+            lease: Duration::from_secs(60),
+            max_poll_delay: Duration::from_secs(10),
+            webhook_grace: None,
+            worker_id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        }
+    }
+}
+
+/// Live counters, for progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Records in the batch.
+    pub total: AtomicU64,
+    /// Records terminal.
+    pub done: AtomicU64,
+    /// Records failed, cancelled or rejected.
+    pub failed: AtomicU64,
+    /// Creations in flight.
+    pub in_flight: AtomicI64,
+    /// 429s received.
+    pub rate_limited: AtomicU64,
+    /// HTTP calls made to the API (creations and polls).
+    pub http_calls: AtomicU64,
+    /// Runs completed by a webhook.
+    pub by_webhook: AtomicU64,
+}
+
+/// A pause every worker of one kind honours: a 429 stops all creation (or all polling)
+/// for the advised delay, and the work goes back to the queue.
+#[derive(Debug, Default)]
+struct Gate {
+    until: Mutex<Option<Instant>>,
+}
+
+impl Gate {
+    async fn wait(&self) {
+        let until = *self.until.lock().await;
+        if let Some(until) = until {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+        }
+    }
+
+    async fn pause(&self, delay: Duration) {
+        let mut until = self.until.lock().await;
+        let candidate = Instant::now() + delay;
+        if until.is_none_or(|u| u < candidate) {
+            *until = Some(candidate);
+        }
+    }
+}
+
+/// The engine over one ledger.
+#[derive(Debug)]
+pub struct BatchEngine {
+    ledger: Arc<dyn Ledger>,
+    client: Client,
+    options: BatchOptions,
+    progress: Arc<Progress>,
+    create_gate: Gate,
+    poll_gate: Gate,
+}
+
+/// The terminal record of a run.
+pub(crate) fn terminal_from_run(run: &Run) -> Terminal {
+    let state = match run.status {
+        RunStatus::Succeeded => RecordState::Succeeded,
+        RunStatus::Failed => RecordState::Failed,
+        _ => RecordState::Cancelled,
+    };
+    Terminal {
+        state: Some(state),
+        status: run.status.to_string(),
+        error_code: run.error_code.as_ref().map(|c| c.as_str().to_owned()),
+        error_message: run
+            .error_message
+            .clone()
+            .or_else(|| run.error_user_message.clone()),
+        output: run
+            .output
+            .as_ref()
+            .map(|o| serde_json::to_string(o).expect("outputs serialize")),
+    }
+}
+
+fn backoff(attempt: u32, cap: Duration) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.clamp(1, 16).saturating_sub(1)))
+        .min(cap)
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+/// Errors that no retry or other record will fix: stop the batch.
+fn is_fatal(error: &Error) -> bool {
+    matches!(error.status().map(|s| s.as_u16()), Some(401 | 403))
+        || error.kind() == ErrorKind::Config
+}
+
+impl BatchEngine {
+    /// An engine; `progress` is shared with whoever displays it.
+    pub fn new(
+        ledger: Arc<dyn Ledger>,
+        client: Client,
+        options: BatchOptions,
+        progress: Arc<Progress>,
+    ) -> Self {
+        BatchEngine {
+            ledger,
+            client,
+            options,
+            progress,
+            create_gate: Gate::default(),
+            poll_gate: Gate::default(),
+        }
+    }
+
+    /// Runs until every record of the ledger is terminal. Safe to stop at any point (drop
+    /// the future, or kill the process) and run again.
+    pub async fn run(&self) -> Result<(), BatchError> {
+        let counts = self.ledger.counts().await?;
+        self.progress.total.store(counts.total(), Ordering::Relaxed);
+        self.progress
+            .done
+            .store(counts.total() - counts.open(), Ordering::Relaxed);
+        let failed = counts.count(RecordState::Failed)
+            + counts.count(RecordState::Cancelled)
+            + counts.count(RecordState::Rejected);
+        self.progress.failed.store(failed, Ordering::Relaxed);
+        tokio::try_join!(self.creation_loop(), self.poll_loop())?;
+        Ok(())
+    }
+
+    async fn idle(&self) -> Result<(), BatchError> {
+        let now = now_ms();
+        let due = self.ledger.next_due_ms().await?.unwrap_or(now + 200);
+        tokio::time::sleep(Duration::from_millis((due - now).clamp(10, 200) as u64)).await;
+        Ok(())
+    }
+
+    async fn creation_loop(&self) -> Result<(), BatchError> {
+        let concurrency = self.options.concurrency.max(1);
+        loop {
+            self.create_gate.wait().await;
+            let now = now_ms();
+            let claims = self
+                .ledger
+                .claim_for_create(
+                    &self.options.worker_id,
+                    now,
+                    now + ms(self.options.lease),
+                    concurrency,
+                )
+                .await?;
+            if claims.is_empty() {
+                let counts = self.ledger.counts().await?;
+                if counts.count(RecordState::Pending) + counts.count(RecordState::Creating) == 0 {
+                    return Ok(());
+                }
+                self.idle().await?;
+                continue;
+            }
+            let results: Vec<Result<(), BatchError>> = futures::stream::iter(claims)
+                .map(|claim| self.create_one(claim))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        }
+    }
+
+    async fn create_one(&self, claim: CreateClaim) -> Result<(), BatchError> {
+        self.create_gate.wait().await;
+        let input: Map<String, Value> = serde_json::from_str(&claim.input).map_err(|e| {
+            BatchError::Ledger(super::LedgerError::Corrupt(format!(
+                "input of {}: {e}",
+                claim.source_id
+            )))
+        })?;
+        let runs = self.client.runs();
+        let request = match claim.kit.strip_prefix("version:") {
+            Some(version) => runs.create_with_kit_version(version),
+            None => runs.create_with_kit_code(&claim.kit),
+        };
+        self.progress.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.progress.http_calls.fetch_add(1, Ordering::Relaxed);
+        // One attempt per claim: retries go back through the queue (same key), so a 429
+        // can pause every worker and a crash loses nothing.
+        let result = request
+            .input(input)
+            .idempotency_key(&claim.idempotency_key)
+            .retry_policy(RetryPolicy::none())
+            .send()
+            .await;
+        self.progress.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let now = now_ms();
+        match result {
+            Ok(created) => {
+                let first_poll = match self.options.webhook_grace {
+                    Some(grace) => grace,
+                    None => created.retry_after.unwrap_or(Duration::from_secs(1)),
+                };
+                let status = created.run.status.to_string();
+                self.ledger
+                    .accepted(
+                        &claim.source_id,
+                        &claim.kit,
+                        &created.run.run_id,
+                        &status,
+                        now + ms(first_poll),
+                    )
+                    .await?;
+            }
+            Err(e) if e.kind() == ErrorKind::RateLimited => {
+                self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let delay = e.retry_after().unwrap_or(Duration::from_secs(1));
+                self.create_gate.pause(delay).await;
+                self.ledger
+                    .retry_create(
+                        &claim.source_id,
+                        &claim.kit,
+                        now + ms(delay),
+                        Some("rate_limited"),
+                    )
+                    .await?;
+            }
+            Err(e) if is_fatal(&e) => return Err(BatchError::Api(e)),
+            Err(e) if e.is_retryable() => {
+                let delay = e
+                    .retry_after()
+                    .unwrap_or_default()
+                    .max(backoff(claim.attempts, Duration::from_secs(60)));
+                let code = e
+                    .code()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_else(|| format!("{:?}", e.kind()).to_lowercase());
+                tracing::info!(source_id = %claim.source_id, error = %e, "creation will be retried");
+                self.ledger
+                    .retry_create(&claim.source_id, &claim.kit, now + ms(delay), Some(&code))
+                    .await?;
+            }
+            Err(e) => {
+                let terminal = Terminal {
+                    state: Some(RecordState::Rejected),
+                    status: "rejected".into(),
+                    error_code: Some(
+                        e.code()
+                            .map(|c| c.as_str().to_owned())
+                            .unwrap_or_else(|| "invalid_request".into()),
+                    ),
+                    error_message: Some(e.to_string()),
+                    output: None,
+                };
+                if self
+                    .ledger
+                    .finish(&claim.source_id, &claim.kit, terminal)
+                    .await?
+                {
+                    self.progress.record_done(Some(RecordState::Rejected));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn poll_loop(&self) -> Result<(), BatchError> {
+        let concurrency = self.options.poll_concurrency.max(1);
+        loop {
+            self.poll_gate.wait().await;
+            let now = now_ms();
+            let claims = self
+                .ledger
+                .claim_for_poll(
+                    &self.options.worker_id,
+                    now,
+                    now + ms(self.options.lease),
+                    concurrency * 4,
+                )
+                .await?;
+            if claims.is_empty() {
+                if self.ledger.counts().await?.open() == 0 {
+                    return Ok(());
+                }
+                self.idle().await?;
+                continue;
+            }
+            let results: Vec<Result<(), BatchError>> = futures::stream::iter(claims)
+                .map(|claim| self.poll_one(claim))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        }
+    }
+
+    async fn poll_one(&self, claim: PollClaim) -> Result<(), BatchError> {
+        self.poll_gate.wait().await;
+        self.progress.http_calls.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .client
+            .runs()
+            .get(&claim.run_id)
+            .retry_policy(RetryPolicy::none())
+            .send_reply()
+            .await;
+        let now = now_ms();
+        match result {
+            Ok(reply) if reply.value.status.is_terminal() => {
+                let terminal = terminal_from_run(&reply.value);
+                let state = terminal.state;
+                if self
+                    .ledger
+                    .finish(&claim.source_id, &claim.kit, terminal)
+                    .await?
+                {
+                    self.progress.record_done(state);
+                }
+            }
+            Ok(reply) => {
+                let delay = backoff(claim.polls + 1, self.options.max_poll_delay)
+                    .max(reply.retry_after.unwrap_or_default());
+                let status = reply.value.status.to_string();
+                self.ledger
+                    .polled(&claim.source_id, &claim.kit, Some(&status), now + ms(delay))
+                    .await?;
+            }
+            Err(e) if e.kind() == ErrorKind::RateLimited => {
+                self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let delay = e.retry_after().unwrap_or(Duration::from_secs(1));
+                self.poll_gate.pause(delay).await;
+                self.ledger
+                    .polled(&claim.source_id, &claim.kit, None, now + ms(delay))
+                    .await?;
+            }
+            Err(e) if is_fatal(&e) => return Err(BatchError::Api(e)),
+            Err(e) if e.is_retryable() => {
+                let delay = backoff(claim.polls, self.options.max_poll_delay)
+                    .max(e.retry_after().unwrap_or_default());
+                self.ledger
+                    .polled(&claim.source_id, &claim.kit, None, now + ms(delay))
+                    .await?;
+            }
+            Err(e) => {
+                // The run cannot be read (404: not visible to this key). Recorded, not retried.
+                let terminal = Terminal {
+                    state: Some(RecordState::Failed),
+                    status: "unknown".into(),
+                    error_code: Some(
+                        e.code()
+                            .map(|c| c.as_str().to_owned())
+                            .unwrap_or_else(|| "run_unreadable".into()),
+                    ),
+                    error_message: Some(e.to_string()),
+                    output: None,
+                };
+                let state = terminal.state;
+                if self
+                    .ledger
+                    .finish(&claim.source_id, &claim.kit, terminal)
+                    .await?
+                {
+                    self.progress.record_done(state);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Progress {
+    /// Counts a record that became terminal.
+    pub fn record_done(&self, state: Option<RecordState>) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if state != Some(RecordState::Succeeded) {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Streaming JSON Lines input: one record per line, memory flat whatever the file size.
+
+use std::io::BufRead;
+
+use serde_json::{Map, Value};
+
+use super::ledger::{Ledger, NewRecord, derive_idempotency_key};
+use super::{BatchError, now_ms};
+
+/// Lines stored per transaction.
+const CHUNK: usize = 1000;
+/// Rejected lines kept in the report (all are recorded in the ledger).
+const REPORTED: usize = 100;
+
+/// What ingestion did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Records added to the ledger (others were already there: a resumed batch).
+    pub added: u64,
+    /// Malformed lines, recorded as rejected.
+    pub rejected: u64,
+    /// The first rejected lines: (line number, why).
+    pub rejected_lines: Vec<(u64, String)>,
+}
+
+/// Parses one line: `{"id": ..., "transcript": "..."}` or `{"id": ..., "input": {...}}`.
+/// Returns the source id and the run input.
+pub fn parse_line(line: &str) -> Result<(String, Map<String, Value>), String> {
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut object) = value else {
+        return Err("not a JSON object".into());
+    };
+    let id = match object.remove("id") {
+        Some(Value::String(id)) if !id.trim().is_empty() => id,
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err("\"id\" must be a non-empty string or a number".into()),
+        None => return Err("no \"id\"".into()),
+    };
+    let input = match (object.remove("transcript"), object.remove("input")) {
+        (Some(Value::String(t)), None) if !t.trim().is_empty() => {
+            let mut input = Map::new();
+            input.insert("transcript".into(), Value::String(t));
+            input
+        }
+        (None, Some(Value::Object(input))) => input,
+        (Some(_), Some(_)) => return Err("give \"transcript\" or \"input\", not both".into()),
+        (Some(_), None) => return Err("\"transcript\" must be a non-empty string".into()),
+        (None, Some(_)) => return Err("\"input\" must be a JSON object".into()),
+        (None, None) => return Err("no \"transcript\" or \"input\"".into()),
+    };
+    Ok((id, input))
+}
+
+/// Reads JSON Lines into the ledger for `kit`, in chunks. Malformed lines are recorded as
+/// rejected records (id `#line-N`), never dropped.
+pub async fn ingest_jsonl(
+    ledger: &dyn Ledger,
+    reader: impl BufRead,
+    kit: &str,
+) -> Result<IngestReport, BatchError> {
+    let mut report = IngestReport::default();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for (index, line) in reader.lines().enumerate() {
+        let number = index as u64 + 1;
+        let line =
+            line.map_err(|e| BatchError::Input(format!("cannot read line {number}: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        report.lines += 1;
+        let now = now_ms();
+        let record = match parse_line(&line) {
+            Ok((id, input)) => NewRecord {
+                idempotency_key: derive_idempotency_key(&id, kit, 0),
+                source_id: id,
+                kit: kit.to_owned(),
+                input: Value::Object(input).to_string(),
+                line: number,
+                rejected: None,
+                now_ms: now,
+            },
+            Err(why) => {
+                let why = format!("line {number}: {why}");
+                report.rejected += 1;
+                if report.rejected_lines.len() < REPORTED {
+                    report.rejected_lines.push((number, why.clone()));
+                }
+                let source_id = format!("#line-{number}");
+                NewRecord {
+                    idempotency_key: derive_idempotency_key(&source_id, kit, 0),
+                    source_id,
+                    kit: kit.to_owned(),
+                    input: "{}".into(),
+                    line: number,
+                    rejected: Some(why),
+                    now_ms: now,
+                }
+            }
+        };
+        chunk.push(record);
+        if chunk.len() == CHUNK {
+            report.added += ledger.ingest(std::mem::take(&mut chunk)).await?;
+        }
+    }
+    if !chunk.is_empty() {
+        report.added += ledger.ingest(chunk).await?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_parse_or_say_why() {
+        let (id, input) = parse_line(r#"{"id": "c1", "transcript": "hello"}"#).unwrap();
+        assert_eq!(
+            (id.as_str(), input["transcript"].as_str()),
+            ("c1", Some("hello"))
+        );
+        let (id, input) =
+            parse_line(r#"{"id": 7, "input": {"transcript": "x", "lang": "en"}}"#).unwrap();
+        assert_eq!((id.as_str(), input.len()), ("7", 2));
+        for (line, why) in [
+            ("{", "not JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"transcript": "x"}"#, "no \"id\""),
+            (r#"{"id": "", "transcript": "x"}"#, "non-empty string"),
+            (r#"{"id": "a"}"#, "no \"transcript\""),
+            (r#"{"id": "a", "transcript": ""}"#, "non-empty"),
+            (r#"{"id": "a", "input": "x"}"#, "must be a JSON object"),
+            (r#"{"id": "a", "transcript": "x", "input": {}}"#, "not both"),
+        ] {
+            let err = parse_line(line).unwrap_err();
+            assert!(err.contains(why), "{line}: {err}");
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The ledger: durable state of a batch, one row per (source record id, Kit).
+//!
+//! Every state change is one committed statement, so a process killed at any instant
+//! leaves a ledger from which the next run resumes: records being created keep their
+//! Idempotency-Key (derived from the source id, the Kit and the replay generation), so a
+//! creation whose answer was lost is replayed by the server instead of duplicated.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::runtime::BoxFuture;
+
+/// A ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The database could not be opened or reached.
+    #[error("cannot open the ledger {location}: {reason}")]
+    Open {
+        /// The file or URL (without password).
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// A statement failed.
+    #[error("ledger error: {0}")]
+    Database(String),
+    /// The ledger holds something this version does not understand (a corrupted row or a
+    /// newer schema).
+    #[error("the ledger is not usable: {0}")]
+    Corrupt(String),
+}
+
+/// Where a record is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    /// Waiting for a creation worker.
+    Pending,
+    /// A worker holds it and may have sent the creation (lease).
+    Creating,
+    /// The run exists; waiting for its terminal state.
+    Accepted,
+    /// The run succeeded; the output is stored.
+    Succeeded,
+    /// The run failed.
+    Failed,
+    /// The run was cancelled.
+    Cancelled,
+    /// The API refused to create the run (a non-retryable 4xx), or the input line was
+    /// malformed; see the error code.
+    Rejected,
+}
+
+impl RecordState {
+    /// Every state.
+    pub const ALL: [RecordState; 7] = [
+        RecordState::Pending,
+        RecordState::Creating,
+        RecordState::Accepted,
+        RecordState::Succeeded,
+        RecordState::Failed,
+        RecordState::Cancelled,
+        RecordState::Rejected,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Pending => "pending",
+            RecordState::Creating => "creating",
+            RecordState::Accepted => "accepted",
+            RecordState::Succeeded => "succeeded",
+            RecordState::Failed => "failed",
+            RecordState::Cancelled => "cancelled",
+            RecordState::Rejected => "rejected",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(raw: &str) -> Result<Self, LedgerError> {
+        RecordState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| LedgerError::Corrupt(format!("unknown record state {raw:?}")))
+    }
+
+    /// Whether nothing more will happen to the record (until an explicit replay).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RecordState::Succeeded
+                | RecordState::Failed
+                | RecordState::Cancelled
+                | RecordState::Rejected
+        )
+    }
+}
+
+/// A record to add.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    /// The source record id.
+    pub source_id: String,
+    /// The Kit identifier (`A1B2C3D4`, or `version:<uuid>`).
+    pub kit: String,
+    /// The run input (a JSON object), as JSON text.
+    pub input: String,
+    /// The input line number (1-based), for ordering results.
+    pub line: u64,
+    /// The Idempotency-Key of generation 0.
+    pub idempotency_key: String,
+    /// Set for malformed lines: the record is stored `rejected` with this error.
+    pub rejected: Option<String>,
+    /// Now, Unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// A record claimed for creation.
+#[derive(Clone, Debug)]
+pub struct CreateClaim {
+    /// Source record id.
+    pub source_id: String,
+    /// Kit identifier.
+    pub kit: String,
+    /// Input JSON text.
+    pub input: String,
+    /// The Idempotency-Key to send.
+    pub idempotency_key: String,
+    /// Creation attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// A record claimed for a poll.
+#[derive(Clone, Debug)]
+pub struct PollClaim {
+    /// Source record id.
+    pub source_id: String,
+    /// Kit identifier.
+    pub kit: String,
+    /// The run.
+    pub run_id: String,
+    /// Polls so far.
+    pub polls: u32,
+}
+
+/// How a record ended.
+#[derive(Clone, Debug, Default)]
+pub struct Terminal {
+    /// `succeeded`, `failed`, `cancelled` or `rejected`.
+    pub state: Option<RecordState>,
+    /// The run's status as the API gave it.
+    pub status: String,
+    /// `error_code`.
+    pub error_code: Option<String>,
+    /// `error_message`.
+    pub error_message: Option<String>,
+    /// The output, as JSON text.
+    pub output: Option<String>,
+}
+
+/// One line of the results.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultRow {
+    /// Input line number.
+    pub line: u64,
+    /// Source record id.
+    pub id: String,
+    /// Kit identifier.
+    pub kit: String,
+    /// The record's state.
+    pub state: RecordState,
+    /// The run, when created.
+    pub run_id: Option<String>,
+    /// Idempotency-Key of the current generation.
+    pub idempotency_key: String,
+    /// Error code (failed or rejected records).
+    pub error_code: Option<String>,
+    /// Error message (failed or rejected records).
+    pub error_message: Option<String>,
+    /// The output JSON (succeeded records).
+    pub output: Option<String>,
+    /// Creation attempts.
+    pub attempts: u32,
+    /// Credits consumed, when fetched (`batch status`).
+    pub credits: Option<i64>,
+}
+
+/// A record's run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRef {
+    /// Source record id.
+    pub source_id: String,
+    /// Kit identifier.
+    pub kit: String,
+    /// The run.
+    pub run_id: String,
+}
+
+/// Counts for `batch status`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct LedgerCounts {
+    /// Records per state.
+    pub states: BTreeMap<String, u64>,
+    /// Failed and rejected records per error code.
+    pub errors: BTreeMap<String, u64>,
+    /// Credits recorded so far, and how many terminal runs have no credit figure yet.
+    pub credits: i64,
+    /// Runs whose usage is not recorded yet.
+    pub credits_unknown: u64,
+}
+
+impl LedgerCounts {
+    /// Records in `state`.
+    pub fn count(&self, state: RecordState) -> u64 {
+        self.states.get(state.as_str()).copied().unwrap_or(0)
+    }
+
+    /// Records in any state.
+    pub fn total(&self) -> u64 {
+        self.states.values().sum()
+    }
+
+    /// Records not yet terminal.
+    pub fn open(&self) -> u64 {
+        self.count(RecordState::Pending)
+            + self.count(RecordState::Creating)
+            + self.count(RecordState::Accepted)
+    }
+}
+
+/// Which records a replay starts again.
+#[derive(Clone, Debug)]
+pub enum ReplaySelection {
+    /// Failed, cancelled and rejected records.
+    Failed,
+    /// These source ids (every Kit).
+    Ids(Vec<String>),
+}
+
+/// The durable state of a batch. Implemented over SQLite (one process) and PostgreSQL
+/// (many workers on many machines).
+pub trait Ledger: Send + Sync + std::fmt::Debug {
+    /// Adds records; ones already present (same source id and Kit) are left untouched, so
+    /// ingesting again after a crash is harmless. Returns how many were new.
+    fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>>;
+
+    /// Claims up to `limit` records to create: pending ones whose retry time has come, and
+    /// ones whose creation lease expired (their worker died). The lease lasts until
+    /// `lease_until_ms`.
+    fn claim_for_create(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>>;
+
+    /// The run exists: store its id; poll it from `next_poll_at_ms`.
+    fn accepted(
+        &self,
+        source_id: &str,
+        kit: &str,
+        run_id: &str,
+        status: &str,
+        next_poll_at_ms: i64,
+    ) -> BoxFuture<Result<(), LedgerError>>;
+
+    /// The creation must be tried again from `next_attempt_at_ms` (same key).
+    fn retry_create(
+        &self,
+        source_id: &str,
+        kit: &str,
+        next_attempt_at_ms: i64,
+        error_code: Option<&str>,
+    ) -> BoxFuture<Result<(), LedgerError>>;
+
+    /// Claims up to `limit` accepted records due for a poll.
+    fn claim_for_poll(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>>;
+
+    /// The run is not terminal yet (or the poll failed): poll again from `next_poll_at_ms`.
+    /// `status` is the status seen, when the poll got one.
+    fn polled(
+        &self,
+        source_id: &str,
+        kit: &str,
+        status: Option<&str>,
+        next_poll_at_ms: i64,
+    ) -> BoxFuture<Result<(), LedgerError>>;
+
+    /// The record is terminal (unless it already was). Returns whether it changed.
+    fn finish(
+        &self,
+        source_id: &str,
+        kit: &str,
+        terminal: Terminal,
+    ) -> BoxFuture<Result<bool, LedgerError>>;
+
+    /// The run with this id is terminal (a webhook): finishes its record unless it already
+    /// is. Returns whether a record changed.
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>>;
+
+    /// Counts per state and error code, and credits.
+    fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>>;
+
+    /// Results in input order, `limit` rows after line `after_line`.
+    fn results(
+        &self,
+        after_line: u64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>>;
+
+    /// Terminal runs without a recorded credit figure.
+    fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>>;
+
+    /// Records the credits of a record's run.
+    fn set_credits(
+        &self,
+        source_id: &str,
+        kit: &str,
+        credits: i64,
+    ) -> BoxFuture<Result<(), LedgerError>>;
+
+    /// Starts the selected records again with a new generation (so a new Idempotency-Key,
+    /// hence a new run). Records still in flight are left alone. Returns how many.
+    fn replay(
+        &self,
+        selection: ReplaySelection,
+        now_ms: i64,
+    ) -> BoxFuture<Result<u64, LedgerError>>;
+
+    /// The earliest time any pending or accepted record is due, if any.
+    fn next_due_ms(&self) -> BoxFuture<Result<Option<i64>, LedgerError>>;
+}
+
+/// The current schema version of both backends.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The Idempotency-Key of a record's generation: derived, so a crash between sending a
+/// creation and recording its answer still reuses the key; hashed, so any source id fits
+/// in the 254-character limit.
+///
+/// ```
+/// let a = semarize::batch::derive_idempotency_key("call-1", "A1B2C3D4", 0);
+/// assert_eq!(a, semarize::batch::derive_idempotency_key("call-1", "A1B2C3D4", 0));
+/// assert_ne!(a, semarize::batch::derive_idempotency_key("call-1", "A1B2C3D4", 1));
+/// assert!(a.len() <= 254);
+/// ```
+pub fn derive_idempotency_key(source_id: &str, kit: &str, generation: u32) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(source_id.as_bytes())
+        .chain_update([0])
+        .chain_update(kit.as_bytes())
+        .chain_update([0])
+        .chain_update(generation.to_be_bytes())
+        .finalize();
+    format!("smz-batch-{}-g{generation}", hex::encode(&digest[..20]))
+}

@@ -1,0 +1,601 @@
+//! The shared ledger: PostgreSQL, for many workers on many machines. Claims use
+//! `FOR UPDATE SKIP LOCKED` so workers never take the same record, and leases so a dead
+//! worker's records are taken over when its lease expires.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::ledger::{
+    CreateClaim, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
+    ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
+};
+use crate::runtime::BoxFuture;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE records (
+    source_id        TEXT    NOT NULL,
+    kit              TEXT    NOT NULL,
+    line             BIGINT  NOT NULL,
+    input            TEXT    NOT NULL,
+    generation       INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT    NOT NULL,
+    state            TEXT    NOT NULL,
+    run_id           TEXT,
+    status           TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    polls            INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  BIGINT  NOT NULL DEFAULT 0,
+    next_poll_at     BIGINT,
+    lease_owner      TEXT,
+    lease_until      BIGINT,
+    terminal_status  TEXT,
+    error_code       TEXT,
+    error_message    TEXT,
+    output           TEXT,
+    credits          BIGINT,
+    created_at       BIGINT  NOT NULL,
+    updated_at       BIGINT  NOT NULL,
+    PRIMARY KEY (source_id, kit)
+);
+CREATE INDEX records_state ON records (state, next_attempt_at);
+CREATE INDEX records_poll ON records (state, next_poll_at);
+CREATE INDEX records_run ON records (run_id);
+CREATE INDEX records_line ON records (line);
+"#];
+
+/// An arbitrary constant: the advisory lock that serializes migrations across workers.
+const MIGRATION_LOCK: i64 = 0x5e3a_72e0;
+
+/// The PostgreSQL ledger.
+#[derive(Clone)]
+pub struct PostgresLedger {
+    client: Arc<Mutex<Client>>,
+    location: String,
+}
+
+impl std::fmt::Debug for PostgresLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresLedger")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+fn db(e: tokio_postgres::Error) -> LedgerError {
+    LedgerError::Database(e.to_string())
+}
+
+/// The URL without credentials, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PostgresLedger {
+    /// Connects and applies pending migrations (serialized across workers).
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        let location = redact(url);
+        let open = |reason: String| LedgerError::Open {
+            location: location.clone(),
+            reason,
+        };
+        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| open(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::error!(error = %e, "the ledger's PostgreSQL connection closed");
+            }
+        });
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(|e| open(e.to_string()))?;
+        let migrated = migrate(&mut client).await;
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(|e| open(e.to_string()))?;
+        migrated?;
+        Ok(PostgresLedger {
+            client: Arc::new(Mutex::new(client)),
+            location,
+        })
+    }
+}
+
+async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .await
+        .map_err(db)?;
+    let current: i32 = client
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+        .await
+        .map_err(db)?
+        .get(0);
+    if i64::from(current) > SCHEMA_VERSION {
+        return Err(LedgerError::Corrupt(format!(
+            "the ledger has schema version {current}; this build knows up to {SCHEMA_VERSION}"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i32 + 1;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.batch_execute(sql).await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(())
+}
+
+fn create_claim(row: &Row) -> CreateClaim {
+    CreateClaim {
+        source_id: row.get(0),
+        kit: row.get(1),
+        input: row.get(2),
+        idempotency_key: row.get(3),
+        attempts: row.get::<_, i32>(4) as u32,
+    }
+}
+
+impl Ledger for PostgresLedger {
+    fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let mut client = client.lock().await;
+            let tx = client.transaction().await.map_err(db)?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO records (source_id, kit, line, input, idempotency_key, state, error_code, error_message,
+                         created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (source_id, kit) DO NOTHING",
+                )
+                .await
+                .map_err(db)?;
+            let mut added = 0;
+            for r in &records {
+                let (state, code) = match &r.rejected {
+                    Some(_) => (RecordState::Rejected, Some("invalid_input_line")),
+                    None => (RecordState::Pending, None),
+                };
+                added += tx
+                    .execute(
+                        &insert,
+                        &[
+                            &r.source_id,
+                            &r.kit,
+                            &(r.line as i64),
+                            &r.input,
+                            &r.idempotency_key,
+                            &state.as_str(),
+                            &code,
+                            &r.rejected,
+                            &r.now_ms,
+                        ],
+                    )
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(added)
+        })
+    }
+
+    fn claim_for_create(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
+        let (client, owner) = (self.client.clone(), owner.to_owned());
+        Box::pin(async move {
+            let client = client.lock().await;
+            let rows = client
+                .query(
+                    "UPDATE records r SET state = 'creating', lease_owner = $1, lease_until = $2,
+                         attempts = r.attempts + 1, updated_at = $3
+                     FROM (SELECT source_id, kit FROM records
+                           WHERE (state = 'pending' AND next_attempt_at <= $3)
+                              OR (state = 'creating' AND lease_until < $3)
+                           ORDER BY line LIMIT $4 FOR UPDATE SKIP LOCKED) c
+                     WHERE r.source_id = c.source_id AND r.kit = c.kit
+                     RETURNING r.source_id, r.kit, r.input, r.idempotency_key, r.attempts",
+                    &[&owner, &lease_until_ms, &now_ms, &(limit as i64)],
+                )
+                .await
+                .map_err(db)?;
+            Ok(rows.iter().map(create_claim).collect())
+        })
+    }
+
+    fn accepted(
+        &self,
+        source_id: &str,
+        kit: &str,
+        run_id: &str,
+        status: &str,
+        next_poll_at_ms: i64,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let client = self.client.clone();
+        let (source_id, kit, run_id, status) = (
+            source_id.to_owned(),
+            kit.to_owned(),
+            run_id.to_owned(),
+            status.to_owned(),
+        );
+        Box::pin(async move {
+            client
+                .lock()
+                .await
+                .execute(
+                    "UPDATE records SET state = 'accepted', run_id = $3, status = $4, next_poll_at = $5,
+                         lease_owner = NULL, lease_until = NULL, updated_at = $5
+                     WHERE source_id = $1 AND kit = $2 AND state IN ('pending', 'creating')",
+                    &[&source_id, &kit, &run_id, &status, &next_poll_at_ms],
+                )
+                .await
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn retry_create(
+        &self,
+        source_id: &str,
+        kit: &str,
+        next_attempt_at_ms: i64,
+        error_code: Option<&str>,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let client = self.client.clone();
+        let (source_id, kit, code) = (
+            source_id.to_owned(),
+            kit.to_owned(),
+            error_code.map(str::to_owned),
+        );
+        Box::pin(async move {
+            client
+                .lock()
+                .await
+                .execute(
+                    "UPDATE records SET state = 'pending', next_attempt_at = $3, error_code = $4,
+                         lease_owner = NULL, lease_until = NULL, updated_at = $3
+                     WHERE source_id = $1 AND kit = $2 AND state = 'creating'",
+                    &[&source_id, &kit, &next_attempt_at_ms, &code],
+                )
+                .await
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn claim_for_poll(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
+        let (client, owner) = (self.client.clone(), owner.to_owned());
+        Box::pin(async move {
+            let rows = client
+                .lock()
+                .await
+                .query(
+                    "UPDATE records r SET lease_owner = $1, lease_until = $2, polls = r.polls + 1
+                     FROM (SELECT source_id, kit FROM records
+                           WHERE state = 'accepted' AND next_poll_at <= $3
+                             AND (lease_until IS NULL OR lease_until < $3)
+                           ORDER BY next_poll_at LIMIT $4 FOR UPDATE SKIP LOCKED) c
+                     WHERE r.source_id = c.source_id AND r.kit = c.kit
+                     RETURNING r.source_id, r.kit, r.run_id, r.polls",
+                    &[&owner, &lease_until_ms, &now_ms, &(limit as i64)],
+                )
+                .await
+                .map_err(db)?;
+            Ok(rows
+                .iter()
+                .map(|r| PollClaim {
+                    source_id: r.get(0),
+                    kit: r.get(1),
+                    run_id: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                    polls: r.get::<_, i32>(3) as u32,
+                })
+                .collect())
+        })
+    }
+
+    fn polled(
+        &self,
+        source_id: &str,
+        kit: &str,
+        status: Option<&str>,
+        next_poll_at_ms: i64,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let client = self.client.clone();
+        let (source_id, kit, status) = (
+            source_id.to_owned(),
+            kit.to_owned(),
+            status.map(str::to_owned),
+        );
+        Box::pin(async move {
+            client
+                .lock()
+                .await
+                .execute(
+                    "UPDATE records SET status = COALESCE($3, status), next_poll_at = $4, lease_owner = NULL, lease_until = NULL
+                     WHERE source_id = $1 AND kit = $2 AND state = 'accepted'",
+                    &[&source_id, &kit, &status, &next_poll_at_ms],
+                )
+                .await
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn finish(
+        &self,
+        source_id: &str,
+        kit: &str,
+        terminal: Terminal,
+    ) -> BoxFuture<Result<bool, LedgerError>> {
+        let client = self.client.clone();
+        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        Box::pin(async move {
+            let state = terminal.state.unwrap_or(RecordState::Failed);
+            let changed = client
+                .lock()
+                .await
+                .execute(
+                    "UPDATE records SET state = $3, status = $4, terminal_status = $4, error_code = $5,
+                         error_message = $6, output = $7, lease_owner = NULL, lease_until = NULL,
+                         updated_at = (extract(epoch from now()) * 1000)::BIGINT
+                     WHERE source_id = $1 AND kit = $2 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
+                    &[
+                        &source_id,
+                        &kit,
+                        &state.as_str(),
+                        &terminal.status,
+                        &terminal.error_code,
+                        &terminal.error_message,
+                        &terminal.output,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
+        let client = self.client.clone();
+        let run_id = run_id.to_owned();
+        Box::pin(async move {
+            let state = terminal.state.unwrap_or(RecordState::Failed);
+            let changed = client
+                .lock()
+                .await
+                .execute(
+                    "UPDATE records SET state = $2, status = $3, terminal_status = $3, error_code = $4,
+                         error_message = $5, output = $6, lease_owner = NULL, lease_until = NULL,
+                         updated_at = (extract(epoch from now()) * 1000)::BIGINT
+                     WHERE run_id = $1 AND state = 'accepted'",
+                    &[&run_id, &state.as_str(), &terminal.status, &terminal.error_code, &terminal.error_message, &terminal.output],
+                )
+                .await
+                .map_err(db)?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let client = client.lock().await;
+            let mut counts = LedgerCounts::default();
+            for row in client
+                .query("SELECT state, COUNT(*) FROM records GROUP BY state", &[])
+                .await
+                .map_err(db)?
+            {
+                let state = RecordState::parse(row.get::<_, &str>(0))?;
+                counts
+                    .states
+                    .insert(state.as_str().to_owned(), row.get::<_, i64>(1) as u64);
+            }
+            for row in client
+                .query(
+                    "SELECT COALESCE(error_code, 'unknown'), COUNT(*) FROM records
+                     WHERE state IN ('failed', 'rejected', 'cancelled') GROUP BY 1",
+                    &[],
+                )
+                .await
+                .map_err(db)?
+            {
+                counts
+                    .errors
+                    .insert(row.get(0), row.get::<_, i64>(1) as u64);
+            }
+            let row = client
+                .query_one(
+                    "SELECT COALESCE(SUM(credits), 0)::BIGINT,
+                            COUNT(*) FILTER (WHERE credits IS NULL AND run_id IS NOT NULL
+                                AND state IN ('succeeded', 'failed', 'cancelled'))
+                     FROM records",
+                    &[],
+                )
+                .await
+                .map_err(db)?;
+            counts.credits = row.get(0);
+            counts.credits_unknown = row.get::<_, i64>(1) as u64;
+            Ok(counts)
+        })
+    }
+
+    fn results(
+        &self,
+        after_line: u64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let rows = client
+                .lock()
+                .await
+                .query(
+                    "SELECT line, source_id, kit, state, run_id, idempotency_key, error_code, error_message,
+                            output, attempts, credits
+                     FROM records WHERE line > $1 ORDER BY line, kit LIMIT $2",
+                    &[&(after_line as i64), &(limit as i64)],
+                )
+                .await
+                .map_err(db)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ResultRow {
+                        line: r.get::<_, i64>(0) as u64,
+                        id: r.get(1),
+                        kit: r.get(2),
+                        state: RecordState::parse(r.get::<_, &str>(3))?,
+                        run_id: r.get(4),
+                        idempotency_key: r.get(5),
+                        error_code: r.get(6),
+                        error_message: r.get(7),
+                        output: r.get(8),
+                        attempts: r.get::<_, i32>(9) as u32,
+                        credits: r.get(10),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let rows = client
+                .lock()
+                .await
+                .query(
+                    "SELECT source_id, kit, run_id FROM records
+                     WHERE credits IS NULL AND run_id IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled')
+                     LIMIT $1",
+                    &[&(limit as i64)],
+                )
+                .await
+                .map_err(db)?;
+            Ok(rows
+                .iter()
+                .map(|r| RunRef {
+                    source_id: r.get(0),
+                    kit: r.get(1),
+                    run_id: r.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn set_credits(
+        &self,
+        source_id: &str,
+        kit: &str,
+        credits: i64,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let client = self.client.clone();
+        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        Box::pin(async move {
+            client
+                .lock()
+                .await
+                .execute(
+                    "UPDATE records SET credits = $3 WHERE source_id = $1 AND kit = $2",
+                    &[&source_id, &kit, &credits],
+                )
+                .await
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn replay(
+        &self,
+        selection: ReplaySelection,
+        now_ms: i64,
+    ) -> BoxFuture<Result<u64, LedgerError>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let mut client = client.lock().await;
+            let tx = client.transaction().await.map_err(db)?;
+            let rows = match &selection {
+                ReplaySelection::Failed => {
+                    tx.query(
+                        "SELECT source_id, kit, generation FROM records
+                         WHERE state IN ('failed', 'cancelled')
+                            OR (state = 'rejected' AND COALESCE(error_code, '') != 'invalid_input_line')
+                         FOR UPDATE",
+                        &[],
+                    )
+                    .await
+                }
+                ReplaySelection::Ids(ids) => {
+                    tx.query(
+                        "SELECT source_id, kit, generation FROM records
+                         WHERE source_id = ANY($1) AND state IN ('succeeded', 'failed', 'cancelled', 'rejected')
+                           AND NOT (state = 'rejected' AND COALESCE(error_code, '') = 'invalid_input_line')
+                         FOR UPDATE",
+                        &[ids],
+                    )
+                    .await
+                }
+            }
+            .map_err(db)?;
+            for row in &rows {
+                let (source_id, kit): (String, String) = (row.get(0), row.get(1));
+                let next = row.get::<_, i32>(2) + 1;
+                tx.execute(
+                    "UPDATE records SET generation = $3, idempotency_key = $4, state = 'pending', run_id = NULL,
+                         status = NULL, attempts = 0, polls = 0, next_attempt_at = 0, next_poll_at = NULL,
+                         terminal_status = NULL, error_code = NULL, error_message = NULL, output = NULL,
+                         credits = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5
+                     WHERE source_id = $1 AND kit = $2",
+                    &[&source_id, &kit, &next, &derive_idempotency_key(&source_id, &kit, next as u32), &now_ms],
+                )
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(rows.len() as u64)
+        })
+    }
+
+    fn next_due_ms(&self) -> BoxFuture<Result<Option<i64>, LedgerError>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let row = client
+                .lock()
+                .await
+                .query_one(
+                    "SELECT MIN(due) FROM (
+                         SELECT MIN(next_attempt_at) AS due FROM records WHERE state = 'pending'
+                         UNION ALL SELECT MIN(lease_until) FROM records WHERE state = 'creating'
+                         UNION ALL SELECT MIN(GREATEST(next_poll_at, COALESCE(lease_until, 0))) FROM records WHERE state = 'accepted') d",
+                    &[],
+                )
+                .await
+                .map_err(db)?;
+            Ok(row.get::<_, Option<i64>>(0))
+        })
+    }
+}

@@ -1,0 +1,564 @@
+//! The embedded ledger: one SQLite file (WAL), for one process.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::ledger::{
+    CreateClaim, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
+    ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
+};
+use crate::runtime::BoxFuture;
+
+/// Versioned migrations, applied in order; the index + 1 is the version.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE records (
+    source_id        TEXT    NOT NULL,
+    kit              TEXT    NOT NULL,
+    line             INTEGER NOT NULL,
+    input            TEXT    NOT NULL,
+    generation       INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT    NOT NULL,
+    state            TEXT    NOT NULL,
+    run_id           TEXT,
+    status           TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    polls            INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL DEFAULT 0,
+    next_poll_at     INTEGER,
+    lease_owner      TEXT,
+    lease_until      INTEGER,
+    terminal_status  TEXT,
+    error_code       TEXT,
+    error_message    TEXT,
+    output           TEXT,
+    credits          INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    PRIMARY KEY (source_id, kit)
+);
+CREATE INDEX records_state ON records (state, next_attempt_at);
+CREATE INDEX records_poll ON records (state, next_poll_at);
+CREATE INDEX records_run ON records (run_id);
+CREATE INDEX records_line ON records (line);
+"#];
+
+/// The SQLite ledger.
+#[derive(Clone)]
+pub struct SqliteLedger {
+    connection: Arc<Mutex<Connection>>,
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteLedger")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+fn db(e: rusqlite::Error) -> LedgerError {
+    LedgerError::Database(e.to_string())
+}
+
+impl SqliteLedger {
+    /// Opens (or creates) the ledger file and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let location = path.display().to_string();
+        let open_error = |e: rusqlite::Error| LedgerError::Open {
+            location: location.clone(),
+            reason: e.to_string(),
+        };
+        let connection = Connection::open(path).map_err(open_error)?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .map_err(open_error)?;
+        migrate(&connection).map_err(|e| match e {
+            LedgerError::Database(reason) => LedgerError::Open {
+                location: location.clone(),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(SqliteLedger {
+            connection: Arc::new(Mutex::new(connection)),
+            location,
+        })
+    }
+
+    /// Runs `f` on the connection off the async runtime.
+    fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
+    ) -> BoxFuture<Result<T, LedgerError>> {
+        let connection = self.connection.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut guard = connection.lock().unwrap_or_else(|p| p.into_inner());
+                f(&mut guard)
+            })
+            .await
+            .map_err(|e| LedgerError::Database(format!("ledger task failed: {e}")))?
+        })
+    }
+}
+
+fn migrate(connection: &Connection) -> Result<(), LedgerError> {
+    connection
+        .execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TEXT NOT NULL)")
+        .map_err(db)?;
+    let current: i64 = connection
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    if current > SCHEMA_VERSION {
+        return Err(LedgerError::Corrupt(format!(
+            "the ledger has schema version {current}; this build knows up to {SCHEMA_VERSION}"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = connection.unchecked_transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, datetime('now'))",
+            params![version],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
+}
+
+fn state_of(raw: String) -> Result<RecordState, LedgerError> {
+    RecordState::parse(&raw)
+}
+
+impl Ledger for SqliteLedger {
+    fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>> {
+        self.with(move |connection| {
+            let tx = connection.transaction().map_err(db)?;
+            let mut added = 0;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO records (source_id, kit, line, input, idempotency_key, state,
+                             error_code, error_message, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                    )
+                    .map_err(db)?;
+                for r in records {
+                    let (state, code) = match &r.rejected {
+                        Some(_) => (RecordState::Rejected, Some("invalid_input_line")),
+                        None => (RecordState::Pending, None),
+                    };
+                    added += insert
+                        .execute(params![
+                            r.source_id,
+                            r.kit,
+                            r.line as i64,
+                            r.input,
+                            r.idempotency_key,
+                            state.as_str(),
+                            code,
+                            r.rejected,
+                            r.now_ms
+                        ])
+                        .map_err(db)? as u64;
+                }
+            }
+            tx.commit().map_err(db)?;
+            Ok(added)
+        })
+    }
+
+    fn claim_for_create(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
+        let owner = owner.to_owned();
+        self.with(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "UPDATE records SET state = 'creating', lease_owner = ?1, lease_until = ?2,
+                         attempts = attempts + 1, updated_at = ?3
+                     WHERE rowid IN (
+                         SELECT rowid FROM records
+                         WHERE (state = 'pending' AND next_attempt_at <= ?3)
+                            OR (state = 'creating' AND lease_until < ?3)
+                         ORDER BY line LIMIT ?4)
+                     RETURNING source_id, kit, input, idempotency_key, attempts",
+                )
+                .map_err(db)?;
+            let rows = statement
+                .query_map(params![owner, lease_until_ms, now_ms, limit as i64], |r| {
+                    Ok(CreateClaim {
+                        source_id: r.get(0)?,
+                        kit: r.get(1)?,
+                        input: r.get(2)?,
+                        idempotency_key: r.get(3)?,
+                        attempts: r.get::<_, i64>(4)? as u32,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn accepted(
+        &self,
+        source_id: &str,
+        kit: &str,
+        run_id: &str,
+        status: &str,
+        next_poll_at_ms: i64,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let (source_id, kit, run_id, status) = (
+            source_id.to_owned(),
+            kit.to_owned(),
+            run_id.to_owned(),
+            status.to_owned(),
+        );
+        self.with(move |connection| {
+            connection
+                .execute(
+                    "UPDATE records SET state = 'accepted', run_id = ?3, status = ?4, next_poll_at = ?5,
+                         lease_owner = NULL, lease_until = NULL, updated_at = ?5
+                     WHERE source_id = ?1 AND kit = ?2 AND state IN ('pending', 'creating')",
+                    params![source_id, kit, run_id, status, next_poll_at_ms],
+                )
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn retry_create(
+        &self,
+        source_id: &str,
+        kit: &str,
+        next_attempt_at_ms: i64,
+        error_code: Option<&str>,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let (source_id, kit, code) = (
+            source_id.to_owned(),
+            kit.to_owned(),
+            error_code.map(str::to_owned),
+        );
+        self.with(move |connection| {
+            connection
+                .execute(
+                    "UPDATE records SET state = 'pending', next_attempt_at = ?3, error_code = ?4,
+                         lease_owner = NULL, lease_until = NULL, updated_at = ?3
+                     WHERE source_id = ?1 AND kit = ?2 AND state = 'creating'",
+                    params![source_id, kit, next_attempt_at_ms, code],
+                )
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn claim_for_poll(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
+        let owner = owner.to_owned();
+        self.with(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "UPDATE records SET lease_owner = ?1, lease_until = ?2, polls = polls + 1
+                     WHERE rowid IN (
+                         SELECT rowid FROM records
+                         WHERE state = 'accepted' AND next_poll_at <= ?3
+                           AND (lease_until IS NULL OR lease_until < ?3)
+                         ORDER BY next_poll_at LIMIT ?4)
+                     RETURNING source_id, kit, run_id, polls",
+                )
+                .map_err(db)?;
+            let rows = statement
+                .query_map(params![owner, lease_until_ms, now_ms, limit as i64], |r| {
+                    Ok(PollClaim {
+                        source_id: r.get(0)?,
+                        kit: r.get(1)?,
+                        run_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        polls: r.get::<_, i64>(3)? as u32,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn polled(
+        &self,
+        source_id: &str,
+        kit: &str,
+        status: Option<&str>,
+        next_poll_at_ms: i64,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let (source_id, kit, status) = (
+            source_id.to_owned(),
+            kit.to_owned(),
+            status.map(str::to_owned),
+        );
+        self.with(move |connection| {
+            connection
+                .execute(
+                    "UPDATE records SET status = COALESCE(?3, status), next_poll_at = ?4, lease_owner = NULL, lease_until = NULL
+                     WHERE source_id = ?1 AND kit = ?2 AND state = 'accepted'",
+                    params![source_id, kit, status, next_poll_at_ms],
+                )
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn finish(
+        &self,
+        source_id: &str,
+        kit: &str,
+        terminal: Terminal,
+    ) -> BoxFuture<Result<bool, LedgerError>> {
+        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        self.with(move |connection| {
+            let state = terminal.state.unwrap_or(RecordState::Failed);
+            let changed = connection
+                .execute(
+                    "UPDATE records SET state = ?3, status = ?4, terminal_status = ?4, error_code = ?5,
+                         error_message = ?6, output = ?7, lease_owner = NULL, lease_until = NULL,
+                         updated_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+                     WHERE source_id = ?1 AND kit = ?2 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
+                    params![
+                        source_id,
+                        kit,
+                        state.as_str(),
+                        terminal.status,
+                        terminal.error_code,
+                        terminal.error_message,
+                        terminal.output
+                    ],
+                )
+                .map_err(db)?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
+        let run_id = run_id.to_owned();
+        self.with(move |connection| {
+            let state = terminal.state.unwrap_or(RecordState::Failed);
+            let changed = connection
+                .execute(
+                    "UPDATE records SET state = ?2, status = ?3, terminal_status = ?3, error_code = ?4,
+                         error_message = ?5, output = ?6, lease_owner = NULL, lease_until = NULL,
+                         updated_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+                     WHERE run_id = ?1 AND state = 'accepted'",
+                    params![
+                        run_id,
+                        state.as_str(),
+                        terminal.status,
+                        terminal.error_code,
+                        terminal.error_message,
+                        terminal.output
+                    ],
+                )
+                .map_err(db)?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
+        self.with(|connection| {
+            let mut counts = LedgerCounts::default();
+            let mut states = connection.prepare("SELECT state, COUNT(*) FROM records GROUP BY state").map_err(db)?;
+            for row in states.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db)? {
+                let (state, n) = row.map_err(db)?;
+                counts.states.insert(state_of(state)?.as_str().to_owned(), n as u64);
+            }
+            let mut errors = connection
+                .prepare(
+                    "SELECT COALESCE(error_code, 'unknown'), COUNT(*) FROM records
+                     WHERE state IN ('failed', 'rejected', 'cancelled') GROUP BY 1",
+                )
+                .map_err(db)?;
+            for row in errors.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db)? {
+                let (code, n) = row.map_err(db)?;
+                counts.errors.insert(code, n as u64);
+            }
+            let (credits, unknown): (i64, i64) = connection
+                .query_row(
+                    "SELECT COALESCE(SUM(credits), 0),
+                            COALESCE(SUM(CASE WHEN credits IS NULL AND run_id IS NOT NULL
+                                AND state IN ('succeeded', 'failed', 'cancelled') THEN 1 ELSE 0 END), 0)
+                     FROM records",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db)?;
+            counts.credits = credits;
+            counts.credits_unknown = unknown as u64;
+            Ok(counts)
+        })
+    }
+
+    fn results(
+        &self,
+        after_line: u64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>> {
+        self.with(move |connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT line, source_id, kit, state, run_id, idempotency_key, error_code, error_message,
+                            output, attempts, credits
+                     FROM records WHERE line > ?1 ORDER BY line, kit LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = statement
+                .query_map(params![after_line as i64, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, i64>(9)?,
+                        r.get::<_, Option<i64>>(10)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (line, id, kit, state, run_id, key, code, message, output, attempts, credits) = row.map_err(db)?;
+                out.push(ResultRow {
+                    line: line as u64,
+                    id,
+                    kit,
+                    state: state_of(state)?,
+                    run_id,
+                    idempotency_key: key,
+                    error_code: code,
+                    error_message: message,
+                    output,
+                    attempts: attempts as u32,
+                    credits,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>> {
+        self.with(move |connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT source_id, kit, run_id FROM records
+                     WHERE credits IS NULL AND run_id IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled')
+                     LIMIT ?1",
+                )
+                .map_err(db)?;
+            let rows = statement
+                .query_map(params![limit as i64], |r| Ok(RunRef { source_id: r.get(0)?, kit: r.get(1)?, run_id: r.get(2)? }))
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn set_credits(
+        &self,
+        source_id: &str,
+        kit: &str,
+        credits: i64,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        self.with(move |connection| {
+            connection
+                .execute(
+                    "UPDATE records SET credits = ?3 WHERE source_id = ?1 AND kit = ?2",
+                    params![source_id, kit, credits],
+                )
+                .map_err(db)?;
+            Ok(())
+        })
+    }
+
+    fn replay(
+        &self,
+        selection: ReplaySelection,
+        now_ms: i64,
+    ) -> BoxFuture<Result<u64, LedgerError>> {
+        self.with(move |connection| {
+            let tx = connection.transaction().map_err(db)?;
+            let selected: Vec<(String, String, i64)> = {
+                let (sql, ids) = match &selection {
+                    ReplaySelection::Failed => (
+                        "SELECT source_id, kit, generation FROM records
+                         WHERE state IN ('failed', 'cancelled')
+                            OR (state = 'rejected' AND COALESCE(error_code, '') != 'invalid_input_line')"
+                            .to_owned(),
+                        Vec::new(),
+                    ),
+                    ReplaySelection::Ids(ids) => (
+                        format!(
+                            "SELECT source_id, kit, generation FROM records
+                             WHERE source_id IN ({}) AND state IN ('succeeded', 'failed', 'cancelled', 'rejected')
+                               AND NOT (state = 'rejected' AND error_code = 'invalid_input_line')",
+                            vec!["?"; ids.len()].join(",")
+                        ),
+                        ids.clone(),
+                    ),
+                };
+                let mut statement = tx.prepare(&sql).map_err(db)?;
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(db)?
+            };
+            for (source_id, kit, generation) in &selected {
+                let next = (*generation + 1) as u32;
+                tx.execute(
+                    "UPDATE records SET generation = ?3, idempotency_key = ?4, state = 'pending', run_id = NULL,
+                         status = NULL, attempts = 0, polls = 0, next_attempt_at = 0, next_poll_at = NULL,
+                         terminal_status = NULL, error_code = NULL, error_message = NULL, output = NULL,
+                         credits = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?5
+                     WHERE source_id = ?1 AND kit = ?2",
+                    params![source_id, kit, next, derive_idempotency_key(source_id, kit, next), now_ms],
+                )
+                .map_err(db)?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(selected.len() as u64)
+        })
+    }
+
+    fn next_due_ms(&self) -> BoxFuture<Result<Option<i64>, LedgerError>> {
+        self.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT MIN(due) FROM (
+                         SELECT MIN(next_attempt_at) AS due FROM records WHERE state = 'pending'
+                         UNION ALL SELECT MIN(lease_until) FROM records WHERE state = 'creating'
+                         UNION ALL SELECT MIN(MAX(next_poll_at, COALESCE(lease_until, 0))) FROM records WHERE state = 'accepted')",
+                    [],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+                .optional()
+                .map(Option::flatten)
+                .map_err(db)
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! Webhook completion for batches: a local receiver that verifies, dedupes and finishes
+//! records by run id, so polls are only the fallback for late webhooks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use super::engine::{Progress, terminal_from_run};
+use super::ledger::Ledger;
+use crate::client::Client;
+use crate::webhooks::{DedupeBy, Deduper, Verifier, Webhook};
+
+#[derive(Clone)]
+struct ReceiverState {
+    verifier: Arc<Verifier>,
+    deduper: Deduper,
+    ledger: Arc<dyn Ledger>,
+    client: Client,
+    progress: Arc<Progress>,
+}
+
+impl FromRef<ReceiverState> for Arc<Verifier> {
+    fn from_ref(state: &ReceiverState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// A running receiver.
+#[derive(Debug)]
+pub struct WebhookReceiver {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The URL registered with the API.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receive(State(state): State<ReceiverState>, Webhook(event): Webhook) -> StatusCode {
+    if !state.deduper.first_delivery(&event) {
+        return StatusCode::OK;
+    }
+    // Thin events (and anything without output) are completed by reading the run.
+    match state.client.webhooks().complete(&event).await {
+        Ok(run) if run.status.is_terminal() => match state
+            .ledger
+            .finish_run(&run.run_id, terminal_from_run(&run))
+            .await
+        {
+            Ok(true) => {
+                state
+                    .progress
+                    .by_webhook
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let terminal = terminal_from_run(&run);
+                state.progress.record_done(terminal.state);
+                StatusCode::OK
+            }
+            Ok(false) => StatusCode::OK,
+            // Not stored: answer 5xx so Semarize delivers again.
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+        },
+        Ok(_) => StatusCode::OK,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Binds `listen`, registers `http://<listen>/webhooks/semarize` as the workspace's
+/// endpoint (this replaces any endpoint the workspace had), and serves it.
+pub async fn start_webhook_receiver(
+    listen: SocketAddr,
+    client: Client,
+    ledger: Arc<dyn Ledger>,
+    progress: Arc<Progress>,
+) -> Result<WebhookReceiver, crate::Error> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        crate::Error::config(format!("cannot listen on {listen} for webhooks")).with_source(e)
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| crate::Error::config("no local address").with_source(e))?;
+    let url = format!("http://{addr}/webhooks/semarize");
+    let endpoint = client.webhooks().upsert(&url).send().await?;
+    let secret = endpoint
+        .secret
+        .ok_or_else(|| crate::Error::config("the webhook registration returned no secret"))?;
+    let state = ReceiverState {
+        verifier: Arc::new(Verifier::new([secret])?),
+        deduper: Deduper::in_memory(DedupeBy::DeliveryId),
+        ledger,
+        client,
+        progress,
+    };
+    let app = Router::new()
+        .route("/webhooks/semarize", post(receive))
+        .with_state(state);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the webhook receiver stopped");
+        }
+    });
+    Ok(WebhookReceiver { addr, url, task })
+}
