@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use semarize::batch::{
-    self, BatchEngine, BatchOptions, Ledger, Progress, RecordState, ReplaySelection, ResultFormat, SqliteLedger,
+    self, BatchEngine, BatchOptions, Ledger, Progress, RecordState, ReplaySelection, ResultFormat,
+    SqliteLedger,
 };
 use semarize_emulator::{Emulator, ForcedOutcome, Settings, WebhookFaults};
 
@@ -25,15 +26,34 @@ impl Drop for Fixture {
 }
 
 async fn fixture(name: &str, settings: impl FnOnce(&mut Settings)) -> Fixture {
-    let mut s = Settings { run_latency_ms: 60, allow_http_webhooks: true, time_scale: 600.0, ..Settings::default() };
+    let mut s = Settings {
+        run_latency_ms: 60,
+        allow_http_webhooks: true,
+        time_scale: 600.0,
+        ..Settings::default()
+    };
     settings(&mut s);
-    let emulator = Emulator::start(semarize_emulator::Config { settings: s, ..Default::default() }).await.unwrap();
-    let client = semarize::Client::builder().api_key(emulator.api_key()).base_url(emulator.base_url()).build().unwrap();
+    let emulator = Emulator::start(semarize_emulator::Config {
+        settings: s,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = semarize::Client::builder()
+        .api_key(emulator.api_key())
+        .base_url(emulator.base_url())
+        .build()
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("semarize-batch-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap());
-    Fixture { emulator, client, ledger, dir }
+    Fixture {
+        emulator,
+        client,
+        ledger,
+        dir,
+    }
 }
 
 fn input(n: usize) -> String {
@@ -42,17 +62,37 @@ fn input(n: usize) -> String {
 
 impl Fixture {
     async fn ingest(&self, text: &str) -> batch::IngestReport {
-        batch::ingest_jsonl(self.ledger.as_ref(), Cursor::new(text.to_owned()), "A1B2C3D4").await.unwrap()
+        batch::ingest_jsonl(
+            self.ledger.as_ref(),
+            Cursor::new(text.to_owned()),
+            "A1B2C3D4",
+        )
+        .await
+        .unwrap()
     }
 
     fn engine(&self, options: BatchOptions) -> (BatchEngine, Arc<Progress>) {
         let progress = Arc::new(Progress::default());
-        (BatchEngine::new(self.ledger.clone(), self.client.clone(), options, progress.clone()), progress)
+        (
+            BatchEngine::new(
+                self.ledger.clone(),
+                self.client.clone(),
+                options,
+                progress.clone(),
+            ),
+            progress,
+        )
     }
 
     async fn run(&self) -> Arc<Progress> {
-        let (engine, progress) = self.engine(BatchOptions { concurrency: 8, ..BatchOptions::default() });
-        tokio::time::timeout(Duration::from_secs(60), engine.run()).await.expect("the batch finishes").unwrap();
+        let (engine, progress) = self.engine(BatchOptions {
+            concurrency: 8,
+            ..BatchOptions::default()
+        });
+        tokio::time::timeout(Duration::from_secs(60), engine.run())
+            .await
+            .expect("the batch finishes")
+            .unwrap();
         progress
     }
 
@@ -80,16 +120,30 @@ async fn a_batch_completes_and_writes_results_in_input_order() {
     f.assert_no_duplicates(40);
 
     let out = f.dir.join("results.jsonl");
-    assert_eq!(batch::write_results(f.ledger.as_ref(), &out, ResultFormat::JsonLines).await.unwrap(), 40);
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        batch::write_results(f.ledger.as_ref(), &out, ResultFormat::JsonLines)
+            .await
+            .unwrap(),
+        40
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines[0]["id"], "call-1");
     assert_eq!(lines[39]["id"], "call-40");
-    assert!(lines.iter().all(|l| l["state"] == "succeeded" && l["output"]["bricks"]["pain_is_specific"].is_object()));
+    assert!(lines.iter().all(
+        |l| l["state"] == "succeeded" && l["output"]["bricks"]["pain_is_specific"].is_object()
+    ));
     let csv = f.dir.join("results.csv");
-    batch::write_results(f.ledger.as_ref(), &csv, ResultFormat::Csv).await.unwrap();
+    batch::write_results(f.ledger.as_ref(), &csv, ResultFormat::Csv)
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert!(text.starts_with("id,kit,state,run_id,idempotency_key,error_code,error_message,output\n"));
+    assert!(
+        text.starts_with("id,kit,state,run_id,idempotency_key,error_code,error_message,output\n")
+    );
     assert_eq!(text.lines().count(), 41);
 
     // Ingesting the same file again (a resumed batch) adds nothing and runs nothing.
@@ -106,15 +160,29 @@ async fn faults_never_duplicate_or_lose_a_record() {
     control.drop_after_commit("create_run", 4);
     control.fail_next("get_run", 5, 500, None);
     control.force_next_runs(
-        ForcedOutcome::Fail { error_code: "run_request_failed".into(), error_message: Some("boom".into()), error_user_message: None },
+        ForcedOutcome::Fail {
+            error_code: "run_request_failed".into(),
+            error_message: Some("boom".into()),
+            error_user_message: None,
+        },
         3,
     );
     f.ingest(&input(80)).await;
     let progress = f.run().await;
     let states = f.states().await;
-    assert_eq!(states.get("succeeded").copied().unwrap_or(0) + states.get("failed").copied().unwrap_or(0), 80, "{states:?}");
+    assert_eq!(
+        states.get("succeeded").copied().unwrap_or(0) + states.get("failed").copied().unwrap_or(0),
+        80,
+        "{states:?}"
+    );
     assert_eq!(states.get("failed"), Some(&3));
-    assert!(progress.rate_limited.load(std::sync::atomic::Ordering::Relaxed) > 0, "the 429 storm happened");
+    assert!(
+        progress
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0,
+        "the 429 storm happened"
+    );
     f.assert_no_duplicates(80);
     let counts = f.ledger.counts().await.unwrap();
     assert_eq!(counts.errors.get("run_request_failed"), Some(&3));
@@ -123,19 +191,46 @@ async fn faults_never_duplicate_or_lose_a_record() {
 #[tokio::test]
 async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing() {
     let f = fixture("webhooks", |s| s.run_latency_ms = 100).await;
-    f.emulator.control().set_webhook_faults(WebhookFaults { duplicate: 10, delay: 5, delay_ms: 1500, ..Default::default() });
+    f.emulator.control().set_webhook_faults(WebhookFaults {
+        duplicate: 10,
+        delay: 5,
+        delay_ms: 1500,
+        ..Default::default()
+    });
     let progress = Arc::new(Progress::default());
-    let receiver = batch::start_webhook_receiver("127.0.0.1:0".parse().unwrap(), f.client.clone(), f.ledger.clone(), progress.clone())
-        .await
-        .unwrap();
+    let receiver = batch::start_webhook_receiver(
+        "127.0.0.1:0".parse().unwrap(),
+        f.client.clone(),
+        f.ledger.clone(),
+        progress.clone(),
+    )
+    .await
+    .unwrap();
     f.ingest(&input(30)).await;
-    let options = BatchOptions { webhook_grace: Some(Duration::from_millis(800)), ..BatchOptions::default() };
-    let engine = BatchEngine::new(f.ledger.clone(), f.client.clone(), options, progress.clone());
-    tokio::time::timeout(Duration::from_secs(60), engine.run()).await.unwrap().unwrap();
+    let options = BatchOptions {
+        webhook_grace: Some(Duration::from_millis(800)),
+        ..BatchOptions::default()
+    };
+    let engine = BatchEngine::new(
+        f.ledger.clone(),
+        f.client.clone(),
+        options,
+        progress.clone(),
+    );
+    tokio::time::timeout(Duration::from_secs(60), engine.run())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(f.states().await.get("succeeded"), Some(&30));
-    let by_webhook = progress.by_webhook.load(std::sync::atomic::Ordering::Relaxed);
+    let by_webhook = progress
+        .by_webhook
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert!(by_webhook > 0, "webhooks completed runs");
-    assert_eq!(progress.done.load(std::sync::atomic::Ordering::Relaxed), 30, "each record counted once");
+    assert_eq!(
+        progress.done.load(std::sync::atomic::Ordering::Relaxed),
+        30,
+        "each record counted once"
+    );
     f.assert_no_duplicates(30);
     // Late deliveries arriving after the poll fallback finished the record are harmless.
     tokio::time::sleep(Duration::from_millis(1600)).await;
@@ -154,7 +249,13 @@ async fn malformed_lines_are_recorded_as_rejected_with_their_line_numbers() {
     assert_eq!(report.rejected_lines[1].0, 4);
     f.run().await;
     let counts = f.ledger.counts().await.unwrap();
-    assert_eq!((counts.count(RecordState::Succeeded), counts.count(RecordState::Rejected)), (2, 2));
+    assert_eq!(
+        (
+            counts.count(RecordState::Succeeded),
+            counts.count(RecordState::Rejected)
+        ),
+        (2, 2)
+    );
     assert_eq!(counts.errors.get("invalid_input_line"), Some(&2));
     let rows = f.ledger.results(0, 10).await.unwrap();
     assert_eq!(rows[1].id, "#line-2");
@@ -164,23 +265,55 @@ async fn malformed_lines_are_recorded_as_rejected_with_their_line_numbers() {
 #[tokio::test]
 async fn replay_is_explicit_and_uses_a_new_generation() {
     let f = fixture("replay", |_| {}).await;
-    f.emulator.control().force_next_runs(ForcedOutcome::Cancel, 2);
+    f.emulator
+        .control()
+        .force_next_runs(ForcedOutcome::Cancel, 2);
     f.ingest(&input(10)).await;
     f.run().await;
     assert_eq!(f.states().await.get("cancelled"), Some(&2));
     f.run().await;
-    assert_eq!(f.emulator.control().runs().len(), 10, "a plain re-run creates nothing");
+    assert_eq!(
+        f.emulator.control().runs().len(),
+        10,
+        "a plain re-run creates nothing"
+    );
 
-    assert_eq!(f.ledger.replay(ReplaySelection::Failed, 0).await.unwrap(), 2);
+    assert_eq!(
+        f.ledger.replay(ReplaySelection::Failed, 0).await.unwrap(),
+        2
+    );
     f.run().await;
     assert_eq!(f.states().await.get("succeeded"), Some(&10));
-    assert_eq!(f.emulator.control().runs().len(), 12, "replayed records got new runs");
-    assert!(f.emulator.control().runs_per_key().iter().all(|k| k.runs == 1));
+    assert_eq!(
+        f.emulator.control().runs().len(),
+        12,
+        "replayed records got new runs"
+    );
+    assert!(
+        f.emulator
+            .control()
+            .runs_per_key()
+            .iter()
+            .all(|k| k.runs == 1)
+    );
 
-    let before = f.ledger.results(0, 1).await.unwrap()[0].idempotency_key.clone();
-    assert_eq!(f.ledger.replay(ReplaySelection::Ids(vec!["call-1".into(), "nope".into()]), 0).await.unwrap(), 1);
+    let before = f.ledger.results(0, 1).await.unwrap()[0]
+        .idempotency_key
+        .clone();
+    assert_eq!(
+        f.ledger
+            .replay(
+                ReplaySelection::Ids(vec!["call-1".into(), "nope".into()]),
+                0
+            )
+            .await
+            .unwrap(),
+        1
+    );
     f.run().await;
-    let after = f.ledger.results(0, 1).await.unwrap()[0].idempotency_key.clone();
+    let after = f.ledger.results(0, 1).await.unwrap()[0]
+        .idempotency_key
+        .clone();
     assert_ne!(before, after, "a new generation, a new key");
     assert_eq!(f.emulator.control().runs().len(), 13);
 }
@@ -193,14 +326,26 @@ async fn an_interrupted_run_resumes_without_duplicates() {
     })
     .await;
     f.ingest(&input(60)).await;
-    let (engine, _) = f.engine(BatchOptions { concurrency: 4, ..BatchOptions::default() });
+    let (engine, _) = f.engine(BatchOptions {
+        concurrency: 4,
+        ..BatchOptions::default()
+    });
     // Stop the engine mid-flight: creations in progress are abandoned as a crash would.
     let _ = tokio::time::timeout(Duration::from_millis(150), engine.run()).await;
     let partial = f.emulator.control().runs().len();
-    assert!(partial > 0 && partial < 60, "stopped mid-way ({partial} runs)");
+    assert!(
+        partial > 0 && partial < 60,
+        "stopped mid-way ({partial} runs)"
+    );
     // The abandoned leases expire; a new worker takes the records over.
-    let (engine, _) = f.engine(BatchOptions { lease: Duration::from_millis(200), ..BatchOptions::default() });
-    tokio::time::timeout(Duration::from_secs(60), engine.run()).await.unwrap().unwrap();
+    let (engine, _) = f.engine(BatchOptions {
+        lease: Duration::from_millis(200),
+        ..BatchOptions::default()
+    });
+    tokio::time::timeout(Duration::from_secs(60), engine.run())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(f.states().await.get("succeeded"), Some(&60));
     f.assert_no_duplicates(60);
 }
@@ -210,7 +355,11 @@ async fn a_corrupted_or_foreign_ledger_file_is_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("semarize-batch-corrupt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ledger.sqlite");
-    std::fs::write(&path, b"this is not a database, just text that happens to be long enough to look like a header").unwrap();
+    std::fs::write(
+        &path,
+        b"this is not a database, just text that happens to be long enough to look like a header",
+    )
+    .unwrap();
     let err = SqliteLedger::open(&path).unwrap_err();
     assert!(err.to_string().contains("cannot open the ledger"), "{err}");
     std::fs::remove_dir_all(&dir).ok();

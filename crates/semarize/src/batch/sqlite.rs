@@ -1,4 +1,8 @@
-//! The embedded ledger: one SQLite file (WAL), for one process.
+//! The embedded ledger: one SQLite file (WAL), for one process at a time.
+//!
+//! The process holds an exclusive lock on `<file>.lock` while the ledger is open, so no
+//! other process can be using it: leases left by a process that died are released at
+//! once instead of waiting for them to expire.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -49,6 +53,8 @@ CREATE INDEX records_line ON records (line);
 pub struct SqliteLedger {
     connection: Arc<Mutex<Connection>>,
     location: String,
+    /// Held for the life of the ledger: the exclusive lock on `<file>.lock`.
+    _lock: Arc<std::fs::File>,
 }
 
 impl std::fmt::Debug for SqliteLedger {
@@ -64,27 +70,47 @@ fn db(e: rusqlite::Error) -> LedgerError {
 }
 
 impl SqliteLedger {
-    /// Opens (or creates) the ledger file and applies pending migrations.
+    /// Opens (or creates) the ledger file, takes its exclusive lock, applies pending
+    /// migrations, and releases leases left by processes that died.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         let location = path.display().to_string();
-        let open_error = |e: rusqlite::Error| LedgerError::Open {
+        let open_error = |reason: String| LedgerError::Open {
             location: location.clone(),
-            reason: e.to_string(),
+            reason,
         };
-        let connection = Connection::open(path).map_err(open_error)?;
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| open_error(format!("{}: {e}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            open_error(
+                "another process is using this ledger (use PostgreSQL for several workers)".into(),
+            )
+        })?;
+        let connection = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
-            .map_err(open_error)?;
+            .map_err(|e| open_error(e.to_string()))?;
         migrate(&connection).map_err(|e| match e {
-            LedgerError::Database(reason) => LedgerError::Open {
-                location: location.clone(),
-                reason,
-            },
+            LedgerError::Database(reason) => open_error(reason),
             other => other,
         })?;
+        // We hold the only lock: leases of earlier processes belong to the dead. Records
+        // being created go back to the queue (their key is unchanged, so a creation that
+        // did reach the API is replayed, not duplicated).
+        connection
+            .execute_batch(
+                "UPDATE records SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE state = 'creating';
+                 UPDATE records SET lease_owner = NULL, lease_until = NULL WHERE state = 'accepted' AND lease_until IS NOT NULL;",
+            )
+            .map_err(|e| open_error(e.to_string()))?;
         Ok(SqliteLedger {
             connection: Arc::new(Mutex::new(connection)),
             location,
+            _lock: Arc::new(lock),
         })
     }
 
