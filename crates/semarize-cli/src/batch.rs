@@ -91,6 +91,13 @@ pub struct RunArgs {
     /// then only the fallback for late webhooks.
     #[arg(long)]
     pub webhook_listen: Option<std::net::SocketAddr>,
+    /// This worker's name in the ledger's leases (default: random).
+    #[arg(long)]
+    pub worker_id: Option<String>,
+    /// Seconds a claimed record stays this worker's; a dead worker's records are taken
+    /// over after it (PostgreSQL ledgers; SQLite releases them at start).
+    #[arg(long, default_value_t = 60)]
+    pub lease_seconds: u64,
 }
 
 impl RunArgs {
@@ -216,8 +223,12 @@ pub async fn run_batch(
     let progress = Arc::new(Progress::default());
     let mut options = BatchOptions {
         concurrency: args.concurrency.max(1),
+        lease: Duration::from_secs(args.lease_seconds.max(1)),
         ..BatchOptions::default()
     };
+    if let Some(worker_id) = &args.worker_id {
+        options.worker_id = worker_id.clone();
+    }
     let _receiver = match args.webhook_listen {
         Some(addr) => {
             let receiver = batch::start_webhook_receiver(

@@ -56,6 +56,8 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         format: FormatArg::Jsonl,
         concurrency: 4,
         webhook_listen: Some("127.0.0.1:0".parse().expect("a socket address")),
+        worker_id: None,
+        lease_seconds: 60,
     };
     let counts = run_batch(&client, ledger.clone(), &run_args, format).await?;
     print_results(ledger.as_ref(), format).await?;

@@ -184,6 +184,8 @@ pub struct ResultRow {
     pub attempts: u32,
     /// Credits consumed, when fetched (`batch status`).
     pub credits: Option<i64>,
+    /// The worker that last claimed the record for creation.
+    pub created_by: Option<String>,
 }
 
 /// A record's run.

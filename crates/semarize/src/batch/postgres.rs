@@ -35,6 +35,7 @@ CREATE TABLE records (
     error_message    TEXT,
     output           TEXT,
     credits          BIGINT,
+    created_by       TEXT,
     created_at       BIGINT  NOT NULL,
     updated_at       BIGINT  NOT NULL,
     PRIMARY KEY (source_id, kit)
@@ -205,7 +206,7 @@ impl Ledger for PostgresLedger {
             let client = client.lock().await;
             let rows = client
                 .query(
-                    "UPDATE records r SET state = 'creating', lease_owner = $1, lease_until = $2,
+                    "UPDATE records r SET state = 'creating', lease_owner = $1, created_by = $1, lease_until = $2,
                          attempts = r.attempts + 1, updated_at = $3
                      FROM (SELECT source_id, kit FROM records
                            WHERE (state = 'pending' AND next_attempt_at <= $3)
@@ -456,7 +457,7 @@ impl Ledger for PostgresLedger {
                 .await
                 .query(
                     "SELECT line, source_id, kit, state, run_id, idempotency_key, error_code, error_message,
-                            output, attempts, credits
+                            output, attempts, credits, created_by
                      FROM records WHERE line > $1 ORDER BY line, kit LIMIT $2",
                     &[&(after_line as i64), &(limit as i64)],
                 )
@@ -476,6 +477,7 @@ impl Ledger for PostgresLedger {
                         output: r.get(8),
                         attempts: r.get::<_, i32>(9) as u32,
                         credits: r.get(10),
+                        created_by: r.get(11),
                     })
                 })
                 .collect()

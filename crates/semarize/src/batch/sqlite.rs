@@ -38,6 +38,7 @@ CREATE TABLE records (
     error_message    TEXT,
     output           TEXT,
     credits          INTEGER,
+    created_by       TEXT,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     PRIMARY KEY (source_id, kit)
@@ -214,7 +215,7 @@ impl Ledger for SqliteLedger {
         self.with(move |connection| {
             let mut statement = connection
                 .prepare_cached(
-                    "UPDATE records SET state = 'creating', lease_owner = ?1, lease_until = ?2,
+                    "UPDATE records SET state = 'creating', lease_owner = ?1, created_by = ?1, lease_until = ?2,
                          attempts = attempts + 1, updated_at = ?3
                      WHERE rowid IN (
                          SELECT rowid FROM records
@@ -446,43 +447,35 @@ impl Ledger for SqliteLedger {
             let mut statement = connection
                 .prepare_cached(
                     "SELECT line, source_id, kit, state, run_id, idempotency_key, error_code, error_message,
-                            output, attempts, credits
+                            output, attempts, credits, created_by
                      FROM records WHERE line > ?1 ORDER BY line, kit LIMIT ?2",
                 )
                 .map_err(db)?;
             let rows = statement
                 .query_map(params![after_line as i64, limit as i64], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                        r.get::<_, i64>(9)?,
-                        r.get::<_, Option<i64>>(10)?,
-                    ))
+                    let state: String = r.get(3)?;
+                    let row = ResultRow {
+                        line: r.get::<_, i64>(0)? as u64,
+                        id: r.get(1)?,
+                        kit: r.get(2)?,
+                        state: RecordState::Pending,
+                        run_id: r.get(4)?,
+                        idempotency_key: r.get(5)?,
+                        error_code: r.get(6)?,
+                        error_message: r.get(7)?,
+                        output: r.get(8)?,
+                        attempts: r.get::<_, i64>(9)? as u32,
+                        credits: r.get(10)?,
+                        created_by: r.get(11)?,
+                    };
+                    Ok((row, state))
                 })
                 .map_err(db)?;
             let mut out = Vec::new();
             for row in rows {
-                let (line, id, kit, state, run_id, key, code, message, output, attempts, credits) = row.map_err(db)?;
-                out.push(ResultRow {
-                    line: line as u64,
-                    id,
-                    kit,
-                    state: state_of(state)?,
-                    run_id,
-                    idempotency_key: key,
-                    error_code: code,
-                    error_message: message,
-                    output,
-                    attempts: attempts as u32,
-                    credits,
-                });
+                let (mut row, state) = row.map_err(db)?;
+                row.state = state_of(state)?;
+                out.push(row);
             }
             Ok(out)
         })

@@ -1,0 +1,129 @@
+//! Many workers on one PostgreSQL ledger: three processes share a batch of 2,000 records
+//! with no duplicate run, every record terminal, the work shared among them, and a killed
+//! worker's leases taken over.
+//!
+//! Needs `SEMARIZE_TEST_POSTGRES_URL` (set by `.ci/run`, which starts PostgreSQL); without
+//! it the test says it was skipped and passes.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use semarize_emulator::{Config, Emulator, Settings};
+
+const RECORDS: usize = 2000;
+
+fn database_url() -> Option<String> {
+    match std::env::var("SEMARIZE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "SKIPPED: SEMARIZE_TEST_POSTGRES_URL is not set, so the PostgreSQL ledger tests did not run"
+            );
+            None
+        }
+    }
+}
+
+fn worker(emulator: &Emulator, url: &str, dir: &std::path::Path, name: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["batch", "run"])
+        .arg(dir.join("input.jsonl"))
+        .args([
+            "--kit",
+            "A1B2C3D4",
+            "--concurrency",
+            "6",
+            "--lease-seconds",
+            "2",
+            "--worker-id",
+            name,
+            "--ledger",
+            url,
+        ])
+        .arg("--out")
+        .arg(dir.join(format!("results-{name}.jsonl")))
+        .env("SEMARIZE_API_KEY", emulator.api_key())
+        .env("SEMARIZE_BASE_URL", emulator.base_url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
+    let Some(url) = database_url() else { return };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("DROP TABLE IF EXISTS records, schema_version")
+        .await
+        .unwrap();
+
+    let emulator = Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: 200,
+            create_rate: Some(400.0),
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("semarize-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input: String = (1..=RECORDS)
+        .map(|i| format!("{{\"id\": \"pg-{i}\", \"transcript\": \"Record {i}: losing hours.\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+
+    let mut doomed = worker(&emulator, &url, &dir, "worker-a");
+    let mut b = worker(&emulator, &url, &dir, "worker-b");
+    let mut c = worker(&emulator, &url, &dir, "worker-c");
+    // Kill one worker mid-batch: whatever it holds must be taken over, not lost or doubled.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let (status_b, status_c) =
+        tokio::task::spawn_blocking(move || (b.wait().unwrap(), c.wait().unwrap()))
+            .await
+            .unwrap();
+    assert!(
+        status_b.success() && status_c.success(),
+        "{status_b} {status_c}"
+    );
+
+    let rows = client
+        .query("SELECT state, COUNT(*) FROM records GROUP BY state", &[])
+        .await
+        .unwrap();
+    let states: BTreeMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        states,
+        BTreeMap::from([("succeeded".to_owned(), RECORDS as i64)]),
+        "every record terminal"
+    );
+
+    let rows = client
+        .query(
+            "SELECT created_by, COUNT(*) FROM records GROUP BY created_by",
+            &[],
+        )
+        .await
+        .unwrap();
+    let shares: BTreeMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    eprintln!("records per worker: {shares:?}");
+    assert!(
+        shares.len() >= 2 && shares.values().all(|n| *n > 0),
+        "work was shared: {shares:?}"
+    );
+
+    let control = emulator.control();
+    assert_eq!(control.runs().len(), RECORDS, "no duplicate runs");
+    assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
+    std::fs::remove_dir_all(&dir).ok();
+}
