@@ -42,7 +42,7 @@ pub enum RunsCommand {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("kit").required(true).args(["kit", "kit_version"])))]
+#[command(group(clap::ArgGroup::new("kit_choice").required(true).args(["kit", "kit_version"])))]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["transcript", "input"])))]
 pub struct CreateArgs {
     /// The 8-character Kit code.

@@ -60,7 +60,9 @@ enum Command {
     /// Durable batch runs over a ledger (SQLite file or PostgreSQL URL).
     #[command(subcommand)]
     Batch(batch::BatchCommand),
-    /// Run the local emulator.
+    /// Run the local emulator. The global --api-key (or SEMARIZE_API_KEY) is seeded as a
+    /// key, so the other commands work against it; --seed-api-key adds more.
+    #[command(mut_arg("api_keys", |arg| arg.long("seed-api-key")))]
     Emulator(semarize_emulator::cli::EmulatorArgs),
     /// A batch over sample transcripts against an in-process emulator: no key, no network.
     Demo(demo::DemoArgs),
@@ -126,5 +128,14 @@ async fn main() -> ExitCode {
             eprintln!("{failure}");
             ExitCode::from(failure.exit_code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -1,0 +1,437 @@
+//! Every command against the emulator, snapshot-tested (ids and times redacted), and the
+//! clear errors of bad flags and bad files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use semarize_emulator::{Config, Emulator, Settings};
+use serde_json::Value;
+
+struct Cli<'a> {
+    emulator: &'a Emulator,
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args(args)
+            .env("SEMARIZE_API_KEY", self.emulator.api_key())
+            .env("SEMARIZE_BASE_URL", self.emulator.base_url())
+            .output()
+            .expect("the binary runs")
+    }
+
+    /// Runs with `--output json`, expects success, returns the JSON printed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let output = self.run(&all);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON: {e}"))
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({ sort_maps => true }, {
+            insta::assert_json_snapshot!($name, $value, {
+                ".**.run_id" => "[run_id]",
+                ".**.created_at" => "[timestamp]",
+                ".**.duration_ms" => "[duration_ms]",
+                ".**.id" => "[id]",
+                ".**.secret" => "[secret]",
+                ".**.event_id" => "[event_id]",
+                ".**.delivery_id" => "[delivery_id]",
+            });
+        });
+    };
+}
+
+async fn emulator() -> Emulator {
+    Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: 50,
+            allow_http_webhooks: true,
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("semarize-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_kits_and_bricks_commands() {
+    let emulator = emulator().await;
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let dir = temp("runs");
+    let transcript = dir.join("call.txt");
+    std::fs::write(
+        &transcript,
+        "Rep: What drove the urgency? Prospect: We are losing 3 hours a week. Budget is $500.",
+    )
+    .unwrap();
+    let t = transcript.to_str().unwrap();
+
+    let done = cli.json(&[
+        "runs",
+        "create",
+        "--kit",
+        "A1B2C3D4",
+        "--transcript",
+        t,
+        "--wait",
+        "--idempotency-key",
+        "cli-1",
+    ]);
+    snapshot!("runs_create_wait", &done);
+    let run_id = done["run_id"].as_str().unwrap().to_owned();
+    let again = cli.json(&[
+        "runs",
+        "create",
+        "--kit",
+        "A1B2C3D4",
+        "--transcript",
+        t,
+        "--idempotency-key",
+        "cli-1",
+    ]);
+    assert_eq!(
+        again["run_id"],
+        run_id.as_str(),
+        "the same key returns the same run"
+    );
+    let sync = cli.json(&[
+        "runs",
+        "create",
+        "--kit-version",
+        "3c9d6b1e-2f4a-4b7c-8d5e-5e4717000101",
+        "--input",
+        r#"{"transcript": "I love it, great work"}"#,
+        "--mode",
+        "sync",
+    ]);
+    snapshot!("runs_create_sync_pinned", &sync);
+
+    snapshot!("runs_get", &cli.json(&["runs", "get", &run_id]));
+    assert_eq!(
+        cli.json(&["runs", "list", "--limit", "1"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    snapshot!("runs_wait", &cli.json(&["runs", "wait", &run_id]));
+    snapshot!("runs_usage", &cli.json(&["runs", "usage", &run_id]));
+    let schema = cli.json(&["kits", "schema", "--kit-code", "A1B2C3D4"]);
+    snapshot!("kits_schema", &schema);
+    let kit_id = schema["kit_id"].as_str().unwrap();
+    assert_eq!(cli.json(&["kits", "schema", "--kit-id", kit_id]), schema);
+    let ids: Vec<&str> = schema["bricks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["brick_id"].as_str().unwrap())
+        .collect();
+    snapshot!("bricks", &cli.json(&["bricks", &ids.join(",")]));
+
+    // Table output for people.
+    let table = cli.run(&["runs", "get", &run_id]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.starts_with("FIELD") && text.contains("brick pain_is_specific"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_commands() {
+    let emulator = emulator().await;
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let dir = temp("webhooks");
+    let hook = cli.json(&["webhooks", "set", "http://127.0.0.1:9/hook"]);
+    snapshot!("webhooks_set", &hook);
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    assert_eq!(cli.json(&["webhooks", "list"]).as_array().unwrap().len(), 1);
+
+    // A saved delivery verifies with the secret, and not with another.
+    let body = br#"{"id":"evt_1","delivery_id":"dlv_1","type":"run.succeeded","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r1","status":"succeeded"}}"#;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signature = semarize::webhooks::sign(&secret, &timestamp, body);
+    std::fs::write(dir.join("body.json"), body).unwrap();
+    std::fs::write(
+        dir.join("headers.txt"),
+        format!(
+            "Semarize-Signature: {signature}\nSemarize-Timestamp: {timestamp}\nSemarize-Event-Id: evt_1\nSemarize-Delivery-Id: dlv_1\nSemarize-Event-Type: run.succeeded\n"
+        ),
+    )
+    .unwrap();
+    let headers = dir.join("headers.txt");
+    let body_path = dir.join("body.json");
+    let verify = |secret: &str| {
+        cli.run(&[
+            "webhooks",
+            "verify",
+            "--secret",
+            secret,
+            "--headers",
+            headers.to_str().unwrap(),
+            "--body",
+            body_path.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+    };
+    let ok = verify(&secret);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let event: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    snapshot!("webhooks_verify", &event);
+    let bad = verify("whsec_wrong");
+    assert_eq!(bad.status.code(), Some(6));
+    assert!(
+        stderr(&bad).contains("does not verify: no signature matches"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let id = hook["id"].as_str().unwrap();
+    assert!(cli.run(&["webhooks", "delete", id]).status.success());
+    let gone = cli.run(&["webhooks", "delete", id]);
+    assert_eq!(gone.status.code(), Some(3));
+    assert!(
+        stderr(&gone).contains("[code: webhook_not_found]"),
+        "{}",
+        stderr(&gone)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_commands() {
+    let emulator = emulator().await;
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let dir = temp("batch");
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, "{\"id\": \"a\", \"transcript\": \"We are losing hours.\"}\n{\"id\": \"b\", \"transcript\": \"Budget is $500.\"}\nnot json\n").unwrap();
+    let ledger = dir.join("ledger.sqlite");
+    let out = dir.join("out.csv");
+    let run = cli.run(&[
+        "batch",
+        "run",
+        input.to_str().unwrap(),
+        "--kit",
+        "A1B2C3D4",
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--output",
+        "json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("rejected input line 3: line 3: not JSON"),
+        "{}",
+        stderr(&run)
+    );
+    let counts: Value = serde_json::from_slice(&run.stdout).unwrap();
+    snapshot!("batch_run_counts", &counts);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+
+    let status = cli.json(&["batch", "status", "--ledger", ledger.to_str().unwrap()]);
+    assert!(
+        status["credits"].as_i64().unwrap() > 0,
+        "credits from the usage endpoint: {status}"
+    );
+    assert_eq!(status["credits_unknown"], 0);
+    snapshot!("batch_status", &status);
+
+    let replay = cli.json(&[
+        "batch",
+        "replay",
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--ids",
+        "a",
+    ]);
+    assert_eq!(replay["states"]["succeeded"], 2);
+    assert_eq!(
+        emulator.control().runs().len(),
+        3,
+        "the replayed record got one new run"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flags_and_files_are_clear_errors() {
+    let emulator = emulator().await;
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["runs", "list", "--limit", "0"], 2, "0 is not in 1..=100"),
+        (&["runs", "create", "--kit", "A1B2C3D4"], 2, "--transcript"),
+        (
+            &[
+                "runs",
+                "create",
+                "--kit",
+                "A1B2C3D4",
+                "--transcript",
+                "/nonexistent/t.txt",
+            ],
+            2,
+            "cannot read transcript file /nonexistent/t.txt",
+        ),
+        (
+            &["runs", "create", "--kit", "A1B2C3D4", "--input", "[1]"],
+            2,
+            "--input must be a JSON object",
+        ),
+        (
+            &[
+                "runs",
+                "create",
+                "--kit",
+                "NOPE0000",
+                "--input",
+                "{\"transcript\": \"x\"}",
+            ],
+            3,
+            "[code: kit_not_found] (check the Kit code or version id)",
+        ),
+        (
+            &[
+                "runs",
+                "create",
+                "--kit",
+                "A1B2C3D4",
+                "--input",
+                "{\"transcript\": \"x\"}",
+                "--idempotency-key",
+                &"k".repeat(255),
+            ],
+            2,
+            "at most 254",
+        ),
+        (
+            &["runs", "get", "00000000-0000-4000-8000-000000000000"],
+            3,
+            "[code: run_not_found]",
+        ),
+        (
+            &[
+                "batch",
+                "run",
+                "/nonexistent/in.jsonl",
+                "--kit",
+                "A1B2C3D4",
+                "--ledger",
+                "/tmp/x.sqlite",
+                "--out",
+                "/tmp/x.jsonl",
+            ],
+            2,
+            "cannot read input file /nonexistent/in.jsonl",
+        ),
+        (
+            &[
+                "batch",
+                "status",
+                "--ledger",
+                "/nonexistent/dir/ledger.sqlite",
+            ],
+            2,
+            "cannot open the ledger",
+        ),
+        (&["kits", "schema"], 2, "--kit-code"),
+        (&["frobnicate"], 2, "unrecognized subcommand"),
+    ];
+    for (args, code, message) in cases {
+        let output = cli.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(*code),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(message),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let no_key = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["runs", "list"])
+        .env_remove("SEMARIZE_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(no_key.status.code(), Some(2));
+    assert!(stderr(&no_key).contains("no API key: pass --api-key or set SEMARIZE_API_KEY"));
+    let bad_key = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["runs", "list", "--api-key", "smz_test_nope"])
+        .env("SEMARIZE_BASE_URL", emulator.base_url())
+        .output()
+        .unwrap();
+    assert_eq!(bad_key.status.code(), Some(3));
+    assert!(
+        stderr(&bad_key).contains("[code: invalid_api_key] (check --api-key / SEMARIZE_API_KEY)")
+    );
+    assert!(
+        !stderr(&bad_key).contains("smz_test_nope"),
+        "the key is never printed"
+    );
+}
+
+#[test]
+fn demo_needs_no_key_and_no_network() {
+    let dir = temp("demo");
+    let output = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["demo", "--dir", dir.to_str().unwrap()])
+        .env_remove("SEMARIZE_API_KEY")
+        .env_remove("SEMARIZE_BASE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("call-001") && text.contains("succeeded"),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "results: {}",
+        Path::new(&dir).join("results.jsonl").display()
+    )));
+    std::fs::remove_dir_all(&dir).ok();
+}
