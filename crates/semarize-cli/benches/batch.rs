@@ -1,0 +1,265 @@
+//! Batch figures, printed (never asserted). `cargo bench -p semarize-cli --bench batch`.
+//!
+//! 1. Peak memory while ingesting 1,000,000 input lines and writing their results
+//!    (target: flat, under 100 MiB).
+//! 2. 10,000 records against the emulator with a create limit of 500/s and 200 ms run
+//!    latency: wall time beside the lower bound (records / rate + one run latency), HTTP
+//!    calls per record, 429s received, duplicates; polling, then with webhooks.
+//! 3. The naive baseline on the same emulator: the guides' plain polling loop (1 s
+//!    doubling to 10 s, 429 waited out, no admission control, no ledger).
+//!
+//! `BENCH_RECORDS` and `BENCH_LINES` scale the runs down for quick checks.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use semarize::batch::{
+    self, BatchEngine, BatchOptions, Ledger, Progress, ResultFormat, SqliteLedger,
+};
+use semarize_emulator::{Config, Emulator, Settings};
+
+const RATE: f64 = 500.0;
+const LATENCY_MS: u64 = 200;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn reset_peak() {
+    // Linux: writing 5 resets the peak resident size (VmHWM) to the current size.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("semarize-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_input(path: &std::path::Path, lines: usize) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 1..=lines {
+        writeln!(file, r#"{{"id": "rec-{i}", "transcript": "Rep: What drove the urgency? Prospect: record {i}, we are losing hours every week."}}"#).unwrap();
+    }
+}
+
+async fn memory(lines: usize) {
+    let dir = temp_dir("memory");
+    let input = dir.join("input.jsonl");
+    write_input(&input, lines);
+    let ledger = SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap();
+    reset_peak();
+    let before = status_kib("VmRSS:");
+    let started = Instant::now();
+    let report = batch::ingest_jsonl(
+        &ledger,
+        std::io::BufReader::new(std::fs::File::open(&input).unwrap()),
+        "A1B2C3D4",
+    )
+    .await
+    .unwrap();
+    let ingest = started.elapsed();
+    let written =
+        batch::write_results(&ledger, &dir.join("results.jsonl"), ResultFormat::JsonLines)
+            .await
+            .unwrap();
+    let peak = status_kib("VmHWM:");
+    println!(
+        "memory: {} input lines ingested in {:.1}s and {written} results written; peak resident {:.1} MiB ({:.1} MiB above the start) (target: flat, < 100 MiB)",
+        report.lines,
+        ingest.as_secs_f64(),
+        peak as f64 / 1024.0,
+        peak.saturating_sub(before) as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn emulator() -> Emulator {
+    Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: LATENCY_MS,
+            create_rate: Some(RATE),
+            allow_http_webhooks: true,
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// records / rate + one run latency. (The emulator's token bucket also allows a burst of
+/// one second's worth at the start, so a run can beat this by up to a second.)
+fn lower_bound(records: usize) -> f64 {
+    records as f64 / RATE + LATENCY_MS as f64 / 1000.0
+}
+
+fn duplicates(emulator: &Emulator, records: usize) -> usize {
+    emulator.control().runs().len().saturating_sub(records)
+}
+
+async fn engine(records: usize, webhooks: bool) {
+    let emulator = emulator().await;
+    let client = semarize::Client::builder()
+        .api_key(emulator.api_key())
+        .base_url(emulator.base_url())
+        .build()
+        .unwrap();
+    let dir = temp_dir(if webhooks { "webhooks" } else { "polling" });
+    let input = dir.join("input.jsonl");
+    write_input(&input, records);
+    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap());
+    batch::ingest_jsonl(
+        ledger.as_ref(),
+        std::io::BufReader::new(std::fs::File::open(&input).unwrap()),
+        "A1B2C3D4",
+    )
+    .await
+    .unwrap();
+    let progress = Arc::new(Progress::default());
+    let mut options = BatchOptions {
+        concurrency: 16,
+        ..BatchOptions::default()
+    };
+    let receiver = if webhooks {
+        options.webhook_grace = Some(Duration::from_secs(30));
+        Some(
+            batch::start_webhook_receiver(
+                "127.0.0.1:0".parse().unwrap(),
+                client.clone(),
+                ledger.clone(),
+                progress.clone(),
+            )
+            .await
+            .unwrap(),
+        )
+    } else {
+        None
+    };
+    let started = Instant::now();
+    BatchEngine::new(ledger.clone(), client, options, progress.clone())
+        .run()
+        .await
+        .unwrap();
+    let wall = started.elapsed();
+    let lower = lower_bound(records);
+    let calls = progress.http_calls.load(Ordering::Relaxed);
+    println!(
+        "engine{}: {records} records in {:.1}s (lower bound {lower:.1}s, x{:.2}); {:.2} HTTP calls per record; {} 429s; {} duplicates; {} completed by webhook",
+        if webhooks {
+            " with webhooks"
+        } else {
+            ", polling"
+        },
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / lower,
+        calls as f64 / records as f64,
+        progress.rate_limited.load(Ordering::Relaxed),
+        duplicates(&emulator, records),
+        progress.by_webhook.load(Ordering::Relaxed),
+    );
+    drop(receiver);
+    emulator.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The guides' loop, for comparison: every record a task; create, then poll with 1 s
+/// doubling to 10 s; on 429 sleep Retry-After and try again. No admission control.
+async fn naive(records: usize, concurrency: usize) {
+    let emulator = emulator().await;
+    let http = reqwest::Client::new();
+    let base = emulator.base_url().to_owned();
+    let key = emulator.api_key().to_owned();
+    let calls = Arc::new(AtomicU64::new(0));
+    let limited = Arc::new(AtomicU64::new(0));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 1..=records {
+        let (http, base, key, calls, limited, semaphore) = (
+            http.clone(),
+            base.clone(),
+            key.clone(),
+            calls.clone(),
+            limited.clone(),
+            semaphore.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = semaphore.acquire_owned().await.unwrap();
+            let body = serde_json::json!({"kit_code": "A1B2C3D4", "input": {"transcript": format!("record {i}, we are losing hours")}});
+            let run_id = loop {
+                calls.fetch_add(1, Ordering::Relaxed);
+                let response = http.post(format!("{base}/v1/runs")).bearer_auth(&key).json(&body).send().await.unwrap();
+                if response.status() == 429 {
+                    limited.fetch_add(1, Ordering::Relaxed);
+                    let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(5);
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    continue;
+                }
+                let run: serde_json::Value = response.json().await.unwrap();
+                break run["run_id"].as_str().unwrap().to_owned();
+            };
+            let mut delay = Duration::from_secs(1);
+            loop {
+                calls.fetch_add(1, Ordering::Relaxed);
+                let response = http.get(format!("{base}/v1/runs/{run_id}")).bearer_auth(&key).send().await.unwrap();
+                if response.status() == 429 {
+                    limited.fetch_add(1, Ordering::Relaxed);
+                    let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(5);
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    continue;
+                }
+                let run: serde_json::Value = response.json().await.unwrap();
+                if ["succeeded", "failed", "cancelled"].contains(&run["status"].as_str().unwrap_or_default()) {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let wall = started.elapsed();
+    let lower = lower_bound(records);
+    println!(
+        "naive loop ({concurrency} at a time): {records} records in {:.1}s (lower bound {lower:.1}s, x{:.2}); {:.2} HTTP calls per record; {} 429s; {} duplicates",
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / lower,
+        calls.load(Ordering::Relaxed) as f64 / records as f64,
+        limited.load(Ordering::Relaxed),
+        duplicates(&emulator, records),
+    );
+    emulator.shutdown().await;
+}
+
+fn main() {
+    let records = env_number("BENCH_RECORDS", 10_000);
+    let lines = env_number("BENCH_LINES", 1_000_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        memory(lines).await;
+        engine(records, false).await;
+        engine(records, true).await;
+        naive(records, 256).await;
+    });
+}
