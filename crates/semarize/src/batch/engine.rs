@@ -124,6 +124,24 @@ pub(crate) fn terminal_from_run(run: &Run) -> Terminal {
     }
 }
 
+/// Runs `work` over `items`, `concurrency` at a time; the first error stops the batch.
+async fn in_parallel<T, F, Fut>(
+    items: Vec<T>,
+    concurrency: usize,
+    work: F,
+) -> Result<(), BatchError>
+where
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BatchError>>,
+{
+    let results: Vec<Result<(), BatchError>> = futures::stream::iter(items)
+        .map(work)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
 fn backoff(attempt: u32, cap: Duration) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempt.clamp(1, 16).saturating_sub(1)))
         .min(cap)
@@ -202,12 +220,7 @@ impl BatchEngine {
                 self.idle().await?;
                 continue;
             }
-            let results: Vec<Result<(), BatchError>> = futures::stream::iter(claims)
-                .map(|claim| self.create_one(claim))
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            in_parallel(claims, concurrency, |claim| self.create_one(claim)).await?;
         }
     }
 
@@ -326,12 +339,7 @@ impl BatchEngine {
                 self.idle().await?;
                 continue;
             }
-            let results: Vec<Result<(), BatchError>> = futures::stream::iter(claims)
-                .map(|claim| self.poll_one(claim))
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            in_parallel(claims, concurrency, |claim| self.poll_one(claim)).await?;
         }
     }
 
