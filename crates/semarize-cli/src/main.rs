@@ -116,10 +116,13 @@ async fn main() -> ExitCode {
         },
         Command::Webhooks(command) => command.run(&cli, cli.output).await,
         Command::Batch(command) => command.run(&cli, cli.output).await,
-        Command::Emulator(args) => args
-            .serve()
-            .await
-            .map_err(|e| Failure::usage(e.to_string())),
+        Command::Emulator(args) => {
+            let mut args = args.clone();
+            args.api_keys.extend(cli.api_key.clone());
+            args.serve()
+                .await
+                .map_err(|e| Failure::usage(e.to_string()))
+        }
         Command::Demo(args) => demo::run(args, cli.output).await,
     };
     match result {

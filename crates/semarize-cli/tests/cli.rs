@@ -435,3 +435,127 @@ fn demo_needs_no_key_and_no_network() {
     )));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Kills the child when dropped, so a failing assertion never leaves a process behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads lines from a child's stdout until one satisfies `pred` (bounded).
+fn read_until(reader: &mut impl std::io::BufRead, pred: impl Fn(&str) -> bool) -> String {
+    let mut seen = String::new();
+    for _ in 0..50 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if pred(&line) {
+            return line;
+        }
+    }
+    panic!("never printed the expected line; got:\n{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_and_webhooks_listen_commands() {
+    use std::io::BufReader;
+    use std::process::Stdio;
+
+    // `semarize emulator` serves, and seeds the global key.
+    let mut emulator = Child(
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args([
+                "emulator",
+                "--addr",
+                "127.0.0.1:0",
+                "--api-key",
+                "smz_test_from_cli",
+            ])
+            .env_remove("SEMARIZE_API_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(emulator.0.stdout.take().unwrap());
+    let first = read_until(&mut out, |l| l.starts_with("listening on "));
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let listed = reqwest::Client::new()
+        .get(format!("{url}/v1/runs"))
+        .bearer_auth("smz_test_from_cli")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    drop(emulator);
+
+    // `semarize webhooks listen` verifies, dedupes and prints events.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut listen = Child(
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args([
+                "webhooks",
+                "listen",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--secret",
+                "whsec_cli",
+                "--output",
+                "json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let body = br#"{"id":"evt_9","delivery_id":"dlv_9","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r9","status":"cancelled"}}"#;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let send = |signature: String| {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/hook"))
+            .header("semarize-signature", signature)
+            .header("semarize-timestamp", &timestamp)
+            .header("semarize-event-id", "evt_9")
+            .header("semarize-delivery-id", "dlv_9")
+            .header("semarize-event-type", "run.cancelled")
+            .body(body.to_vec())
+            .send()
+    };
+    let mut accepted = None;
+    for _ in 0..100 {
+        if let Ok(response) = send(semarize::webhooks::sign("whsec_cli", &timestamp, body)).await {
+            accepted = Some(response.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted, Some(200));
+    assert_eq!(
+        send(semarize::webhooks::sign("whsec_other", &timestamp, body))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let mut out = BufReader::new(listen.0.stdout.take().unwrap());
+    let printed = read_until(&mut out, |l| l.contains("\"run_id\": \"r9\""));
+    assert!(printed.contains("r9"));
+}
