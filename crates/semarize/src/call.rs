@@ -30,7 +30,10 @@ pub(crate) type Attempt<T> =
 pub(crate) struct Call<'a> {
     pub operation: &'static str,
     pub method: &'static str,
-    pub path: String,
+    /// The path template (`/v1/runs/{}`), filled with `path_arg` only when an error
+    /// needs the endpoint: the success path allocates nothing for it.
+    pub path: &'static str,
+    pub path_arg: Option<&'a str>,
     pub run_id: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
     pub policy: &'a RetryPolicy,
@@ -39,7 +42,11 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     fn endpoint(&self) -> String {
-        format!("{} {}", self.method, self.path)
+        let path = match self.path_arg {
+            Some(arg) => self.path.replacen("{}", arg, 1),
+            None => self.path.to_owned(),
+        };
+        format!("{} {path}", self.method)
     }
 }
 

@@ -106,7 +106,8 @@ impl GetKitSchema<'_> {
                     client,
                     "get_kit_schema",
                     "GET",
-                    format!("/v1/kits/{kit_id}/schema"),
+                    "/v1/kits/{}/schema",
+                    Some(kit_id),
                 );
                 execute(&client.inner, call, |rid| {
                     raw.get_kit_schema().kit_id(kit_id).x_request_id(rid).send()
@@ -118,7 +119,8 @@ impl GetKitSchema<'_> {
                     client,
                     "get_kit_schema_by_query",
                     "GET",
-                    "/v1/kits/schema".into(),
+                    "/v1/kits/schema",
+                    None,
                 );
                 execute(&client.inner, call, |rid| {
                     raw.get_kit_schema_by_query()
@@ -133,7 +135,8 @@ impl GetKitSchema<'_> {
                     client,
                     "get_kit_schema_by_query",
                     "GET",
-                    "/v1/kits/schema".into(),
+                    "/v1/kits/schema",
+                    None,
                 );
                 execute(&client.inner, call, |rid| {
                     raw.get_kit_schema_by_query()
@@ -169,7 +172,7 @@ impl GetBricks<'_> {
         let ids = self.ids.join(",");
         let call = self
             .options
-            .call(client, "get_bricks", "GET", "/v1/bricks".into());
+            .call(client, "get_bricks", "GET", "/v1/bricks", None);
         let raw = &client.inner.raw;
         let reply = execute(&client.inner, call, |rid| {
             raw.get_bricks().ids(&ids).x_request_id(rid).send()

@@ -37,12 +37,14 @@ impl CallOptions {
         client: &'a Client,
         operation: &'static str,
         method: &'static str,
-        path: String,
+        path: &'static str,
+        path_arg: Option<&'a str>,
     ) -> Call<'a> {
         Call {
             operation,
             method,
             path,
+            path_arg,
             run_id: None,
             idempotency_key: None,
             policy: self.policy(client),

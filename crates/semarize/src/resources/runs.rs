@@ -217,7 +217,7 @@ impl<'c> CreateRun<'c> {
         };
         let mut call = self
             .options
-            .call(client, "create_run", "POST", "/v1/runs".to_owned());
+            .call(client, "create_run", "POST", "/v1/runs", None);
         call.idempotency_key = Some(key.as_str());
         if sync && self.options.timeout.is_none() {
             call.timeout += client.inner.sync_grace;
@@ -310,12 +310,9 @@ impl GetRun<'_> {
 
     pub(crate) async fn send_reply(self) -> Result<crate::call::Reply<Run>, Error> {
         let client = self.client;
-        let mut call = self.options.call(
-            client,
-            "get_run",
-            "GET",
-            format!("/v1/runs/{}", self.run_id),
-        );
+        let mut call =
+            self.options
+                .call(client, "get_run", "GET", "/v1/runs/{}", Some(&self.run_id));
         call.run_id = Some(&self.run_id);
         let raw = &client.inner.raw;
         execute(&client.inner, call, |request_id| {
@@ -357,7 +354,7 @@ impl ListRuns<'_> {
         }
         let call = self
             .options
-            .call(client, "list_runs", "GET", "/v1/runs".to_owned());
+            .call(client, "list_runs", "GET", "/v1/runs", None);
         let raw = &client.inner.raw;
         let reply = execute(&client.inner, call, |request_id| {
             let mut request = raw.list_runs().x_request_id(request_id);
@@ -388,7 +385,8 @@ impl GetRunUsage<'_> {
             client,
             "get_run_usage",
             "GET",
-            format!("/v1/runs/{}/usage", self.run_id),
+            "/v1/runs/{}/usage",
+            Some(&self.run_id),
         );
         call.run_id = Some(&self.run_id);
         let raw = &client.inner.raw;

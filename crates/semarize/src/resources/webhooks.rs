@@ -98,7 +98,7 @@ impl UpsertWebhook<'_> {
         let body = types::UpsertWebhookRequest { url: self.url };
         let call = self
             .options
-            .call(client, "upsert_webhook", "POST", "/v1/webhooks".into());
+            .call(client, "upsert_webhook", "POST", "/v1/webhooks", None);
         let raw = &client.inner.raw;
         let reply = execute(&client.inner, call, |rid| {
             raw.upsert_webhook()
@@ -117,7 +117,7 @@ impl ListWebhooks<'_> {
         let client = self.client;
         let call = self
             .options
-            .call(client, "list_webhooks", "GET", "/v1/webhooks".into());
+            .call(client, "list_webhooks", "GET", "/v1/webhooks", None);
         let raw = &client.inner.raw;
         Ok(execute(&client.inner, call, |rid| {
             raw.list_webhooks().x_request_id(rid).send()
@@ -136,7 +136,8 @@ impl DeleteWebhook<'_> {
             client,
             "delete_webhook",
             "DELETE",
-            format!("/v1/webhooks/{}", self.id),
+            "/v1/webhooks/{}",
+            Some(&self.id),
         );
         let raw = &client.inner.raw;
         let unanswered = AtomicBool::new(false);
