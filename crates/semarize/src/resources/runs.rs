@@ -107,7 +107,6 @@ impl<'c> Runs<'c> {
 /// println!("{} with key {}", created.run.run_id, created.idempotency_key);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 #[must_use = "a request does nothing until sent"]
 pub struct CreateRun<'c> {
     client: &'c Client,
@@ -122,6 +121,26 @@ pub struct CreateRun<'c> {
 }
 
 call_options!(CreateRun, GetRun, ListRuns, GetRunUsage);
+
+impl std::fmt::Debug for CreateRun<'_> {
+    // The input is conversation content: only its field names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateRun")
+            .field("kit_code", &self.kit_code)
+            .field("kit_version_id", &self.kit_version_id)
+            .field("input_fields", &self.input.keys().collect::<Vec<_>>())
+            .field("run_type", &self.run_type)
+            .field("mode", &self.mode)
+            .field(
+                "idempotency_key",
+                &self
+                    .key
+                    .as_ref()
+                    .map(|k| k.as_ref().map(IdempotencyKey::as_str).ok()),
+            )
+            .finish_non_exhaustive()
+    }
+}
 
 impl<'c> CreateRun<'c> {
     fn new(client: &'c Client, kit_code: Option<String>, kit_version_id: Option<String>) -> Self {

@@ -101,3 +101,14 @@ fn keys_are_validated_and_never_printed() {
     assert!(!shown.contains("supersecret"), "{shown}");
     assert!(shown.contains("smz_live"));
 }
+
+#[tokio::test]
+async fn a_creation_request_does_not_print_the_conversation() {
+    let h = harness().await;
+    let shown = format!("{:?}", h.create().idempotency_key("debug-1"));
+    assert!(
+        shown.contains("transcript") && shown.contains("debug-1"),
+        "{shown}"
+    );
+    assert!(!shown.contains("losing 3 hours"), "{shown}");
+}
