@@ -344,6 +344,46 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
 /// The current schema version of both backends.
 pub const SCHEMA_VERSION: i64 = 1;
 
+/// Version 1 of the records table, shared by both backends; `big` is the SQL type of
+/// millisecond timestamps and other 64-bit values (`INTEGER` in SQLite, `BIGINT` in
+/// PostgreSQL).
+pub(crate) fn schema_v1(big: &str) -> String {
+    format!(
+        r#"
+CREATE TABLE records (
+    source_id        TEXT    NOT NULL,
+    kit              TEXT    NOT NULL,
+    line             {big}   NOT NULL,
+    input            TEXT    NOT NULL,
+    generation       INTEGER NOT NULL DEFAULT 0,
+    idempotency_key  TEXT    NOT NULL,
+    state            TEXT    NOT NULL,
+    run_id           TEXT,
+    status           TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    polls            INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  {big}   NOT NULL DEFAULT 0,
+    next_poll_at     {big},
+    lease_owner      TEXT,
+    lease_until      {big},
+    terminal_status  TEXT,
+    error_code       TEXT,
+    error_message    TEXT,
+    output           TEXT,
+    credits          {big},
+    created_by       TEXT,
+    created_at       {big}   NOT NULL,
+    updated_at       {big}   NOT NULL,
+    PRIMARY KEY (source_id, kit)
+);
+CREATE INDEX records_state ON records (state, next_attempt_at);
+CREATE INDEX records_poll ON records (state, next_poll_at);
+CREATE INDEX records_run ON records (run_id);
+CREATE INDEX records_line ON records (line);
+"#
+    )
+}
+
 /// The Idempotency-Key of a record's generation: derived, so a crash between sending a
 /// creation and recording its answer still reuses the key; hashed, so any source id fits
 /// in the 254-character limit.

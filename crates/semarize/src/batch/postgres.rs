@@ -13,38 +13,10 @@ use super::ledger::{
 };
 use crate::runtime::BoxFuture;
 
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE records (
-    source_id        TEXT    NOT NULL,
-    kit              TEXT    NOT NULL,
-    line             BIGINT  NOT NULL,
-    input            TEXT    NOT NULL,
-    generation       INTEGER NOT NULL DEFAULT 0,
-    idempotency_key  TEXT    NOT NULL,
-    state            TEXT    NOT NULL,
-    run_id           TEXT,
-    status           TEXT,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    polls            INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at  BIGINT  NOT NULL DEFAULT 0,
-    next_poll_at     BIGINT,
-    lease_owner      TEXT,
-    lease_until      BIGINT,
-    terminal_status  TEXT,
-    error_code       TEXT,
-    error_message    TEXT,
-    output           TEXT,
-    credits          BIGINT,
-    created_by       TEXT,
-    created_at       BIGINT  NOT NULL,
-    updated_at       BIGINT  NOT NULL,
-    PRIMARY KEY (source_id, kit)
-);
-CREATE INDEX records_state ON records (state, next_attempt_at);
-CREATE INDEX records_poll ON records (state, next_poll_at);
-CREATE INDEX records_run ON records (run_id);
-CREATE INDEX records_line ON records (line);
-"#];
+/// Versioned migrations, applied in order; the index + 1 is the version.
+fn migrations() -> Vec<String> {
+    vec![super::ledger::schema_v1("BIGINT")]
+}
 
 /// An arbitrary constant: the advisory lock that serializes migrations across workers.
 const MIGRATION_LOCK: i64 = 0x5e3a_72e0;
@@ -126,7 +98,7 @@ async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
             "the ledger has schema version {current}; this build knows up to {SCHEMA_VERSION}"
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (index, sql) in migrations().iter().enumerate().skip(current as usize) {
         let version = index as i32 + 1;
         let tx = client.transaction().await.map_err(db)?;
         tx.batch_execute(sql).await.map_err(db)?;

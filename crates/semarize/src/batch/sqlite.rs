@@ -16,38 +16,9 @@ use super::ledger::{
 use crate::runtime::BoxFuture;
 
 /// Versioned migrations, applied in order; the index + 1 is the version.
-const MIGRATIONS: &[&str] = &[r#"
-CREATE TABLE records (
-    source_id        TEXT    NOT NULL,
-    kit              TEXT    NOT NULL,
-    line             INTEGER NOT NULL,
-    input            TEXT    NOT NULL,
-    generation       INTEGER NOT NULL DEFAULT 0,
-    idempotency_key  TEXT    NOT NULL,
-    state            TEXT    NOT NULL,
-    run_id           TEXT,
-    status           TEXT,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    polls            INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at  INTEGER NOT NULL DEFAULT 0,
-    next_poll_at     INTEGER,
-    lease_owner      TEXT,
-    lease_until      INTEGER,
-    terminal_status  TEXT,
-    error_code       TEXT,
-    error_message    TEXT,
-    output           TEXT,
-    credits          INTEGER,
-    created_by       TEXT,
-    created_at       INTEGER NOT NULL,
-    updated_at       INTEGER NOT NULL,
-    PRIMARY KEY (source_id, kit)
-);
-CREATE INDEX records_state ON records (state, next_attempt_at);
-CREATE INDEX records_poll ON records (state, next_poll_at);
-CREATE INDEX records_run ON records (run_id);
-CREATE INDEX records_line ON records (line);
-"#];
+fn migrations() -> Vec<String> {
+    vec![super::ledger::schema_v1("INTEGER")]
+}
 
 /// The SQLite ledger.
 #[derive(Clone)]
@@ -148,7 +119,7 @@ fn migrate(connection: &Connection) -> Result<(), LedgerError> {
             "the ledger has schema version {current}; this build knows up to {SCHEMA_VERSION}"
         )));
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (index, sql) in migrations().iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
         let tx = connection.unchecked_transaction().map_err(db)?;
         tx.execute_batch(sql).map_err(db)?;
