@@ -376,6 +376,8 @@ pub struct Core {
     /// The inspection log.
     pub log: Mutex<Inspection>,
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    /// Woken whenever a run is forced to end early, so sync waits notice at once.
+    pub run_changes: tokio::sync::Notify,
     max_body_bytes: usize,
     rotation_grace: Duration,
     /// The workspace the configured keys belong to.
@@ -408,6 +410,7 @@ impl Core {
             faults: Mutex::new(Faults::default()),
             log: Mutex::new(Inspection::default()),
             jobs,
+            run_changes: tokio::sync::Notify::new(),
             max_body_bytes: config.max_body_bytes,
             rotation_grace: config.secret_rotation_grace,
             default_workspace: default_workspace.clone(),
@@ -800,6 +803,8 @@ impl Core {
                 run_id: run_id.to_owned(),
                 at: now,
             });
+            drop(ws);
+            self.run_changes.notify_waiters();
             return Ok(());
         }
         Err(format!("no run {run_id}"))

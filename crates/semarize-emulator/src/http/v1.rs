@@ -256,14 +256,24 @@ async fn create_run(
 
     if sync {
         let started = Instant::now();
-        let wait = finishes
-            .saturating_duration_since(started)
-            .min(settings.sync_wait());
-        tokio::time::sleep(wait).await;
-        // Settle on the terminal side of the boundary: `finishes` has passed when the wait
-        // ended at it.
-        if wait < settings.sync_wait() {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(finishes)).await;
+        let deadline = started + settings.sync_wait();
+        // Wait until the run is terminal or the sync wait is over. A run forced to end
+        // early (control surface) wakes the wait through `run_changes`.
+        loop {
+            // Registered before the check, so a change in between is not missed.
+            let changed = app.core.run_changes.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let Some(finishes) = app.core.pending_until(&ctx.workspace, &summary.run_id) else {
+                break;
+            };
+            if Instant::now() >= deadline {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(finishes.min(deadline))) => {}
+                _ = changed => {}
+            }
         }
         let detail = app.core.get_run(&ctx.workspace, &summary.run_id);
         return respond(

@@ -590,3 +590,36 @@ async fn kits_load_from_a_file() {
     assert!(err.to_string().contains("is not valid"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn a_sync_wait_ends_as_soon_as_the_run_is_forced_to_end() {
+    let env = std::sync::Arc::new(
+        start(|s| {
+            s.run_latency_ms = 60_000;
+            s.sync_wait_ms = 30_000;
+        })
+        .await,
+    );
+    let mut body = create_body();
+    body["mode"] = json!("sync");
+    let started = std::time::Instant::now();
+    let waiting = {
+        let env = env.clone();
+        tokio::spawn(async move { env.create(&body, Some("sync-forced")).await })
+    };
+    while env.emulator.control().runs().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let run_id = env.emulator.control().runs()[0].run_id.to_string();
+    env.emulator
+        .control()
+        .force_run(&run_id, semarize_emulator::ForcedOutcome::Cancel)
+        .unwrap();
+    let reply = waiting.await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["status"], "cancelled");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken by the change, not the 30 s wait"
+    );
+}
