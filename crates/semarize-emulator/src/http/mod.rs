@@ -118,12 +118,7 @@ async fn gate(
         routes::operation_id(req.method().as_str(), matched.as_str()).unwrap_or("unknown");
     let is_create = operation == "create_run";
     let additive = app.core.settings().additive;
-    let latency = app
-        .core
-        .faults
-        .lock()
-        .map(|f| f.latency(operation))
-        .unwrap_or(0);
+    let latency = crate::state::lock(&app.core.faults).latency(operation);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
@@ -187,8 +182,7 @@ async fn gate(
         (true, Some(killer)) => {
             killer.kill();
             // The connection is being closed; this response is never sent.
-            std::future::pending::<()>().await;
-            unreachable!("a pending future never completes")
+            std::future::pending::<Response>().await
         }
         _ => response,
     }
