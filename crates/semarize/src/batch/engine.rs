@@ -295,24 +295,15 @@ impl BatchEngine {
                     .await?;
             }
             Err(e) => {
-                let terminal = Terminal {
-                    state: Some(RecordState::Rejected),
-                    status: "rejected".into(),
-                    error_code: Some(
-                        e.code()
-                            .map(|c| c.as_str().to_owned())
-                            .unwrap_or_else(|| "invalid_request".into()),
-                    ),
-                    error_message: Some(e.to_string()),
-                    output: None,
-                };
-                if self
-                    .ledger
-                    .finish(&claim.source_id, &claim.kit, terminal)
-                    .await?
-                {
-                    self.progress.record_done(Some(RecordState::Rejected));
-                }
+                self.finish_with_error(
+                    &claim.source_id,
+                    &claim.kit,
+                    RecordState::Rejected,
+                    "rejected",
+                    "invalid_request",
+                    &e,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -392,26 +383,46 @@ impl BatchEngine {
             }
             Err(e) => {
                 // The run cannot be read (404: not visible to this key). Recorded, not retried.
-                let terminal = Terminal {
-                    state: Some(RecordState::Failed),
-                    status: "unknown".into(),
-                    error_code: Some(
-                        e.code()
-                            .map(|c| c.as_str().to_owned())
-                            .unwrap_or_else(|| "run_unreadable".into()),
-                    ),
-                    error_message: Some(e.to_string()),
-                    output: None,
-                };
-                let state = terminal.state;
-                if self
-                    .ledger
-                    .finish(&claim.source_id, &claim.kit, terminal)
-                    .await?
-                {
-                    self.progress.record_done(state);
-                }
+                self.finish_with_error(
+                    &claim.source_id,
+                    &claim.kit,
+                    RecordState::Failed,
+                    "unknown",
+                    "run_unreadable",
+                    &e,
+                )
+                .await?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl BatchEngine {
+    /// Ends a record because of an error no retry fixes, counting it once.
+    async fn finish_with_error(
+        &self,
+        source_id: &str,
+        kit: &str,
+        state: RecordState,
+        status: &str,
+        fallback_code: &str,
+        error: &Error,
+    ) -> Result<(), BatchError> {
+        let terminal = Terminal {
+            state: Some(state),
+            status: status.to_owned(),
+            error_code: Some(
+                error
+                    .code()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_else(|| fallback_code.to_owned()),
+            ),
+            error_message: Some(error.to_string()),
+            output: None,
+        };
+        if self.ledger.finish(source_id, kit, terminal).await? {
+            self.progress.record_done(Some(state));
         }
         Ok(())
     }

@@ -113,6 +113,39 @@ async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Makes the records matching `condition` terminal. The terminal fields are `$1`..`$5`;
+/// `key` fills `$6` onwards. Returns whether a record changed.
+async fn finish_where(
+    client: &Client,
+    condition: &str,
+    key: &[String],
+    terminal: Terminal,
+) -> Result<bool, LedgerError> {
+    let state = terminal.state.unwrap_or(RecordState::Failed).as_str();
+    let sql = format!(
+        "UPDATE records SET state = $1, status = $2, terminal_status = $2, error_code = $3,
+             error_message = $4, output = $5, lease_owner = NULL, lease_until = NULL,
+             updated_at = (extract(epoch from now()) * 1000)::BIGINT
+         WHERE {condition}"
+    );
+    let terminal_params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        &state,
+        &terminal.status,
+        &terminal.error_code,
+        &terminal.error_message,
+        &terminal.output,
+    ];
+    let all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = terminal_params
+        .into_iter()
+        .chain(
+            key.iter()
+                .map(|k| k as &(dyn tokio_postgres::types::ToSql + Sync)),
+        )
+        .collect();
+    let changed = client.execute(&sql, &all).await.map_err(db)?;
+    Ok(changed > 0)
+}
+
 fn create_claim(row: &Row) -> CreateClaim {
     CreateClaim {
         source_id: row.get(0),
@@ -325,51 +358,31 @@ impl Ledger for PostgresLedger {
         terminal: Terminal,
     ) -> BoxFuture<Result<bool, LedgerError>> {
         let client = self.client.clone();
-        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        let key = vec![source_id.to_owned(), kit.to_owned()];
         Box::pin(async move {
-            let state = terminal.state.unwrap_or(RecordState::Failed);
-            let changed = client
-                .lock()
-                .await
-                .execute(
-                    "UPDATE records SET state = $3, status = $4, terminal_status = $4, error_code = $5,
-                         error_message = $6, output = $7, lease_owner = NULL, lease_until = NULL,
-                         updated_at = (extract(epoch from now()) * 1000)::BIGINT
-                     WHERE source_id = $1 AND kit = $2 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
-                    &[
-                        &source_id,
-                        &kit,
-                        &state.as_str(),
-                        &terminal.status,
-                        &terminal.error_code,
-                        &terminal.error_message,
-                        &terminal.output,
-                    ],
-                )
-                .await
-                .map_err(db)?;
-            Ok(changed > 0)
+            let client = client.lock().await;
+            finish_where(
+                &client,
+                "source_id = $6 AND kit = $7 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
+                &key,
+                terminal,
+            )
+            .await
         })
     }
 
     fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
         let client = self.client.clone();
-        let run_id = run_id.to_owned();
+        let key = vec![run_id.to_owned()];
         Box::pin(async move {
-            let state = terminal.state.unwrap_or(RecordState::Failed);
-            let changed = client
-                .lock()
-                .await
-                .execute(
-                    "UPDATE records SET state = $2, status = $3, terminal_status = $3, error_code = $4,
-                         error_message = $5, output = $6, lease_owner = NULL, lease_until = NULL,
-                         updated_at = (extract(epoch from now()) * 1000)::BIGINT
-                     WHERE run_id = $1 AND state = 'accepted'",
-                    &[&run_id, &state.as_str(), &terminal.status, &terminal.error_code, &terminal.error_message, &terminal.output],
-                )
-                .await
-                .map_err(db)?;
-            Ok(changed > 0)
+            let client = client.lock().await;
+            finish_where(
+                &client,
+                "run_id = $6 AND state = 'accepted'",
+                &key,
+                terminal,
+            )
+            .await
         })
     }
 

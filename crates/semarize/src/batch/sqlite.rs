@@ -133,6 +133,36 @@ fn migrate(connection: &Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Makes the records matching `condition` terminal. The terminal fields are `?1`..`?5`;
+/// `key` fills `?6` onwards. Returns whether a record changed.
+fn finish_where(
+    connection: &Connection,
+    condition: &str,
+    key: &[String],
+    terminal: Terminal,
+) -> Result<bool, LedgerError> {
+    let state = terminal.state.unwrap_or(RecordState::Failed);
+    let sql = format!(
+        "UPDATE records SET state = ?1, status = ?2, terminal_status = ?2, error_code = ?3,
+             error_message = ?4, output = ?5, lease_owner = NULL, lease_until = NULL,
+             updated_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+         WHERE {condition}"
+    );
+    let terminal_params: [&dyn rusqlite::ToSql; 5] = [
+        &state.as_str(),
+        &terminal.status,
+        &terminal.error_code,
+        &terminal.error_message,
+        &terminal.output,
+    ];
+    let all: Vec<&dyn rusqlite::ToSql> = terminal_params
+        .into_iter()
+        .chain(key.iter().map(|k| k as &dyn rusqlite::ToSql))
+        .collect();
+    let changed = connection.execute(&sql, all.as_slice()).map_err(db)?;
+    Ok(changed > 0)
+}
+
 fn state_of(raw: String) -> Result<RecordState, LedgerError> {
     RecordState::parse(&raw)
 }
@@ -327,51 +357,26 @@ impl Ledger for SqliteLedger {
         kit: &str,
         terminal: Terminal,
     ) -> BoxFuture<Result<bool, LedgerError>> {
-        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        let key = vec![source_id.to_owned(), kit.to_owned()];
         self.with(move |connection| {
-            let state = terminal.state.unwrap_or(RecordState::Failed);
-            let changed = connection
-                .execute(
-                    "UPDATE records SET state = ?3, status = ?4, terminal_status = ?4, error_code = ?5,
-                         error_message = ?6, output = ?7, lease_owner = NULL, lease_until = NULL,
-                         updated_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
-                     WHERE source_id = ?1 AND kit = ?2 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
-                    params![
-                        source_id,
-                        kit,
-                        state.as_str(),
-                        terminal.status,
-                        terminal.error_code,
-                        terminal.error_message,
-                        terminal.output
-                    ],
-                )
-                .map_err(db)?;
-            Ok(changed > 0)
+            finish_where(
+                connection,
+                "source_id = ?6 AND kit = ?7 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
+                &key,
+                terminal,
+            )
         })
     }
 
     fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
-        let run_id = run_id.to_owned();
+        let key = vec![run_id.to_owned()];
         self.with(move |connection| {
-            let state = terminal.state.unwrap_or(RecordState::Failed);
-            let changed = connection
-                .execute(
-                    "UPDATE records SET state = ?2, status = ?3, terminal_status = ?3, error_code = ?4,
-                         error_message = ?5, output = ?6, lease_owner = NULL, lease_until = NULL,
-                         updated_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
-                     WHERE run_id = ?1 AND state = 'accepted'",
-                    params![
-                        run_id,
-                        state.as_str(),
-                        terminal.status,
-                        terminal.error_code,
-                        terminal.error_message,
-                        terminal.output
-                    ],
-                )
-                .map_err(db)?;
-            Ok(changed > 0)
+            finish_where(
+                connection,
+                "run_id = ?6 AND state = 'accepted'",
+                &key,
+                terminal,
+            )
         })
     }
 

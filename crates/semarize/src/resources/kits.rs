@@ -114,7 +114,8 @@ impl GetKitSchema<'_> {
                 })
                 .await?
             }
-            KitRef::Code(code) => {
+            KitRef::Code(value) | KitRef::Version(value) => {
+                let by_version = matches!(self.kit, KitRef::Version(_));
                 let call = self.options.call(
                     client,
                     "get_kit_schema_by_query",
@@ -123,26 +124,13 @@ impl GetKitSchema<'_> {
                     None,
                 );
                 execute(&client.inner, call, |rid| {
-                    raw.get_kit_schema_by_query()
-                        .kit_code(code)
-                        .x_request_id(rid)
-                        .send()
-                })
-                .await?
-            }
-            KitRef::Version(version) => {
-                let call = self.options.call(
-                    client,
-                    "get_kit_schema_by_query",
-                    "GET",
-                    "/v1/kits/schema",
-                    None,
-                );
-                execute(&client.inner, call, |rid| {
-                    raw.get_kit_schema_by_query()
-                        .kit_version_id(version)
-                        .x_request_id(rid)
-                        .send()
+                    let request = raw.get_kit_schema_by_query().x_request_id(rid);
+                    let request = if by_version {
+                        request.kit_version_id(value)
+                    } else {
+                        request.kit_code(value)
+                    };
+                    request.send()
                 })
                 .await?
             }
