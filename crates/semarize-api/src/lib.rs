@@ -24,6 +24,7 @@
 
 pub mod open_enums;
 pub mod request_context;
+pub mod transport;
 pub mod webhook_signature;
 
 pub use request_context::RequestContext;
@@ -41,6 +42,18 @@ mod generated {
 }
 
 pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, builder, prelude};
+
+/// Every request goes through [`transport::execute`]: same-origin `GET` redirects only, the
+/// response head kept for [`transport::capture_head`], and the body size limited.
+impl progenitor_client::ClientHooks<RequestContext> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &progenitor_client::OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        transport::execute(self.client(), request, self.inner().max_response_bytes()).await
+    }
+}
 
 /// The spec's component schemas as Rust types, including the open enumerations.
 pub mod types {

@@ -1,5 +1,5 @@
-//! What every request of one client carries: the `Authorization` header and an optional
-//! `User-Agent`.
+//! What every request of one client carries: the `Authorization` header, an optional
+//! `User-Agent`, and the limit of a response body.
 //!
 //! The generated client applies it in a pre-request hook, so authorization travels with
 //! the [`Client`](crate::Client) rather than with a particular `reqwest::Client`: a caller
@@ -9,10 +9,21 @@
 use reqwest::header::{AUTHORIZATION, HeaderValue, InvalidHeaderValue, USER_AGENT};
 
 /// Headers applied to every request of a client.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RequestContext {
     authorization: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
+    max_response_bytes: usize,
+}
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        RequestContext {
+            authorization: None,
+            user_agent: None,
+            max_response_bytes: crate::transport::DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
 }
 
 impl RequestContext {
@@ -40,6 +51,25 @@ impl RequestContext {
         Ok(self)
     }
 
+    /// Reads at most `bytes` of a response body (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`](crate::transport::DEFAULT_MAX_RESPONSE_BYTES)); a
+    /// longer body fails with [`BodyTooLarge`](crate::transport::BodyTooLarge) in the error's
+    /// source chain instead of filling memory.
+    ///
+    /// ```
+    /// let context = semarize_api::RequestContext::new().with_max_response_bytes(1 << 20);
+    /// assert_eq!(context.max_response_bytes(), 1 << 20);
+    /// ```
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The response body limit.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     /// Whether an `Authorization` header is set.
     pub fn has_authorization(&self) -> bool {
         self.authorization.is_some()
@@ -54,6 +84,7 @@ impl std::fmt::Debug for RequestContext {
                 &self.authorization.as_ref().map(|_| "[redacted]"),
             )
             .field("user_agent", &self.user_agent)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }

@@ -60,10 +60,11 @@ pub struct CreateArgs {
     /// async (default) or sync.
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
-    /// Wait for the run to finish (polls; sync fallbacks continue by polling).
+    /// Wait for the run to finish (polls). `--mode sync` always waits: a sync fallback
+    /// continues by polling.
     #[arg(long)]
     wait: bool,
-    /// With --wait: give up after this many seconds.
+    /// With --wait or --mode sync: give up after this many seconds (exit 5).
     #[arg(long, default_value_t = 300)]
     max_wait: u64,
     /// Your Idempotency-Key (at most 254 characters); one is generated otherwise.
@@ -190,7 +191,16 @@ async fn create(client: &Client, args: &CreateArgs, format: OutputFormat) -> Res
     }
     let created = request.send().await?;
     eprintln!("idempotency key: {}", created.idempotency_key);
-    if args.wait {
+    // Sync mode asks for the finished run: a 202 fallback continues by polling, as the
+    // guides say, and the outcome decides the exit code with or without --wait.
+    let sync = matches!(args.mode, Some(ModeArg::Sync));
+    if args.wait || sync {
+        if created.is_sync_fallback() {
+            eprintln!(
+                "run {} did not finish within the sync wait; polling (at most {} s)",
+                created.run.run_id, args.max_wait
+            );
+        }
         let outcome = created
             .wait(client, Duration::from_secs(args.max_wait))
             .await?;
@@ -355,6 +365,10 @@ pub enum WebhooksCommand {
         /// Webhook secret (repeat for rotation).
         #[arg(long = "secret", required = true)]
         secrets: Vec<String>,
+        /// The largest delivery body accepted; a larger one is answered 413 naming this
+        /// limit.
+        #[arg(long, default_value_t = semarize::webhooks::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
     },
 }
 
@@ -449,13 +463,14 @@ impl WebhooksCommand {
                 print_event(&event, format);
                 Ok(())
             }
-            WebhooksCommand::Listen { addr, secrets } => {
-                listen(
-                    *addr,
-                    verifier(secrets, semarize::webhooks::DEFAULT_TOLERANCE)?,
-                    format,
-                )
-                .await
+            WebhooksCommand::Listen {
+                addr,
+                secrets,
+                max_body_bytes,
+            } => {
+                let verifier = verifier(secrets, semarize::webhooks::DEFAULT_TOLERANCE)?
+                    .max_body_bytes(*max_body_bytes);
+                listen(*addr, verifier, format).await
             }
         }
     }

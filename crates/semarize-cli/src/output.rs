@@ -59,39 +59,76 @@ fn advice(e: &semarize::Error) -> &'static str {
         }
         (ErrorKind::RateLimited, _) => "rate limited: try again after the advised delay",
         (ErrorKind::Transport | ErrorKind::Timeout, _) => {
-            "the API did not answer: check --base-url and the network, then retry"
+            "the API did not answer: check --base-url and the network, then retry \
+             (a run creation is safe to retry with the same --idempotency-key)"
         }
-        (ErrorKind::Api, _) if e.is_retryable() => {
-            "Semarize is failing: retry later; escalate with the summary below if it persists"
+        (ErrorKind::Decode, _) if e.is_retryable() => {
+            "the answer could not be read, so the outcome is unknown: retry \
+             (a run creation is safe to retry with the same --idempotency-key)"
         }
-        (ErrorKind::Api | ErrorKind::InvalidRequest, _) => "fix the request",
+        (ErrorKind::Redirected, _) => "check --base-url: the API does not redirect",
+        (ErrorKind::Api, _) if e.status().is_some_and(|s| s.is_client_error()) => {
+            match e.status().map(|s| s.as_u16()) {
+                Some(401) => "check --api-key / SEMARIZE_API_KEY",
+                Some(403) => "the key may not do this: check its workspace and role",
+                _ => "fix the request",
+            }
+        }
+        (ErrorKind::Api | ErrorKind::Decode, _) => {
+            "Semarize is failing: retry later, and escalate with the support details if it persists"
+        }
+        (ErrorKind::InvalidRequest, _) => "fix the request",
         (ErrorKind::Config, _) => "fix the configuration",
         (ErrorKind::WaitTimeout, _) => {
             "the run goes on: wait again with `semarize runs wait RUN_ID`"
         }
-        _ => "see the details above",
+        _ => "retry later, and escalate with the support details if it persists",
+    }
+}
+
+/// The exit code of an error: by kind, then by HTTP status whatever the body said.
+fn exit_code(e: &semarize::Error) -> u8 {
+    match e.kind() {
+        ErrorKind::Config | ErrorKind::InvalidRequest | ErrorKind::Redirected => 2,
+        ErrorKind::RunFailed | ErrorKind::RunCancelled => 1,
+        ErrorKind::WaitTimeout => 5,
+        _ => match e.status().map(|s| s.as_u16()) {
+            // 408 and 429 are "not now", like a 5xx: the API was unavailable.
+            Some(408 | 429) => 4,
+            Some(400..=499) => 3,
+            _ => 4,
+        },
     }
 }
 
 impl From<semarize::Error> for Failure {
     fn from(e: semarize::Error) -> Self {
-        let exit_code = match e.kind() {
-            ErrorKind::Config | ErrorKind::InvalidRequest => 2,
-            ErrorKind::RunFailed | ErrorKind::RunCancelled => 1,
-            ErrorKind::WaitTimeout => 5,
-            ErrorKind::Api if !e.is_retryable() => 3,
-            _ => 4,
-        };
         let mut message = e.to_string();
         if let Some(code) = e.code() {
-            message.push_str(&format!(" [code: {code}]"));
+            message.push_str(&format!(
+                " [code: {}]",
+                semarize::text::printable(code.as_str(), 80)
+            ));
         }
         message.push_str(&format!(" ({})", advice(&e)));
-        if e.status().is_some() || e.run_id().is_some() {
-            let summary = e.support_summary().to_string().replace('\n', ", ");
-            message.push_str(&format!("; for support: {summary}"));
+        // Whatever is known of the call (status, request id, run id, Idempotency-Key):
+        // what support needs, and what a retry with the same key needs.
+        let summary = e.support_summary();
+        if summary.http_status.is_some()
+            || summary.run_id.is_some()
+            || summary.idempotency_key.is_some()
+            || summary.request_id.is_some()
+        {
+            let summary = summary.to_string().replace('\n', ", ");
+            message.push_str(&format!(
+                "; support details: {}",
+                semarize::text::printable(&summary, 2000)
+            ));
         }
-        Failure { exit_code, message }
+        Failure {
+            exit_code: exit_code(&e),
+            message,
+        }
     }
 }
 
@@ -103,10 +140,22 @@ pub fn json<T: Serialize>(value: &T) {
     );
 }
 
-/// Prints rows under a header, columns aligned.
+/// The widest a table cell gets; longer values are cut (`--output json` has them whole).
+const MAX_CELL_CHARS: usize = 120;
+
+/// Prints rows under a header, columns aligned. Cells come from the server: each is cut
+/// to [`MAX_CELL_CHARS`] and shown without control characters.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| semarize::text::printable(cell, MAX_CELL_CHARS).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
@@ -121,14 +170,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     };
     line(header.iter().map(|h| h.to_uppercase()).collect());
     for row in rows {
-        line(row.clone());
+        line(row);
     }
 }
 
 /// A short, one-cell summary of a JSON value.
 pub fn cell(value: &serde_json::Value) -> String {
     match value {
-        serde_json::Value::String(s) => s.chars().take(48).collect(),
+        serde_json::Value::String(s) => semarize::text::printable(s, 48).into_owned(),
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
     }

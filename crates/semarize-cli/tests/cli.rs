@@ -559,3 +559,114 @@ async fn emulator_and_webhooks_listen_commands() {
     let printed = read_until(&mut out, |l| l.contains("\"run_id\": \"r9\""));
     assert!(printed.contains("r9"));
 }
+
+/// Exit codes follow the HTTP status whatever the body; errors keep the status and the
+/// Idempotency-Key; long or escape-laden server text never breaks the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_answers_keep_their_status_and_never_break_the_output() {
+    use semarize_emulator::RawResponse;
+    let emulator = emulator().await;
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let html = |status: u16| RawResponse {
+        status,
+        body: format!("<html><h1>{status}</h1></html>"),
+        ..RawResponse::default()
+    };
+
+    emulator.control().respond_raw("list_runs", 1, html(401));
+    let out = cli.run(&["runs", "list"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
+
+    // A create that meets 503s until retries stop: exit 4, and the key to retry with.
+    emulator.control().respond_raw("create_run", 10, html(503));
+    let out = cli.run(&[
+        "runs",
+        "create",
+        "--kit",
+        "A1B2C3D4",
+        "--input",
+        r#"{"transcript": "Rep: hi"}"#,
+        "--idempotency-key",
+        "hostile-key-1",
+    ]);
+    emulator.control().clear_faults();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("HTTP 503"), "{err}");
+    assert!(err.contains("idempotency_key: hostile-key-1"), "{err}");
+    assert!(!err.contains("details above"), "{err}");
+
+    // A run failing with a 70,000-character message full of escapes: a table, not a panic.
+    let created = cli.json(&[
+        "runs",
+        "create",
+        "--kit",
+        "A1B2C3D4",
+        "--input",
+        r#"{"transcript": "Rep: hi"}"#,
+    ]);
+    let run_id = created["run_id"].as_str().unwrap().to_owned();
+    emulator
+        .control()
+        .force_run(
+            &run_id,
+            semarize_emulator::ForcedOutcome::Fail {
+                error_code: "run_request_failed".into(),
+                error_message: Some(format!("\u{1b}[2J{}", "x".repeat(70_000))),
+                error_user_message: None,
+            },
+        )
+        .unwrap();
+    let out = cli.run(&["runs", "get", &run_id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(!table.contains('\u{1b}'), "escape sequences stripped");
+    assert!(table.lines().all(|l| l.chars().count() < 400), "cells cut");
+    let json = cli.json(&["runs", "get", &run_id]);
+    assert_eq!(
+        json["error_message"].as_str().unwrap().len(),
+        70_004,
+        "JSON output keeps the whole value"
+    );
+}
+
+/// `--mode sync` waits for the outcome: a 202 fallback continues by polling, and a failed
+/// run exits 1 even without --wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_polls_after_a_fallback_and_exits_by_outcome() {
+    let emulator = Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: 300,
+            sync_wait_ms: 50,
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let args = [
+        "runs",
+        "create",
+        "--kit",
+        "A1B2C3D4",
+        "--input",
+        r#"{"transcript": "Rep: hi"}"#,
+        "--mode",
+        "sync",
+    ];
+    let done = cli.json(&args);
+    assert_eq!(done["status"], "succeeded", "polled to the end: {done}");
+
+    emulator
+        .control()
+        .force_next_runs(semarize_emulator::ForcedOutcome::Cancel, 1);
+    let out = cli.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::faults::{FaultAction, FaultSpec, ForcedOutcome, WebhookFaults};
+use crate::faults::{FaultAction, FaultSpec, ForcedOutcome, RawResponse, WebhookFaults};
 use crate::state::{Core, CreateAttempt, DeliveryRecord, RunInspection, lock};
 
 /// Drives and inspects a running emulator.
@@ -72,6 +72,27 @@ impl Control {
             operation: operation.to_owned(),
             count,
             action: FaultAction::DropAfterCommit,
+        });
+    }
+
+    /// Makes the next `count` calls of `operation` answer exactly `raw` (any status, body
+    /// and headers; see [`RawResponse`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(emulator: &semarize_emulator::Emulator) {
+    /// use semarize_emulator::RawResponse;
+    /// emulator.control().respond_raw("get_run", 1, RawResponse {
+    ///     status: 502,
+    ///     body: "<html><h1>502 Bad Gateway</h1></html>".into(),
+    ///     ..RawResponse::default()
+    /// });
+    /// # }
+    /// ```
+    pub fn respond_raw(&self, operation: &str, count: u32, raw: RawResponse) {
+        self.inject(FaultSpec {
+            operation: operation.to_owned(),
+            count,
+            action: FaultAction::Raw(raw),
         });
     }
 

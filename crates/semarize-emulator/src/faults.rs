@@ -22,6 +22,38 @@ pub enum FaultAction {
     /// Do the work (for `create_run`: commit the run), then close the connection without
     /// answering: the "network timeout after acceptance" case.
     DropAfterCommit,
+    /// Answer with exactly this, whatever the spec says: any status with any body (an
+    /// HTML page from a load balancer, garbage, nothing), any headers (a huge or malformed
+    /// `Retry-After`, a redirect's `Location`), optionally cut short or dripped slowly.
+    /// The hostile network every client must survive.
+    Raw(RawResponse),
+}
+
+/// A response the emulator sends as it is (see [`FaultAction::Raw`]).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct RawResponse {
+    /// The HTTP status (any, 1xx excepted).
+    pub status: u16,
+    /// The body, sent as it is.
+    #[serde(default)]
+    pub body: String,
+    /// The `Content-Type` (default `text/html`).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// More headers, such as `Retry-After` or `Location`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Do the work first (for `create_run`: commit the run), then answer this: the
+    /// "accepted, but the answer was garbled" case.
+    #[serde(default)]
+    pub after_commit: bool,
+    /// Declare a `Content-Length` longer than the body, send the body, then close the
+    /// connection: a truncated response.
+    #[serde(default)]
+    pub truncate: bool,
+    /// Send the body one byte every `drip_ms` milliseconds: a slow drip.
+    #[serde(default)]
+    pub drip_ms: u64,
 }
 
 /// Arms `action` for the next `count` calls of `operation` (an operationId, or `*` for
@@ -154,6 +186,21 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_faults_parse_from_the_control_surface_shape() {
+        let spec: FaultSpec = serde_json::from_str(
+            r#"{"operation": "get_run", "kind": "raw", "status": 502,
+                "body": "<html>Bad gateway</html>", "headers": {"retry-after": "3"}}"#,
+        )
+        .unwrap();
+        let FaultAction::Raw(raw) = spec.action else {
+            panic!("{spec:?}")
+        };
+        assert_eq!(raw.status, 502);
+        assert_eq!(raw.headers["retry-after"], "3");
+        assert!(!raw.after_commit && !raw.truncate && raw.drip_ms == 0);
+    }
 
     #[test]
     fn faults_apply_count_times_to_their_operation() {

@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 pub use config::{Config, Settings};
 pub use control::Control;
-pub use faults::{FaultAction, FaultSpec, ForcedOutcome, WebhookFaults};
+pub use faults::{FaultAction, FaultSpec, ForcedOutcome, RawResponse, WebhookFaults};
 
 /// The emulator could not start.
 #[derive(Debug, thiserror::Error)]

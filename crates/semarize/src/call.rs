@@ -9,8 +9,9 @@ use semarize_api::types;
 use tracing::{Instrument, field};
 
 use crate::client::ClientInner;
-use crate::error::{Error, ErrorKind, RetryStop, is_retryable_status};
+use crate::error::{Error, ErrorKind, RetryStop, find_source, is_retryable_status};
 use crate::retry::{RetryPolicy, advised_delay};
+use semarize_api::transport::{BodyTooLarge, ResponseHead};
 
 /// A request id for one attempt: unique per process run and cheap (no system call): a
 /// random per-process prefix and a counter.
@@ -66,6 +67,41 @@ struct Failure {
     error: Error,
     retryable: bool,
     advised: Option<Duration>,
+    /// A time-out: a retry costs the budget more (the service may be overloaded).
+    timeout: bool,
+}
+
+impl Failure {
+    /// A failure that another attempt cannot mend.
+    fn final_(error: Error) -> Self {
+        Failure {
+            error,
+            retryable: false,
+            advised: None,
+            timeout: false,
+        }
+    }
+
+    /// No definite answer: the request may or may not have been processed. Retried when
+    /// sending it again is safe.
+    fn unknown_outcome(
+        error: Error,
+        status: Option<StatusCode>,
+        request_id: Option<String>,
+        repeatable: bool,
+    ) -> Self {
+        let timeout = error.kind() == ErrorKind::Timeout;
+        let error = match status {
+            Some(status) => error.with_response(status, None, request_id, None),
+            None => error,
+        };
+        Failure {
+            error,
+            retryable: repeatable,
+            advised: None,
+            timeout,
+        }
+    }
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -98,6 +134,8 @@ where
     let runtime = &client.runtime;
     let started = runtime.clock.now();
     let mut attempt = 0u32;
+    // Budget tokens this call has spent on retries: refunded if it ends in success.
+    let mut spent = 0u32;
     async {
         loop {
             attempt += 1;
@@ -109,8 +147,14 @@ where
                 status = field::Empty,
             );
             let outcome = async {
-                let result = tokio::time::timeout(call.timeout, send(request_id.clone())).await;
-                let outcome = classify(client, result, &call).await;
+                // The head of the response is kept apart from its body, so a status can be
+                // classified even when the body is not what the spec promised.
+                let (result, head) = semarize_api::transport::capture_head(tokio::time::timeout(
+                    call.timeout,
+                    send(request_id.clone()),
+                ))
+                .await;
+                let outcome = classify(client, result, head, &call).await;
                 let status = match &outcome {
                     Ok(reply) => Some(reply.status),
                     Err(failure) => failure.error.status(),
@@ -125,7 +169,7 @@ where
 
             let failure = match outcome {
                 Ok(mut reply) => {
-                    client.budget.record_success();
+                    client.budget.record_success(spent);
                     reply.attempts = attempt;
                     let span = tracing::Span::current();
                     span.record("attempts", attempt);
@@ -157,10 +201,15 @@ where
                 .policy
                 .delay(attempt, runtime.jitter.fraction(), failure.advised);
             let elapsed = runtime.clock.now().saturating_duration_since(started);
-            if elapsed + delay > call.policy.elapsed_limit() {
+            // Saturating: a server may advise any delay (u64::MAX seconds included); one
+            // beyond the limit ends the call now instead of sleeping.
+            if elapsed.saturating_add(delay) > call.policy.elapsed_limit() {
                 return Err(fail(failure.error, Some(RetryStop::MaxElapsed)));
             }
-            if !client.budget.try_spend() {
+            let cost = client.budget.cost(failure.timeout);
+            if client.budget.try_spend_tokens(cost) {
+                spent = spent.saturating_add(cost);
+            } else {
                 tracing::warn!(
                     operation = call.operation,
                     "retry budget exhausted; not retrying"
@@ -185,26 +234,26 @@ where
 async fn classify<T>(
     client: &ClientInner,
     result: Result<Attempt<T>, tokio::time::error::Elapsed>,
+    head: Option<ResponseHead>,
     call: &Call<'_>,
 ) -> Result<Reply<T>, Failure> {
     let now = || client.runtime.clock.now_utc();
-    let transport = |kind: ErrorKind, message: String, source: Option<reqwest::Error>| {
-        let error = Error::new(kind, message);
-        Failure {
-            error: match source {
-                Some(s) => error.with_source(s),
-                None => error,
-            },
-            retryable: true,
-            advised: None,
-        }
-    };
+    // Whether sending the same request again cannot do the work twice: reads, deletes and
+    // creations that carry an Idempotency-Key. A webhook upsert mints a new secret each
+    // time, so it is only retried when the request surely was not processed.
+    let repeatable = call.method != "POST" || call.idempotency_key.is_some();
+    let status = head.as_ref().map(|h| h.status);
+    let request_id = head
+        .as_ref()
+        .and_then(|h| header(&h.headers, "x-request-id"));
     let response = match result {
         Err(_) => {
-            return Err(transport(
+            let error = Error::new(
                 ErrorKind::Timeout,
-                format!("no response within {:?}", call.timeout),
-                None,
+                format!("no complete response within {:?}", call.timeout),
+            );
+            return Err(Failure::unknown_outcome(
+                error, status, request_id, repeatable,
             ));
         }
         Ok(response) => response,
@@ -230,12 +279,42 @@ async fn classify<T>(
                 Some(&body),
                 header(&headers, "x-request-id"),
                 advised,
+                repeatable,
             ))
         }
         Err(semarize_api::Error::UnexpectedResponse(response)) => {
-            // A status the spec does not list (a proxy's 502, say): keep what can be read.
+            // A status the spec does not list (a proxy's 502, a redirect): keep what can be
+            // read.
             let status = response.status();
             let headers = response.headers().clone();
+            let request_id = header(&headers, "x-request-id");
+            if status.is_redirection() {
+                // Followed only for same-origin GETs (in semarize-api); anything else would
+                // re-send the body or the Idempotency-Key elsewhere.
+                let location = header(&headers, "location").unwrap_or_default();
+                let error = Error::new(
+                    ErrorKind::Redirected,
+                    format!(
+                        "redirected to {:?}; not followed (a request body and its \
+                         Idempotency-Key are never re-sent to another address)",
+                        crate::text::printable(&location, 200)
+                    ),
+                )
+                .with_response(status, None, request_id, None);
+                return Err(Failure::final_(error));
+            }
+            if status.is_success() {
+                let error = Error::new(
+                    ErrorKind::Decode,
+                    format!("unexpected success status {status}; the outcome is unknown"),
+                );
+                return Err(Failure::unknown_outcome(
+                    error,
+                    Some(status),
+                    request_id,
+                    repeatable,
+                ));
+            }
             let bytes = response.bytes().await.unwrap_or_default();
             let body: Option<types::Error> = serde_json::from_slice(&bytes).ok();
             let advised = advised_delay(
@@ -243,56 +322,92 @@ async fn classify<T>(
                 body.as_ref().and_then(|b| b.retry_after_seconds),
                 now,
             );
-            if status.is_success() {
-                return Err(Failure {
-                    error: Error::new(
-                        ErrorKind::Decode,
-                        format!("unexpected success status {status}"),
-                    ),
-                    retryable: false,
-                    advised: None,
-                });
+            let mut failure = api_failure(status, body.as_ref(), request_id, advised, repeatable);
+            if body.is_none() {
+                failure.error = failure.error.with_message(not_an_envelope(&bytes));
             }
-            Err(api_failure(
-                status,
-                body.as_ref(),
-                header(&headers, "x-request-id"),
-                advised,
-            ))
+            Err(failure)
         }
         Err(semarize_api::Error::CommunicationError(e))
         | Err(semarize_api::Error::InvalidUpgrade(e)) => {
             if e.is_builder() {
-                return Err(Failure {
-                    error: Error::invalid_request("the request could not be built").with_source(e),
-                    retryable: false,
-                    advised: None,
-                });
+                return Err(Failure::final_(
+                    Error::invalid_request("the request could not be built").with_source(e),
+                ));
+            }
+            if e.is_connect() {
+                // No connection: nothing was sent, so any request may be sent again.
+                let error = Error::new(ErrorKind::Transport, "cannot connect").with_source(e);
+                return Err(Failure::unknown_outcome(error, None, None, true));
             }
             let kind = if e.is_timeout() {
                 ErrorKind::Timeout
             } else {
                 ErrorKind::Transport
             };
-            Err(transport(kind, "no response".to_owned(), Some(e)))
+            let error = Error::new(kind, "no response").with_source(e);
+            Err(Failure::unknown_outcome(
+                error, status, request_id, repeatable,
+            ))
         }
-        Err(semarize_api::Error::ResponseBodyError(e)) => Err(transport(
-            ErrorKind::Transport,
-            "the response body broke off".to_owned(),
-            Some(e),
-        )),
-        Err(semarize_api::Error::InvalidResponsePayload(_, e)) => Err(Failure {
-            error: Error::new(ErrorKind::Decode, "the response does not match the spec")
-                .with_source(e),
-            retryable: false,
-            advised: None,
-        }),
+        Err(semarize_api::Error::ResponseBodyError(e)) => {
+            if let Some(too_large) = find_source::<BodyTooLarge>(&e) {
+                let error = Error::new(ErrorKind::Decode, too_large.to_string()).with_source(e);
+                let error = match status {
+                    Some(status) => error.with_response(status, None, request_id, None),
+                    None => error,
+                };
+                return Err(Failure::final_(error));
+            }
+            let error =
+                Error::new(ErrorKind::Transport, "the response body broke off").with_source(e);
+            Err(Failure::unknown_outcome(
+                error, status, request_id, repeatable,
+            ))
+        }
+        Err(semarize_api::Error::InvalidResponsePayload(bytes, e)) => match head {
+            // An error status whose body is not the JSON envelope (an HTML page from a load
+            // balancer): the status decides, the body only adds a hint.
+            Some(head) if !head.status.is_success() => {
+                let advised = advised_delay(&head.headers, None, now);
+                let mut failure = api_failure(head.status, None, request_id, advised, repeatable);
+                failure.error = failure
+                    .error
+                    .with_message(not_an_envelope(&bytes))
+                    .with_source(e);
+                Err(failure)
+            }
+            // A success status whose body does not decode: the server may have done the
+            // work, so this is "outcome unknown", never a rejection.
+            _ => {
+                let error = Error::new(
+                    ErrorKind::Decode,
+                    format!(
+                        "the response does not match the spec ({}); the outcome is unknown",
+                        crate::text::printable(&e.to_string(), 200)
+                    ),
+                )
+                .with_source(e);
+                Err(Failure::unknown_outcome(
+                    error, status, request_id, repeatable,
+                ))
+            }
+        },
         Err(semarize_api::Error::InvalidRequest(message))
-        | Err(semarize_api::Error::Custom(message)) => Err(Failure {
-            error: Error::invalid_request(message),
-            retryable: false,
-            advised: None,
-        }),
+        | Err(semarize_api::Error::Custom(message)) => {
+            Err(Failure::final_(Error::invalid_request(message)))
+        }
+    }
+}
+
+/// What to say about an error body that is not the JSON envelope: its start, printable.
+fn not_an_envelope(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(400)]);
+    let text = crate::text::printable(text.trim(), 80);
+    if text.is_empty() {
+        "the body is empty, not the JSON error envelope".to_owned()
+    } else {
+        format!("the body is not the JSON error envelope (it starts {text:?})")
     }
 }
 
@@ -301,15 +416,21 @@ fn api_failure(
     body: Option<&types::Error>,
     request_id: Option<String>,
     advised: Option<Duration>,
+    repeatable: bool,
 ) -> Failure {
     let kind = if status == StatusCode::TOO_MANY_REQUESTS {
         ErrorKind::RateLimited
     } else {
         ErrorKind::Api
     };
+    // 408 and 429 say the request was not processed, so even a non-repeatable request
+    // may be sent again; a 5xx says nothing of the kind.
+    let not_processed =
+        status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS;
     Failure {
         error: Error::new(kind, String::new()).with_response(status, body, request_id, advised),
-        retryable: is_retryable_status(status),
+        retryable: is_retryable_status(status) && (repeatable || not_processed),
         advised,
+        timeout: false,
     }
 }

@@ -101,6 +101,7 @@ pub struct ClientBuilder {
     sync_grace: Duration,
     user_agent: String,
     http: Option<reqwest::Client>,
+    max_response_bytes: usize,
     retry_policy: RetryPolicy,
     budget: Option<Arc<RetryBudget>>,
     runtime: Runtime,
@@ -117,6 +118,7 @@ impl Default for ClientBuilder {
             sync_grace: Duration::from_secs(90),
             user_agent: format!("semarize-rust/{}", env!("CARGO_PKG_VERSION")),
             http: None,
+            max_response_bytes: semarize_api::transport::DEFAULT_MAX_RESPONSE_BYTES,
             retry_policy: RetryPolicy::default(),
             budget: None,
             runtime: Runtime::default(),
@@ -165,8 +167,21 @@ impl ClientBuilder {
 
     /// Use this reqwest client (proxies, TLS, middleware). Authorization is still added to
     /// every request.
+    ///
+    /// Build it with `.redirect(reqwest::redirect::Policy::none())`: this crate follows
+    /// same-origin `GET` redirects itself and refuses the rest, so that a run's transcript
+    /// and its Idempotency-Key are never re-sent to another address. A client that follows
+    /// redirects on its own bypasses that rule.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
+        self
+    }
+
+    /// The most bytes one response body may have (default 32 MiB). A longer body, or one
+    /// that never ends, fails the call with [`ErrorKind::Decode`](crate::ErrorKind)
+    /// instead of filling memory.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
         self
     }
 
@@ -212,6 +227,8 @@ impl ClientBuilder {
             Some(http) => http,
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
+                // Redirects are decided per request by semarize-api (same-origin GETs only).
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?,
         };
@@ -219,7 +236,8 @@ impl ClientBuilder {
             .with_bearer(api_key.expose())
             .map_err(|_| Error::config("the API key cannot be sent as a header"))?
             .with_user_agent(&self.user_agent)
-            .map_err(|_| Error::config("the user agent is not a valid header value"))?;
+            .map_err(|_| Error::config("the user agent is not a valid header value"))?
+            .with_max_response_bytes(self.max_response_bytes);
         let raw = semarize_api::Client::new_with_client(&base_url, http, context);
         Ok(Client {
             inner: Arc::new(ClientInner {

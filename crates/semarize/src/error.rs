@@ -28,8 +28,14 @@ pub enum ErrorKind {
     /// No response within the request timeout. As with [`ErrorKind::Transport`], the
     /// request may still have been accepted.
     Timeout,
-    /// A response arrived that does not decode as the spec describes.
+    /// A response arrived that does not decode as the spec describes. With a success
+    /// status the outcome is unknown: the server may have done the work (retrying a run
+    /// creation with the same Idempotency-Key is safe and is what the client does).
     Decode,
+    /// The API answered with a redirect this client does not follow: any redirect of a
+    /// request other than `GET`, or to another origin. [`Error::status`] is the 3xx; the
+    /// message names the location.
+    Redirected,
     /// `wait` reached its maximum wait before the run finished; the run goes on.
     WaitTimeout,
     /// The run ended `failed`; see [`Error::code`] and [`Error::run`].
@@ -48,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Transport => "transport error",
             ErrorKind::Timeout => "timed out",
             ErrorKind::Decode => "undecodable response",
+            ErrorKind::Redirected => "redirect not followed",
             ErrorKind::WaitTimeout => "run not finished within the maximum wait",
             ErrorKind::RunFailed => "run failed",
             ErrorKind::RunCancelled => "run cancelled",
@@ -154,6 +161,12 @@ impl Error {
         self
     }
 
+    /// Replaces the message (what this crate says; the server's detail stays apart).
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.inner.message = message.into();
+        self
+    }
+
     pub(crate) fn with_call(mut self, operation: &'static str, endpoint: &str) -> Self {
         self.inner.operation = Some(operation);
         self.inner.endpoint = Some(endpoint.to_owned());
@@ -173,6 +186,11 @@ impl Error {
             self.inner.detail = body.detail.clone().or_else(|| body.message.clone());
         }
         self.inner.request_id = request_id.or(self.inner.request_id.take());
+        self.inner.retry_after = retry_after;
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.inner.retry_after = retry_after;
         self
     }
@@ -281,10 +299,21 @@ impl Error {
 
     /// Whether the same call may succeed if retried later (transport errors, timeouts,
     /// 408, 429 and 5xx). Retrying a run creation is safe with the same Idempotency-Key.
+    ///
+    /// An undecodable success answer ([`ErrorKind::Decode`] with a 2xx status) is
+    /// retryable too: the outcome is unknown, and asking again (with the same
+    /// Idempotency-Key for a creation) is how to learn it. A body over the size limit is
+    /// not.
     pub fn is_retryable(&self) -> bool {
         match self.inner.kind {
             ErrorKind::Transport | ErrorKind::Timeout | ErrorKind::RateLimited => true,
             ErrorKind::Api => self.inner.status.is_some_and(is_retryable_status),
+            ErrorKind::Decode => {
+                self.inner
+                    .status
+                    .is_none_or(|s| s.is_success() || is_retryable_status(s))
+                    && find_source::<semarize_api::transport::BodyTooLarge>(self).is_none()
+            }
             _ => false,
         }
     }
@@ -307,6 +336,20 @@ impl Error {
     }
 }
 
+/// The first error of type `E` in the source chain of `error` (itself included).
+pub(crate) fn find_source<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
 /// Whether an HTTP status is worth retrying: 408, 429 and 5xx.
 pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
@@ -321,20 +364,25 @@ impl std::fmt::Display for Error {
             Some(op) => write!(f, "semarize {op}: {}", inner.kind.describe())?,
             None => write!(f, "semarize: {}", inner.kind.describe())?,
         }
+        // The code and the detail come from the server: printed only as printable text.
+        let code = inner
+            .code
+            .as_ref()
+            .map(|c| crate::text::printable(c.as_str(), 80));
         if let Some(status) = inner.status {
             write!(f, " (HTTP {}", status.as_u16())?;
-            if let Some(code) = &inner.code {
+            if let Some(code) = &code {
                 write!(f, " {code}")?;
             }
             write!(f, ")")?;
-        } else if let Some(code) = &inner.code {
+        } else if let Some(code) = &code {
             write!(f, " ({code})")?;
         }
         if !inner.message.is_empty() {
             write!(f, ": {}", inner.message)?;
         }
         if let Some(detail) = &inner.detail {
-            write!(f, ": {detail}")?;
+            write!(f, ": {}", crate::text::printable(detail, 300))?;
         }
         Ok(())
     }

@@ -47,6 +47,7 @@
 //! redactions and an in-process emulator for your tests), `batch` (durable batch runs over
 //! a SQLite ledger), `postgres` (the PostgreSQL ledger for many workers).
 
+mod backoff;
 mod call;
 mod client;
 mod error;
@@ -55,6 +56,7 @@ mod output;
 pub mod resources;
 mod retry;
 pub mod runtime;
+pub mod text;
 mod wait;
 pub mod webhooks;
 
@@ -64,6 +66,7 @@ pub mod testing;
 #[cfg(feature = "batch")]
 pub mod batch;
 
+pub use backoff::Backoff;
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use error::{Error, ErrorKind, RetryStop, SupportSummary};
 pub use idempotency::{

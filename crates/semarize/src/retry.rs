@@ -3,14 +3,17 @@
 //! What is retried: connection failures, timeouts, 408, 429 and 5xx. Other 4xx are final.
 //! The delay before a retry is the largest of the `Retry-After` header (delta-seconds or
 //! HTTP-date), the body's `retry_after_seconds`, and a capped exponential backoff with full
-//! jitter. Run creation is retried with the same Idempotency-Key, so a retry never creates
-//! a second run.
+//! jitter ([`Backoff`]). Run creation is retried with the same Idempotency-Key, so a retry
+//! never creates a second run. A delay that would end past the call's elapsed-time limit
+//! ends the call at once, with the advised delay on the error, instead of sleeping.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::backoff::Backoff;
 
 /// How one logical call is retried.
 ///
@@ -26,8 +29,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 pub struct RetryPolicy {
     max_attempts: u32,
     max_elapsed: Duration,
-    base_delay: Duration,
-    max_delay: Duration,
+    backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
@@ -36,8 +38,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             max_attempts: 5,
             max_elapsed: Duration::from_secs(120),
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(20),
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(20)),
         }
     }
 }
@@ -66,13 +67,13 @@ impl RetryPolicy {
 
     /// The backoff before the first retry (before jitter); it doubles per retry.
     pub fn base_delay(mut self, delay: Duration) -> Self {
-        self.base_delay = delay;
+        self.backoff = Backoff::new(delay, self.backoff.max());
         self
     }
 
     /// The cap of the exponential backoff (a longer `Retry-After` is still honoured).
     pub fn max_delay(mut self, delay: Duration) -> Self {
-        self.max_delay = delay;
+        self.backoff = Backoff::new(self.backoff.base(), delay);
         self
     }
 
@@ -89,12 +90,7 @@ impl RetryPolicy {
     /// Full-jitter backoff before retry number `retry` (1 for the first retry):
     /// `fraction * min(max_delay, base_delay * 2^(retry-1))`.
     pub fn backoff(&self, retry: u32, fraction: f64) -> Duration {
-        let exponent = retry.saturating_sub(1).min(30);
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_delay);
-        ceiling.mul_f64(fraction.clamp(0.0, 1.0))
+        self.backoff.full_jitter(retry, fraction)
     }
 
     /// The delay before retry number `retry`: the larger of what the server advised and
@@ -105,44 +101,59 @@ impl RetryPolicy {
     }
 }
 
-/// A client-wide retry budget: each retry spends tokens and each success returns some, so
-/// that when the service is failing the client stops retrying instead of multiplying its
-/// load (a retry storm). First attempts are never limited.
+/// A client-wide retry budget: each retry spends tokens, so that when the service is
+/// failing the client stops retrying instead of multiplying its load (a retry storm).
+/// First attempts are never limited.
+///
+/// As in the AWS SDKs' standard mode: a retry costs `retry_cost` tokens, a retry after a
+/// time-out costs twice that (a time-out hints at an overloaded service), a call that
+/// succeeds after retrying gets back what it spent, and a call that succeeds at once
+/// returns `success_refund` tokens.
 ///
 /// ```
 /// let budget = semarize::RetryBudget::new(10, 5, 1);
 /// assert!(budget.try_spend());
 /// assert!(budget.try_spend());
 /// assert!(!budget.try_spend(), "two retries spent the 10 tokens");
-/// budget.record_success();
-/// assert_eq!(budget.available(), 1);
+/// budget.record_success(5); // a call that retried once succeeded: its 5 come back
+/// assert_eq!(budget.available(), 5);
+/// budget.record_success(0); // a first-attempt success returns 1
+/// assert_eq!(budget.available(), 6);
 /// ```
 #[derive(Debug)]
 pub struct RetryBudget {
     tokens: AtomicU32,
     capacity: u32,
     retry_cost: u32,
+    timeout_cost: u32,
     success_refund: u32,
 }
 
 impl Default for RetryBudget {
-    /// 500 tokens, 5 per retry, 1 back per success: 100 retries in a row at most, then
-    /// retries resume as calls succeed again.
+    /// 500 tokens, 5 per retry (10 after a time-out), 1 back per first-attempt success:
+    /// 100 retries in a row at most, then retries resume as calls succeed again.
     fn default() -> Self {
         RetryBudget::new(500, 5, 1)
     }
 }
 
 impl RetryBudget {
-    /// A budget of `capacity` tokens where a retry costs `retry_cost` and a success returns
-    /// `success_refund`.
+    /// A budget of `capacity` tokens where a retry costs `retry_cost` (twice that after a
+    /// time-out) and a first-attempt success returns `success_refund`.
     pub fn new(capacity: u32, retry_cost: u32, success_refund: u32) -> Self {
         RetryBudget {
             tokens: AtomicU32::new(capacity),
             capacity,
             retry_cost,
+            timeout_cost: retry_cost.saturating_mul(2),
             success_refund,
         }
+    }
+
+    /// What a retry after a time-out costs (default: twice the retry cost).
+    pub fn with_timeout_cost(mut self, cost: u32) -> Self {
+        self.timeout_cost = cost;
+        self
     }
 
     /// A budget that never runs out.
@@ -152,23 +163,40 @@ impl RetryBudget {
 
     /// Takes the cost of one retry; false when the budget cannot afford it.
     pub fn try_spend(&self) -> bool {
+        self.try_spend_tokens(self.retry_cost)
+    }
+
+    /// The cost of the next retry, after a time-out or after another failure.
+    pub(crate) fn cost(&self, after_timeout: bool) -> u32 {
+        if after_timeout {
+            self.timeout_cost
+        } else {
+            self.retry_cost
+        }
+    }
+
+    pub(crate) fn try_spend_tokens(&self, cost: u32) -> bool {
         self.tokens
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                t.checked_sub(self.retry_cost)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(cost))
             .is_ok()
     }
 
-    /// Returns tokens after a successful call.
-    pub fn record_success(&self) {
+    /// A call succeeded after spending `spent` tokens on retries: they come back, or
+    /// `success_refund` when it spent none.
+    pub fn record_success(&self, spent: u32) {
+        let refund = if spent > 0 {
+            spent
+        } else {
+            self.success_refund
+        };
         // A full budget (the common case) is left untouched: no write on the hot path.
-        if self.success_refund == 0 || self.available() >= self.capacity {
+        if refund == 0 || self.available() >= self.capacity {
             return;
         }
         let _ = self
             .tokens
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                Some(t.saturating_add(self.success_refund).min(self.capacity))
+                Some(t.saturating_add(refund).min(self.capacity))
             });
     }
 
@@ -179,11 +207,24 @@ impl RetryBudget {
 }
 
 /// Parses `Retry-After`: delta-seconds or an HTTP-date (relative to `now`). A date in the
-/// past is zero; anything unparseable is ignored.
+/// past is zero; a number too large for 64 bits saturates (the call then ends at once
+/// rather than retrying early); anything else is ignored.
+///
+/// ```
+/// use std::time::Duration;
+/// let now = chrono::Utc::now();
+/// assert_eq!(semarize::parse_retry_after("10", now), Some(Duration::from_secs(10)));
+/// assert_eq!(semarize::parse_retry_after("99999999999999999999999", now), Some(Duration::MAX));
+/// assert_eq!(semarize::parse_retry_after("-5", now), None);
+/// ```
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(
+            value
+                .parse::<u64>()
+                .map_or(Duration::MAX, Duration::from_secs),
+        );
     }
     let when: DateTime<Utc> = httpdate::parse_http_date(value).ok()?.into();
     Some((when - now).to_std().unwrap_or(Duration::ZERO))
@@ -205,6 +246,8 @@ pub(crate) fn advised_delay(
             Ok(seconds) => Some(Duration::from_secs(seconds)),
             Err(_) => parse_retry_after(v, now()),
         });
+    // The body's number was decoded as u64 already; negative or fractional values made
+    // the envelope undecodable and never get here.
     let body = body_seconds.map(Duration::from_secs);
     match (header, body) {
         (Some(h), Some(b)) => Some(h.max(b)),

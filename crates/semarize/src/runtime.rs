@@ -9,7 +9,6 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,29 +72,14 @@ impl Sleeper for TokioSleeper {
     }
 }
 
-/// A fast xorshift generator seeded from the OS; good enough to spread retries.
-#[derive(Debug)]
-pub struct RandomJitter {
-    state: AtomicU64,
-}
-
-impl Default for RandomJitter {
-    fn default() -> Self {
-        let seed = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
-        RandomJitter {
-            state: AtomicU64::new(seed),
-        }
-    }
-}
+/// Uniform random fractions from `fastrand`'s per-thread generator (seeded from the OS):
+/// good enough to spread retries, not for anything secret.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomJitter;
 
 impl Jitter for RandomJitter {
     fn fraction(&self) -> f64 {
-        let mut x = self.state.load(Ordering::Relaxed);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.state.store(x, Ordering::Relaxed);
-        (x >> 11) as f64 / (1u64 << 53) as f64
+        fastrand::f64()
     }
 }
 
@@ -175,7 +159,8 @@ impl VirtualTime {
 
     /// Moves time forward without sleeping.
     pub fn advance(&self, by: Duration) {
-        *self.inner.offset.lock().expect("virtual time lock") += by;
+        let mut offset = self.inner.offset.lock().expect("virtual time lock");
+        *offset = offset.saturating_add(by);
     }
 }
 
@@ -187,12 +172,24 @@ impl Default for VirtualTime {
 
 impl Clock for VirtualTime {
     fn now(&self) -> Instant {
-        self.inner.start + self.elapsed()
+        saturating_add(self.inner.start, self.elapsed())
     }
 
     fn now_utc(&self) -> DateTime<Utc> {
-        self.inner.start_utc + self.elapsed()
+        chrono::Duration::from_std(self.elapsed())
+            .ok()
+            .and_then(|d| self.inner.start_utc.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
+}
+
+/// The latest instant that `Instant` arithmetic allows: about a century past `start`.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `instant + by`, saturating at a century from `instant` instead of panicking on a
+/// server-supplied or caller-supplied duration too large to add.
+pub fn saturating_add(instant: Instant, by: Duration) -> Instant {
+    instant.checked_add(by.min(FAR_FUTURE)).unwrap_or(instant)
 }
 
 impl Sleeper for VirtualTime {
@@ -226,7 +223,7 @@ impl Default for Runtime {
         Runtime {
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
-            jitter: Arc::new(RandomJitter::default()),
+            jitter: Arc::new(RandomJitter),
         }
     }
 }
@@ -266,7 +263,7 @@ mod tests {
 
     #[test]
     fn random_jitter_stays_in_range() {
-        let jitter = RandomJitter::default();
+        let jitter = RandomJitter;
         for _ in 0..10_000 {
             let f = jitter.fraction();
             assert!((0.0..1.0).contains(&f));

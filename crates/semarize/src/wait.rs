@@ -1,12 +1,15 @@
 //! Waiting for a run: bounded polling that starts from the advised delay, backs off
-//! exponentially (no jitter) up to a cap, honours `Retry-After` and 429 on polls, and stops
-//! at `succeeded`, `failed` or `cancelled`.
+//! exponentially with jitter up to a cap (never below the initial delay, so no sub-second
+//! loops and no fleet of waiters polling in lockstep), honours `Retry-After` and 429 on
+//! polls, and stops at `succeeded`, `failed` or `cancelled`. Every delay, the server's
+//! included, is clamped to the time left: a waiter never sleeps past its maximum wait.
 
 use std::time::{Duration, Instant};
 
 use futures::Stream;
 use semarize_api::types::{ErrorCode, Run, RunStatus};
 
+use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 
@@ -25,16 +28,26 @@ pub struct WaitOptions {
     max_wait: Duration,
     initial_delay: Duration,
     max_delay: Duration,
+    /// The creation's `Retry-After`: the first delay, and advice like any poll's.
+    first_advice: Option<Duration>,
 }
 
 impl WaitOptions {
-    /// Poll for at most `max_wait`; first poll after 1 s, doubling to at most 10 s.
+    /// Poll for at most `max_wait`; first poll after 1 s, then with jittered backoff
+    /// doubling to at most 10 s.
     pub fn new(max_wait: Duration) -> Self {
         WaitOptions {
             max_wait,
             initial_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(10),
+            first_advice: None,
         }
+    }
+
+    /// The server's advice for the first poll (the creation's `Retry-After`).
+    pub(crate) fn first_advice(mut self, advice: Option<Duration>) -> Self {
+        self.first_advice = advice;
+        self
     }
 
     /// The delay before the first poll (use the creation's `Retry-After`).
@@ -44,7 +57,7 @@ impl WaitOptions {
     }
 
     /// The cap of the doubling delay between polls (default 10 s). A longer `Retry-After`
-    /// from the server is still honoured.
+    /// from the server is still honoured, up to the time left.
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
@@ -138,31 +151,55 @@ struct Poller {
     client: Client,
     run_id: String,
     deadline: Instant,
+    /// The floor of every delay between polls.
+    initial_delay: Duration,
+    backoff: Backoff,
+    /// Polls made so far: the backoff step of the next one.
+    polls: u32,
+    /// The next delay: the initial one, then the backoff or the server's advice.
     delay: Duration,
-    max_delay: Duration,
+    /// The server's advice for the next delay, when it gave one.
+    advised: Option<Duration>,
     last: Option<Run>,
 }
 
 impl Poller {
     fn new(client: Client, run_id: String, options: WaitOptions) -> Self {
-        let deadline = client.inner.runtime.clock.now() + options.max_wait;
+        let deadline =
+            crate::runtime::saturating_add(client.inner.runtime.clock.now(), options.max_wait);
         Poller {
             client,
             run_id,
             deadline,
-            delay: options.initial_delay,
-            max_delay: options.max_delay,
+            initial_delay: options.initial_delay,
+            backoff: Backoff::new(
+                options.initial_delay,
+                options.max_delay.max(options.initial_delay),
+            ),
+            polls: 0,
+            delay: options
+                .initial_delay
+                .max(options.first_advice.unwrap_or(Duration::ZERO)),
+            advised: options.first_advice,
             last: None,
         }
     }
 
-    fn timed_out(&self) -> Error {
+    fn timed_out(&self, advice_too_long: bool) -> Error {
         let status = self
             .last
             .as_ref()
             .map(|r| r.status.to_string())
             .unwrap_or_else(|| "unknown".into());
-        Error::new(ErrorKind::WaitTimeout, format!("the run is still {status}"))
+        let mut message = format!("the run is still {status}");
+        if advice_too_long && let Some(advised) = self.advised {
+            message.push_str(&format!(
+                "; the server advised waiting {} s more, past the maximum wait",
+                advised.as_secs()
+            ));
+        }
+        Error::new(ErrorKind::WaitTimeout, message)
+            .with_retry_after(self.advised)
             .with_call("get_run", &format!("GET /v1/runs/{}", self.run_id))
             .with_run_id(Some(&self.run_id))
             .with_workspace(&self.client.inner.workspace)
@@ -177,7 +214,12 @@ impl Poller {
         loop {
             let remaining = self.deadline.saturating_duration_since(runtime.clock.now());
             if remaining.is_zero() {
-                return Err(self.timed_out());
+                return Err(self.timed_out(false));
+            }
+            // Advice that ends past the deadline cannot be followed within this wait:
+            // say so now rather than sleep until the deadline for nothing.
+            if self.advised.is_some_and(|advised| advised > remaining) {
+                return Err(self.timed_out(true));
             }
             runtime.sleeper.sleep(self.delay.min(remaining)).await;
             let remaining = self.deadline.saturating_duration_since(runtime.clock.now());
@@ -199,8 +241,13 @@ impl Poller {
                 Ok(reply) => reply.retry_after,
                 Err(e) => e.retry_after(),
             };
-            self.delay = (self.delay * 2)
-                .min(self.max_delay)
+            self.polls = self.polls.saturating_add(1);
+            let jittered = self
+                .backoff
+                .full_jitter(self.polls.saturating_add(1), runtime.jitter.fraction());
+            self.advised = advised;
+            self.delay = jittered
+                .max(self.initial_delay)
                 .max(advised.unwrap_or(Duration::ZERO));
             match polled {
                 Ok(reply) => {

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::faults::FaultAction;
+use crate::faults::{FaultAction, RawResponse};
 use crate::routes::{self, ROUTES};
 use crate::server::ConnectionKiller;
 use crate::state::{Core, CreateAttempt, Workspace};
@@ -136,6 +136,7 @@ async fn gate(
         }
     };
     let mut drop_after = false;
+    let mut raw_after = None;
     match fault {
         Some(FaultAction::Status {
             status,
@@ -156,6 +157,14 @@ async fn gate(
             return error_response(&err, additive);
         }
         Some(FaultAction::DropAfterCommit) => drop_after = true,
+        Some(FaultAction::Raw(raw)) if !raw.after_commit => {
+            record_refusal(
+                StatusCode::from_u16(raw.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                "injected_fault",
+            );
+            return raw_response(&raw);
+        }
+        Some(FaultAction::Raw(raw)) => raw_after = Some(raw),
         None => {}
     }
     let workspace = match app
@@ -178,6 +187,10 @@ async fn gate(
         req.extensions_mut().insert(DropAfterCommit);
     }
     let response = next.run(req).await;
+    if let Some(raw) = raw_after {
+        // The work is done (a run committed); the client gets the hostile answer instead.
+        return raw_response(&raw);
+    }
     match (drop_after, killer) {
         (true, Some(killer)) => {
             killer.kill();
@@ -185,6 +198,90 @@ async fn gate(
             std::future::pending::<Response>().await
         }
         _ => response,
+    }
+}
+
+/// The response of a [`FaultAction::Raw`] fault, sent as it is.
+fn raw_response(raw: &RawResponse) -> Response {
+    let status = StatusCode::from_u16(raw.status)
+        .ok()
+        .filter(|s| !s.is_informational())
+        .unwrap_or(StatusCode::BAD_GATEWAY);
+    let bytes = Bytes::from(raw.body.clone().into_bytes());
+    let declared = bytes.len();
+    let drip = Duration::from_millis(raw.drip_ms);
+    let truncate = raw.truncate;
+    let body = if drip.is_zero() && !truncate {
+        Body::from(bytes)
+    } else {
+        // Byte by byte when dripping; a final error when truncating, which makes hyper
+        // close the connection short of the declared length.
+        let chunks: Vec<Bytes> = if drip.is_zero() {
+            vec![bytes]
+        } else {
+            (0..bytes.len()).map(|i| bytes.slice(i..i + 1)).collect()
+        };
+        let stream = chunk_stream(chunks, drip, truncate);
+        Body::from_stream(stream)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    let content_type = raw.content_type.as_deref().unwrap_or("text/html");
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    for (name, value) in &raw.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    if truncate {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(declared * 2 + 16));
+    } else if !drip.is_zero() {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(declared));
+    }
+    response
+}
+
+/// The chunks, one every `delay`, then an error when `fail_at_end`.
+fn chunk_stream(
+    chunks: Vec<Bytes>,
+    delay: Duration,
+    fail_at_end: bool,
+) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        for chunk in chunks {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            if sender.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+        if fail_at_end {
+            let cut = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "truncated");
+            let _ = sender.send(Err(cut)).await;
+        }
+    });
+    ReceiverStream(receiver)
+}
+
+/// A channel receiver as a stream (what tokio-stream's wrapper does, without the crate).
+struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl futures_core::Stream for ReceiverStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
     }
 }
 

@@ -304,10 +304,7 @@ impl CreatedRun {
         if self.is_complete() {
             return Ok(RunOutcome::from_run(self.run));
         }
-        let mut options = WaitOptions::new(max_wait);
-        if let Some(delay) = self.retry_after {
-            options = options.initial_delay(delay);
-        }
+        let options = WaitOptions::new(max_wait).first_advice(self.retry_after);
         crate::wait::wait(client, &self.run.run_id, options).await
     }
 }

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -53,6 +52,21 @@ impl IntoResponse for WebhookRejection {
     }
 }
 
+/// 413, naming the limit and how to raise it.
+fn too_large(limit: usize) -> Response {
+    let message = format!(
+        "the delivery body is larger than this receiver's limit of {limit} bytes \
+         (raise it with Verifier::max_body_bytes, or --max-body-bytes for `semarize webhooks listen`)"
+    );
+    tracing::warn!(limit, "webhook delivery over the body limit refused");
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": "payload_too_large", "detail": message }).to_string(),
+    )
+        .into_response()
+}
+
 impl<S> FromRequest<S> for Webhook
 where
     S: Send + Sync,
@@ -63,9 +77,10 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Arc::<Verifier>::from_ref(state);
         let (parts, body) = request.into_parts();
-        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+        let limit = verifier.body_limit();
+        let bytes = axum::body::to_bytes(body, limit)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|_| too_large(limit))?;
         verifier
             .verify(&parts.headers, &bytes)
             .map(Webhook)

@@ -21,6 +21,6 @@ mod axum;
 pub use self::axum::{Webhook, WebhookRejection};
 pub use dedupe::{DedupeBy, DedupeStore, Deduper, MemoryDedupeStore};
 pub use verify::{
-    DEFAULT_TOLERANCE, VerifiedEvent, Verifier, WebhookError, WebhookSecret,
-    parse_signature_header, sign,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, VerifiedEvent, Verifier, WebhookError,
+    WebhookSecret, parse_signature_header, sign,
 };

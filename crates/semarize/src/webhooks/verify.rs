@@ -120,11 +120,15 @@ pub struct Verifier {
     /// One precomputed HMAC key schedule per secret.
     keys: Vec<sig::SigningKey>,
     tolerance: Duration,
+    max_body_bytes: usize,
     clock: Arc<dyn Clock>,
 }
 
 /// The default timestamp tolerance.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The default limit of a delivery's body that a receiver reads: 8 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
 
 impl Verifier {
     /// A verifier accepting signatures by any of `secrets` (at least one).
@@ -149,8 +153,23 @@ impl Verifier {
         Ok(Verifier {
             keys,
             tolerance: DEFAULT_TOLERANCE,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The largest delivery body a receiver built on this verifier reads (default
+    /// [`DEFAULT_MAX_BODY_BYTES`]); a larger one is answered 413 with the limit named.
+    /// Semarize sends a thin event when a payload exceeds its own limit, so a receiver
+    /// rarely needs more.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// The body limit (see [`Verifier::max_body_bytes`]).
+    pub fn body_limit(&self) -> usize {
+        self.max_body_bytes
     }
 
     /// Accepts timestamps within `tolerance` of now, both directions.

@@ -24,6 +24,16 @@ pub async fn harness_with(
     settings: impl FnOnce(&mut Settings),
     builder: impl FnOnce(ClientBuilder) -> ClientBuilder,
 ) -> Harness {
+    harness_with_jitter(0.0, settings, builder).await
+}
+
+/// A harness whose every jitter draw is `fraction` (0: no random share of the backoff,
+/// only floors and advice; 1: the whole backoff ceiling).
+pub async fn harness_with_jitter(
+    fraction: f64,
+    settings: impl FnOnce(&mut Settings),
+    builder: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> Harness {
     let mut s = Settings {
         run_latency_ms: 60,
         sync_wait_ms: 2_000,
@@ -43,8 +53,8 @@ pub async fn harness_with(
         Client::builder()
             .api_key(emulator.api_key())
             .base_url(emulator.base_url())
-            // No jitter: delays are exactly the documented ones, so tests can assert them.
-            .runtime(Runtime::virtual_time(time.clone(), FixedJitter(0.0)))
+            // Fixed jitter: delays are exact, so tests can assert them.
+            .runtime(Runtime::virtual_time(time.clone(), FixedJitter(fraction)))
             .retry_budget(Arc::new(RetryBudget::unlimited())),
     )
     .build()

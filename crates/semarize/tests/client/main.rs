@@ -2,6 +2,7 @@
 
 mod errors;
 mod harness;
+mod hostile;
 mod resources;
 mod retries;
 mod waiting;

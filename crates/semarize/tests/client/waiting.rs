@@ -7,7 +7,7 @@ use futures::StreamExt;
 use semarize::{ErrorCode, ErrorKind, RunOutcome, RunOutputExt, RunStatus, WaitOptions};
 use semarize_emulator::ForcedOutcome;
 
-use crate::harness::{harness, harness_with};
+use crate::harness::{harness, harness_with, harness_with_jitter};
 
 #[tokio::test]
 async fn sync_creation_that_completes_is_done_without_polling() {
@@ -119,7 +119,8 @@ async fn failed_and_cancelled_are_typed_outcomes() {
 
 #[tokio::test]
 async fn polling_doubles_from_the_initial_delay_up_to_the_cap() {
-    let h = harness_with(|s| s.run_latency_ms = 1_000, |b| b).await;
+    // Jitter drawing the whole ceiling: the backoff's own shape.
+    let h = harness_with_jitter(1.0, |s| s.run_latency_ms = 1_000, |b| b).await;
     let created = h.create().send().await.unwrap();
     let options = WaitOptions::new(Duration::from_secs(600)).initial_delay(Duration::from_secs(1));
     let outcome = h
@@ -138,8 +139,29 @@ async fn polling_doubles_from_the_initial_delay_up_to_the_cap() {
 }
 
 #[tokio::test]
+async fn jitter_never_polls_below_the_initial_delay() {
+    // Jitter drawing nothing: every poll waits the initial delay, never less.
+    let h = harness_with_jitter(0.0, |s| s.run_latency_ms = 1_000, |b| b).await;
+    let created = h.create().send().await.unwrap();
+    let options = WaitOptions::new(Duration::from_secs(600)).initial_delay(Duration::from_secs(2));
+    let outcome = h
+        .client
+        .runs()
+        .wait(&created.run.run_id, options)
+        .await
+        .unwrap();
+    assert!(outcome.is_succeeded());
+    let sleeps = h.time.sleeps();
+    assert!(sleeps.len() >= 2, "{sleeps:?}");
+    assert!(
+        sleeps.iter().all(|s| *s == Duration::from_secs(2)),
+        "{sleeps:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_maximum_wait_is_enforced_and_retry_after_is_honoured() {
-    let h = harness_with(|s| s.run_latency_ms = 60_000, |b| b).await;
+    let h = harness_with_jitter(1.0, |s| s.run_latency_ms = 60_000, |b| b).await;
     let created = h.create().send().await.unwrap();
     let options = WaitOptions::new(Duration::from_secs(45)).initial_delay(Duration::from_secs(1));
     let err = h
@@ -152,8 +174,11 @@ async fn the_maximum_wait_is_enforced_and_retry_after_is_honoured() {
     assert_eq!(err.run_id(), Some(created.run.run_id.as_str()));
     let sleeps: Vec<u64> = h.time.sleeps().iter().map(Duration::as_secs).collect();
     // The emulator advises Retry-After: 10 while the run has long to go, which beats the
-    // doubling; the last sleep ends exactly at the maximum wait.
-    assert_eq!(sleeps, vec![1, 10, 10, 10, 10, 4]);
+    // doubling. With 4 s left, advice of 10 s cannot be followed within the wait: it ends
+    // at once, naming the advice, instead of sleeping to the deadline for nothing.
+    assert_eq!(sleeps, vec![1, 10, 10, 10, 10]);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(10)));
+    assert!(err.to_string().contains("advised waiting 10 s"), "{err}");
 }
 
 #[tokio::test]
