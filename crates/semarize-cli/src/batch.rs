@@ -123,6 +123,13 @@ pub async fn open(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
         .map_err(|e| Failure::usage(e.to_string()))
 }
 
+/// Opens a ledger that must exist (status, replay): never creates an empty one.
+async fn open_existing(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
+    batch::open_existing_ledger(location)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))
+}
+
 impl BatchCommand {
     pub async fn run(&self, cli: &crate::Cli, format: OutputFormat) -> Result<(), Failure> {
         match self {
@@ -132,7 +139,7 @@ impl BatchCommand {
                 run_batch(&client, ledger, args, format).await.map(|_| ())
             }
             BatchCommand::Status { ledger } => {
-                let ledger = open(ledger).await?;
+                let ledger = open_existing(ledger).await?;
                 let client = cli.api_key.as_ref().and_then(|_| cli.client().ok());
                 status(ledger.as_ref(), client.as_ref(), format).await
             }
@@ -145,7 +152,7 @@ impl BatchCommand {
                 concurrency,
             } => {
                 let client = cli.client()?;
-                let ledger = open(ledger).await?;
+                let ledger = open_existing(ledger).await?;
                 let selection = if *failed {
                     ReplaySelection::Failed
                 } else {
@@ -286,7 +293,17 @@ async fn show_progress(progress: Arc<Progress>) {
             p.total.load(Ordering::Relaxed),
         );
         let rate = (done - initial.min(done)) as f64 / started.elapsed().as_secs_f64().max(0.001);
-        let eta = if rate > 0.0 {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let paused_until = p.creation_paused_until_ms.load(Ordering::Relaxed);
+        let eta = if paused_until > now_ms {
+            // The ETA cannot be known while the API holds creation back: say so.
+            format!(
+                "- (creation paused {}s more: rate limited)",
+                (paused_until - now_ms) / 1000
+            )
+        } else if rate > 0.0 {
             format!("{:.0}s", (total.saturating_sub(done)) as f64 / rate)
         } else {
             "-".into()

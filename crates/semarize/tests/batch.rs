@@ -364,3 +364,114 @@ async fn a_corrupted_or_foreign_ledger_file_is_a_clear_error() {
     assert!(err.to_string().contains("cannot open the ledger"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Only a definite answer rejects or fails a record: garbled creates and unreadable polls
+/// are asked again with the same key, and a record ends as the run did.
+#[tokio::test]
+async fn unreadable_answers_are_outcome_unknown_never_rejections() {
+    use semarize_emulator::RawResponse;
+    let f = fixture("unreadable", |_| {}).await;
+    let control = f.emulator.control();
+    let garbled = |status: u16, after_commit: bool| RawResponse {
+        status,
+        body: "<html>upstream hiccup</html>".into(),
+        after_commit,
+        ..RawResponse::default()
+    };
+    control.respond_raw("create_run", 3, garbled(202, true));
+    control.respond_raw("create_run", 2, garbled(502, false));
+    control.respond_raw("get_run", 4, garbled(200, false));
+    control.respond_raw("get_run", 2, garbled(500, false));
+    f.ingest(&input(12)).await;
+    f.run().await;
+    let states = f.states().await;
+    assert_eq!(states.get("succeeded"), Some(&12), "{states:?}");
+    f.assert_no_duplicates(12);
+    let counts = f.ledger.counts().await.unwrap();
+    assert!(counts.errors.is_empty(), "{:?}", counts.errors);
+}
+
+/// A 429 asking for years pauses creation for the batch's limit, not for years, and the
+/// progress counters say creation is paused.
+#[tokio::test]
+async fn a_huge_retry_after_pauses_for_the_limit_only() {
+    let f = fixture("huge-pause", |_| {}).await;
+    f.emulator.control().respond_raw(
+        "create_run",
+        1,
+        semarize_emulator::RawResponse {
+            status: 429,
+            headers: [("retry-after".to_owned(), "99999999".to_owned())].into(),
+            ..Default::default()
+        },
+    );
+    f.ingest(&input(5)).await;
+    let (engine, progress) = f.engine(BatchOptions {
+        max_rate_limit_pause: Duration::from_millis(300),
+        ..BatchOptions::default()
+    });
+    tokio::time::timeout(Duration::from_secs(30), engine.run())
+        .await
+        .expect("the pause was capped")
+        .unwrap();
+    assert_eq!(f.states().await.get("succeeded"), Some(&5));
+    let paused_until = progress
+        .creation_paused_until_ms
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        paused_until > 0 && paused_until < now + 1_000,
+        "the pause shown is the capped one: {paused_until} vs {now}"
+    );
+    f.assert_no_duplicates(5);
+}
+
+/// Input that is not what it should be is rejected line by line, never dropped and never
+/// fatal: repeated ids, bytes that are not UTF-8, ids in the engine's reserved namespace.
+#[tokio::test]
+async fn bad_input_lines_are_rejected_one_by_one() {
+    let f = fixture("bad-input", |_| {}).await;
+    let mut text = Vec::new();
+    text.extend_from_slice(b"{\"id\": \"a\", \"transcript\": \"first\"}\n");
+    text.extend_from_slice(b"{\"id\": \"a\", \"transcript\": \"second, same id\"}\n");
+    text.extend_from_slice(b"{\"id\": \"b\", \"transcript\": \"caf\xe9 in Latin-1\"}\n");
+    text.extend_from_slice(b"{\"id\": \"#line-5\", \"transcript\": \"squatting\"}\n");
+    text.extend_from_slice(b"{\"id\": \"c\", \"transcript\": \"fine\"}\n");
+    let report = batch::ingest_jsonl(f.ledger.as_ref(), Cursor::new(text), "A1B2C3D4")
+        .await
+        .unwrap();
+    assert_eq!((report.lines, report.added, report.rejected), (5, 5, 3));
+    let reasons: Vec<&str> = report
+        .rejected_lines
+        .iter()
+        .map(|(_, w)| w.as_str())
+        .collect();
+    assert!(reasons[0].starts_with("line 2:") && reasons[0].contains("earlier line"));
+    assert!(reasons[1].starts_with("line 3:") && reasons[1].contains("not UTF-8"));
+    assert!(reasons[2].starts_with("line 4:") && reasons[2].contains("may not start"));
+    f.run().await;
+    let states = f.states().await;
+    assert_eq!(states.get("succeeded"), Some(&2), "{states:?}");
+    assert_eq!(states.get("rejected"), Some(&3), "{states:?}");
+}
+
+/// Read-only commands never create a ledger, and two ledgers in one folder whose names
+/// differ only in extension have two locks.
+#[tokio::test]
+async fn ledgers_are_opened_only_where_they_exist_and_locked_by_full_name() {
+    let dir = std::env::temp_dir().join(format!("semarize-ledger-open-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("typo.sqlite");
+    let err = batch::open_existing_ledger(missing.to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no ledger file"), "{err}");
+    assert!(!missing.exists(), "nothing was created");
+
+    let db = SqliteLedger::open(&dir.join("l.db")).unwrap();
+    let sqlite = SqliteLedger::open(&dir.join("l.sqlite")).expect("a second lock, not the first");
+    assert!(dir.join("l.db.lock").exists() && dir.join("l.sqlite.lock").exists());
+    drop((db, sqlite));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,10 @@
 //! The batch engine: creation workers with bounded concurrency behind a shared admission
 //! gate, a separate poller driven by `next_poll_at`, and (optionally) webhook completion.
+//!
+//! Time comes from the client's [`Runtime`](crate::runtime::Runtime) (clock and sleeper),
+//! and delays from the crate's one [`Backoff`] with the client's jitter, so tests run the
+//! engine on virtual time. Only a definite answer from the service makes a record
+//! rejected or failed: a transient or unreadable answer is retried with the same key.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -10,8 +15,9 @@ use semarize_api::types::{Run, RunStatus};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use super::BatchError;
 use super::ledger::{CreateClaim, Ledger, PollClaim, RecordState, Terminal};
-use super::{BatchError, now_ms};
+use crate::backoff::Backoff;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::retry::RetryPolicy;
@@ -33,6 +39,9 @@ pub struct BatchOptions {
     pub webhook_grace: Option<Duration>,
     /// This worker's name in leases.
     pub worker_id: String,
+    /// The longest a 429 may pause creation or polling, whatever `Retry-After` says
+    /// (default 5 minutes): a server asking for days does not stall the batch for days.
+    pub max_rate_limit_pause: Duration,
 }
 
 impl Default for BatchOptions {
@@ -44,6 +53,7 @@ impl Default for BatchOptions {
             max_poll_delay: Duration::from_secs(10),
             webhook_grace: None,
             worker_id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            max_rate_limit_pause: Duration::from_secs(300),
         }
     }
 }
@@ -65,6 +75,9 @@ pub struct Progress {
     pub http_calls: AtomicU64,
     /// Runs completed by a webhook.
     pub by_webhook: AtomicU64,
+    /// Until when (Unix ms) creation is paused by a 429; 0 when it is not. A progress
+    /// display shows it instead of an ETA.
+    pub creation_paused_until_ms: AtomicI64,
 }
 
 /// A pause every worker of one kind honours: a 429 stops all creation (or all polling)
@@ -75,18 +88,26 @@ struct Gate {
 }
 
 impl Gate {
-    async fn wait(&self) {
+    async fn wait(&self, runtime: &crate::runtime::Runtime) {
         let until = *self.until.lock().await;
         if let Some(until) = until {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+            let left = until.saturating_duration_since(runtime.clock.now());
+            if !left.is_zero() {
+                runtime.sleeper.sleep(left).await;
+            }
         }
     }
 
-    async fn pause(&self, delay: Duration) {
+    /// Pauses until `delay` from now, unless already paused longer; returns the end.
+    async fn pause(&self, runtime: &crate::runtime::Runtime, delay: Duration) -> Instant {
         let mut until = self.until.lock().await;
-        let candidate = Instant::now() + delay;
-        if until.is_none_or(|u| u < candidate) {
-            *until = Some(candidate);
+        let candidate = crate::runtime::saturating_add(runtime.clock.now(), delay);
+        match *until {
+            Some(u) if u >= candidate => u,
+            _ => {
+                *until = Some(candidate);
+                candidate
+            }
         }
     }
 }
@@ -142,19 +163,18 @@ where
     results.into_iter().collect()
 }
 
-fn backoff(attempt: u32, cap: Duration) -> Duration {
-    Duration::from_millis(500u64.saturating_mul(1 << attempt.clamp(1, 16).saturating_sub(1)))
-        .min(cap)
+/// Milliseconds, saturating (a server-supplied delay may be any length).
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn ms(d: Duration) -> i64 {
-    d.as_millis() as i64
-}
+/// The first step of every engine backoff.
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
 
 /// Errors that no retry or other record will fix: stop the batch.
 fn is_fatal(error: &Error) -> bool {
     matches!(error.status().map(|s| s.as_u16()), Some(401 | 403))
-        || error.kind() == ErrorKind::Config
+        || matches!(error.kind(), ErrorKind::Config | ErrorKind::Redirected)
 }
 
 impl BatchEngine {
@@ -191,24 +211,62 @@ impl BatchEngine {
         Ok(())
     }
 
+    fn runtime(&self) -> &crate::runtime::Runtime {
+        &self.client.inner.runtime
+    }
+
+    /// Now, Unix milliseconds, from the client's clock.
+    fn now_ms(&self) -> i64 {
+        self.runtime().clock.now_utc().timestamp_millis()
+    }
+
+    /// `step` of a backoff from [`BACKOFF_BASE`] to `cap`, with full jitter but never
+    /// below the base (no tight loops).
+    fn backoff(&self, step: u32, cap: Duration) -> Duration {
+        Backoff::new(BACKOFF_BASE, cap.max(BACKOFF_BASE))
+            .full_jitter(step, self.runtime().jitter.fraction())
+            .max(BACKOFF_BASE)
+    }
+
+    /// A 429's delay: the advice (1 s without one), capped by the options.
+    fn rate_limit_delay(&self, error: &Error) -> Duration {
+        let advised = error.retry_after().unwrap_or(Duration::from_secs(1));
+        if advised > self.options.max_rate_limit_pause {
+            tracing::warn!(
+                advised_s = advised.as_secs(),
+                cap_s = self.options.max_rate_limit_pause.as_secs(),
+                "Retry-After beyond the batch's pause limit; pausing for the limit"
+            );
+        }
+        advised.min(self.options.max_rate_limit_pause)
+    }
+
     async fn idle(&self) -> Result<(), BatchError> {
-        let now = now_ms();
-        let due = self.ledger.next_due_ms().await?.unwrap_or(now + 200);
-        tokio::time::sleep(Duration::from_millis((due - now).clamp(10, 200) as u64)).await;
+        let now = self.now_ms();
+        let due = self
+            .ledger
+            .next_due_ms()
+            .await?
+            .unwrap_or(now.saturating_add(200));
+        let wait = due.saturating_sub(now).clamp(10, 200) as u64;
+        self.runtime()
+            .sleeper
+            .sleep(Duration::from_millis(wait))
+            .await;
         Ok(())
     }
 
     async fn creation_loop(&self) -> Result<(), BatchError> {
         let concurrency = self.options.concurrency.max(1);
         loop {
-            self.create_gate.wait().await;
-            let now = now_ms();
+            self.create_gate.wait(self.runtime()).await;
+            let now = self.now_ms();
             let claims = self
                 .ledger
                 .claim_for_create(
                     &self.options.worker_id,
                     now,
-                    now + ms(self.options.lease),
+                    now.saturating_add(ms(self.options.lease)),
                     concurrency,
                 )
                 .await?;
@@ -225,7 +283,7 @@ impl BatchEngine {
     }
 
     async fn create_one(&self, claim: CreateClaim) -> Result<(), BatchError> {
-        self.create_gate.wait().await;
+        self.create_gate.wait(self.runtime()).await;
         let input: Map<String, Value> = serde_json::from_str(&claim.input).map_err(|e| {
             BatchError::Ledger(super::LedgerError::Corrupt(format!(
                 "input of {}: {e}",
@@ -248,7 +306,7 @@ impl BatchEngine {
             .send()
             .await;
         self.progress.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let now = now_ms();
+        let now = self.now_ms();
         match result {
             Ok(created) => {
                 let first_poll = match self.options.webhook_grace {
@@ -262,36 +320,43 @@ impl BatchEngine {
                         &claim.kit,
                         &created.run.run_id,
                         &status,
-                        now + ms(first_poll),
+                        now.saturating_add(ms(first_poll)),
                     )
                     .await?;
             }
             Err(e) if e.kind() == ErrorKind::RateLimited => {
                 self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let delay = e.retry_after().unwrap_or(Duration::from_secs(1));
-                self.create_gate.pause(delay).await;
+                let delay = self.rate_limit_delay(&e);
+                self.create_gate.pause(self.runtime(), delay).await;
+                let until = now.saturating_add(ms(delay));
+                self.progress
+                    .creation_paused_until_ms
+                    .fetch_max(until, Ordering::Relaxed);
                 self.ledger
-                    .retry_create(
-                        &claim.source_id,
-                        &claim.kit,
-                        now + ms(delay),
-                        Some("rate_limited"),
-                    )
+                    .retry_create(&claim.source_id, &claim.kit, until, Some("rate_limited"))
                     .await?;
             }
             Err(e) if is_fatal(&e) => return Err(BatchError::Api(e)),
+            // Transient, or no definite answer (an unreadable 2xx: the run may exist): the
+            // same key next time, so the service dedupes.
             Err(e) if e.is_retryable() => {
                 let delay = e
                     .retry_after()
                     .unwrap_or_default()
-                    .max(backoff(claim.attempts, Duration::from_secs(60)));
+                    .min(self.options.max_rate_limit_pause)
+                    .max(self.backoff(claim.attempts, Duration::from_secs(60)));
                 let code = e
                     .code()
                     .map(|c| c.as_str().to_owned())
                     .unwrap_or_else(|| format!("{:?}", e.kind()).to_lowercase());
                 tracing::info!(source_id = %claim.source_id, error = %e, "creation will be retried");
                 self.ledger
-                    .retry_create(&claim.source_id, &claim.kit, now + ms(delay), Some(&code))
+                    .retry_create(
+                        &claim.source_id,
+                        &claim.kit,
+                        now.saturating_add(ms(delay)),
+                        Some(&code),
+                    )
                     .await?;
             }
             Err(e) => {
@@ -312,14 +377,14 @@ impl BatchEngine {
     async fn poll_loop(&self) -> Result<(), BatchError> {
         let concurrency = self.options.poll_concurrency.max(1);
         loop {
-            self.poll_gate.wait().await;
-            let now = now_ms();
+            self.poll_gate.wait(self.runtime()).await;
+            let now = self.now_ms();
             let claims = self
                 .ledger
                 .claim_for_poll(
                     &self.options.worker_id,
                     now,
-                    now + ms(self.options.lease),
+                    now.saturating_add(ms(self.options.lease)),
                     concurrency * 4,
                 )
                 .await?;
@@ -335,7 +400,7 @@ impl BatchEngine {
     }
 
     async fn poll_one(&self, claim: PollClaim) -> Result<(), BatchError> {
-        self.poll_gate.wait().await;
+        self.poll_gate.wait(self.runtime()).await;
         self.progress.http_calls.fetch_add(1, Ordering::Relaxed);
         let result = self
             .client
@@ -344,7 +409,7 @@ impl BatchEngine {
             .retry_policy(RetryPolicy::none())
             .send_reply()
             .await;
-        let now = now_ms();
+        let now = self.now_ms();
         match result {
             Ok(reply) if reply.value.status.is_terminal() => {
                 let terminal = terminal_from_run(&reply.value);
@@ -358,27 +423,53 @@ impl BatchEngine {
                 }
             }
             Ok(reply) => {
-                let delay = backoff(claim.polls + 1, self.options.max_poll_delay)
-                    .max(reply.retry_after.unwrap_or_default());
+                let delay = self
+                    .backoff(claim.polls.saturating_add(1), self.options.max_poll_delay)
+                    .max(
+                        reply
+                            .retry_after
+                            .unwrap_or_default()
+                            .min(self.options.max_rate_limit_pause),
+                    );
                 let status = reply.value.status.to_string();
                 self.ledger
-                    .polled(&claim.source_id, &claim.kit, Some(&status), now + ms(delay))
+                    .polled(
+                        &claim.source_id,
+                        &claim.kit,
+                        Some(&status),
+                        now.saturating_add(ms(delay)),
+                    )
                     .await?;
             }
             Err(e) if e.kind() == ErrorKind::RateLimited => {
                 self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let delay = e.retry_after().unwrap_or(Duration::from_secs(1));
-                self.poll_gate.pause(delay).await;
+                let delay = self.rate_limit_delay(&e);
+                self.poll_gate.pause(self.runtime(), delay).await;
                 self.ledger
-                    .polled(&claim.source_id, &claim.kit, None, now + ms(delay))
+                    .polled(
+                        &claim.source_id,
+                        &claim.kit,
+                        None,
+                        now.saturating_add(ms(delay)),
+                    )
                     .await?;
             }
             Err(e) if is_fatal(&e) => return Err(BatchError::Api(e)),
+            // Transient, or an answer that could not be read: the run may well have
+            // finished, so it is polled again, never failed on an unreadable answer.
             Err(e) if e.is_retryable() => {
-                let delay = backoff(claim.polls, self.options.max_poll_delay)
-                    .max(e.retry_after().unwrap_or_default());
+                let delay = self.backoff(claim.polls, self.options.max_poll_delay).max(
+                    e.retry_after()
+                        .unwrap_or_default()
+                        .min(self.options.max_rate_limit_pause),
+                );
                 self.ledger
-                    .polled(&claim.source_id, &claim.kit, None, now + ms(delay))
+                    .polled(
+                        &claim.source_id,
+                        &claim.kit,
+                        None,
+                        now.saturating_add(ms(delay)),
+                    )
                     .await?;
             }
             Err(e) => {

@@ -1,5 +1,6 @@
 //! Streaming JSON Lines input: one record per line, memory flat whatever the file size.
 
+use std::collections::HashSet;
 use std::io::BufRead;
 
 use serde_json::{Map, Value};
@@ -25,6 +26,10 @@ pub struct IngestReport {
     pub rejected_lines: Vec<(u64, String)>,
 }
 
+/// The first character of the ids the engine gives rejected lines (`#line-N`); input ids
+/// may not start with it, so the two can never collide.
+pub const RESERVED_ID_PREFIX: char = '#';
+
 /// Parses one line: `{"id": ..., "transcript": "..."}` or `{"id": ..., "input": {...}}`.
 /// Returns the source id and the run input.
 pub fn parse_line(line: &str) -> Result<(String, Map<String, Value>), String> {
@@ -33,6 +38,11 @@ pub fn parse_line(line: &str) -> Result<(String, Map<String, Value>), String> {
         return Err("not a JSON object".into());
     };
     let id = match object.remove("id") {
+        Some(Value::String(id)) if id.starts_with(RESERVED_ID_PREFIX) => {
+            return Err(format!(
+                "\"id\" may not start with {RESERVED_ID_PREFIX:?}: such ids name rejected lines"
+            ));
+        }
         Some(Value::String(id)) if !id.trim().is_empty() => id,
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => return Err("\"id\" must be a non-empty string or a number".into()),
@@ -53,25 +63,49 @@ pub fn parse_line(line: &str) -> Result<(String, Map<String, Value>), String> {
     Ok((id, input))
 }
 
-/// Reads JSON Lines into the ledger for `kit`, in chunks. Malformed lines are recorded as
-/// rejected records (id `#line-N`), never dropped.
+/// Reads JSON Lines into the ledger for `kit`, in chunks. Malformed lines (not UTF-8, not
+/// JSON, missing fields, a reserved id) and repeated ids are recorded as rejected records
+/// (id `#line-N`, with the reason and line number), never dropped and never fatal.
+///
+/// Repeated ids are found with one 64-bit hash per line (8 bytes a record in memory);
+/// ingesting the same file again, as a resumed batch does, adds nothing.
 pub async fn ingest_jsonl(
     ledger: &dyn Ledger,
-    reader: impl BufRead,
+    mut reader: impl BufRead,
     kit: &str,
 ) -> Result<IngestReport, BatchError> {
     let mut report = IngestReport::default();
     let mut chunk = Vec::with_capacity(CHUNK);
-    for (index, line) in reader.lines().enumerate() {
-        let number = index as u64 + 1;
-        let line =
-            line.map_err(|e| BatchError::Input(format!("cannot read line {number}: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut bytes = Vec::new();
+    let mut number = 0u64;
+    loop {
+        bytes.clear();
+        let read = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| BatchError::Input(format!("cannot read line {}: {e}", number + 1)))?;
+        if read == 0 {
+            break;
         }
+        number += 1;
+        let parsed = match std::str::from_utf8(&bytes) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => parse_line(line),
+            Err(e) => Err(format!(
+                "not UTF-8 (invalid byte at column {})",
+                e.valid_up_to() + 1
+            )),
+        };
         report.lines += 1;
+        let parsed = parsed.and_then(|(id, input)| {
+            if seen.insert(id_hash(&id)) {
+                Ok((id, input))
+            } else {
+                Err(format!("the id {id:?} appeared on an earlier line"))
+            }
+        });
         let now = now_ms();
-        let record = match parse_line(&line) {
+        let record = match parsed {
             Ok((id, input)) => NewRecord {
                 idempotency_key: derive_idempotency_key(&id, kit, 0),
                 source_id: id,
@@ -87,7 +121,7 @@ pub async fn ingest_jsonl(
                 if report.rejected_lines.len() < REPORTED {
                     report.rejected_lines.push((number, why.clone()));
                 }
-                let source_id = format!("#line-{number}");
+                let source_id = format!("{RESERVED_ID_PREFIX}line-{number}");
                 NewRecord {
                     idempotency_key: derive_idempotency_key(&source_id, kit, 0),
                     source_id,
@@ -108,6 +142,14 @@ pub async fn ingest_jsonl(
         report.added += ledger.ingest(chunk).await?;
     }
     Ok(report)
+}
+
+/// A source id's hash, for spotting repeated ids without keeping every id in memory.
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -133,6 +175,10 @@ mod tests {
             (r#"{"id": "a", "transcript": ""}"#, "non-empty"),
             (r#"{"id": "a", "input": "x"}"#, "must be a JSON object"),
             (r#"{"id": "a", "transcript": "x", "input": {}}"#, "not both"),
+            (
+                r##"{"id": "#line-7", "transcript": "x"}"##,
+                "may not start with '#'",
+            ),
         ] {
             let err = parse_line(line).unwrap_err();
             assert!(err.contains(why), "{line}: {err}");

@@ -36,7 +36,7 @@ mod postgres;
 use std::sync::Arc;
 
 pub use engine::{BatchEngine, BatchOptions, Progress};
-pub use input::{IngestReport, ingest_jsonl, parse_line};
+pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{
     CreateClaim, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
     ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
@@ -69,6 +69,20 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Opens a ledger that must exist already: what read-only commands and replays use, so a
+/// mistyped path is an error instead of a new, empty ledger.
+pub async fn open_existing_ledger(location: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    let is_url = location.starts_with("postgres://") || location.starts_with("postgresql://");
+    if !is_url && !std::path::Path::new(location).is_file() {
+        return Err(LedgerError::Open {
+            location: location.to_owned(),
+            reason: "no ledger file there (check the path; only `batch run` creates a ledger)"
+                .into(),
+        });
+    }
+    open_ledger(location).await
 }
 
 /// Opens a ledger: a `postgres://` or `postgresql://` URL (feature `postgres`), or a SQLite

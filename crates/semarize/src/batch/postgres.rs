@@ -3,6 +3,7 @@
 //! worker's records are taken over when its lease expires.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Row};
@@ -40,15 +41,38 @@ fn db(e: tokio_postgres::Error) -> LedgerError {
     LedgerError::Database(e.to_string())
 }
 
-/// The URL without credentials, for messages.
+/// The URL without credentials (user info, and a `password` query parameter), for
+/// messages.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://{}", &url[..scheme], &url[at + 1..])
+            format!("{}://{}", &base[..scheme], &base[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.to_ascii_lowercase().starts_with("password="))
+            .collect();
+        if !kept.is_empty() {
+            redacted.push('?');
+            redacted.push_str(&kept.join("&"));
+        }
     }
+    redacted
 }
+
+/// How long connecting (TCP and the startup exchange) may take unless the URL says
+/// `connect_timeout`: a server that accepts and never answers is an error, not a hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server-side limit of one statement unless the URL sets `options`.
+const STATEMENT_TIMEOUT_OPTION: &str = "-c statement_timeout=30000";
 
 impl PostgresLedger {
     /// Connects and applies pending migrations (serialized across workers).
@@ -58,8 +82,22 @@ impl PostgresLedger {
             location: location.clone(),
             reason,
         };
-        let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| open(format!("not a PostgreSQL URL: {e}")))?;
+        let connect_timeout = *config.get_connect_timeout().unwrap_or(&CONNECT_TIMEOUT);
+        config.connect_timeout(connect_timeout);
+        if config.get_options().is_none() {
+            config.options(STATEMENT_TIMEOUT_OPTION);
+        }
+        let (mut client, connection) = tokio::time::timeout(connect_timeout, config.connect(NoTls))
             .await
+            .map_err(|_| {
+                open(format!(
+                    "no answer within {} s (set connect_timeout in the URL to wait longer)",
+                    connect_timeout.as_secs()
+                ))
+            })?
             .map_err(|e| open(e.to_string()))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -584,5 +622,49 @@ impl Ledger for PostgresLedger {
                 .map_err(db)?;
             Ok(row.get::<_, Option<i64>>(0))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://u:secret@db.example:5432/ledger?sslmode=require"),
+            "postgres://db.example:5432/ledger?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgresql://db/ledger?user=u&password=secret&sslmode=require"),
+            "postgresql://db/ledger?user=u&sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://db/ledger?PASSWORD=secret"),
+            "postgres://db/ledger"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_accepts_and_never_answers_is_an_error_not_a_hang() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let url =
+            format!("postgres://u@127.0.0.1:{port}/ledger?password=hunter2&connect_timeout=1");
+        let err = tokio::time::timeout(Duration::from_secs(10), PostgresLedger::connect(&url))
+            .await
+            .expect("connect gave up by itself")
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("no answer within 1 s"), "{message}");
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        silent.abort();
     }
 }

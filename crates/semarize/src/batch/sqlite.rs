@@ -1,6 +1,6 @@
 //! The embedded ledger: one SQLite file (WAL), for one process at a time.
 //!
-//! The process holds an exclusive lock on `<file>.lock` while the ledger is open, so no
+//! The process holds an exclusive lock on `<file name>.lock` while the ledger is open, so no
 //! other process can be using it: leases left by a process that died are released at
 //! once instead of waiting for them to expire.
 
@@ -25,7 +25,7 @@ fn migrations() -> Vec<String> {
 pub struct SqliteLedger {
     connection: Arc<Mutex<Connection>>,
     location: String,
-    /// Held for the life of the ledger: the exclusive lock on `<file>.lock`.
+    /// Held for the life of the ledger: the exclusive lock on `<file name>.lock`.
     _lock: Arc<std::fs::File>,
 }
 
@@ -50,7 +50,11 @@ impl SqliteLedger {
             location: location.clone(),
             reason,
         };
-        let lock_path = path.with_extension("lock");
+        // `<file name>.lock`, the whole name kept: `l.db` and `l.sqlite` in one folder are
+        // two ledgers with two locks.
+        let mut lock_name = path.file_name().unwrap_or_default().to_os_string();
+        lock_name.push(".lock");
+        let lock_path = path.with_file_name(lock_name);
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

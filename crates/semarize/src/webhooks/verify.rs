@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use semarize_api::types::{WebhookEvent, WebhookEventType};
 use semarize_api::webhook_signature as sig;
+use subtle::ConstantTimeEq;
 
 use crate::runtime::{Clock, SystemClock};
 
@@ -249,14 +250,18 @@ impl Verifier {
         // One MAC per secret, compared in constant time with every offered signature.
         let matched = self.keys.iter().any(|key| {
             let expected = key.mac(timestamp, body);
-            offered.iter().fold(false, |found, signature| {
-                found | constant_time_eq(&expected, signature)
-            })
+            offered
+                .iter()
+                .fold(subtle::Choice::from(0), |found, signature| {
+                    found | expected.ct_eq(signature)
+                })
+                .into()
         });
         if !matched {
             return Err(WebhookError::NoMatchingSignature);
         }
-        let skew = self.clock.unix_seconds() - seconds;
+        // Saturating: the timestamp is the sender's, and may be i64::MIN.
+        let skew = self.clock.unix_seconds().saturating_sub(seconds);
         if skew.unsigned_abs() > self.tolerance.as_secs() {
             return Err(WebhookError::TimestampOutOfTolerance {
                 skew_seconds: skew,
@@ -312,13 +317,6 @@ impl OfferedSignatures {
     fn iter(&self) -> impl Iterator<Item = &[u8; 32]> {
         self.signatures[..self.len].iter()
     }
-}
-
-/// Compares two MACs in time independent of where they differ: every byte is looked at,
-/// and the optimizer cannot see through the accumulated difference.
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(difference) == 0
 }
 
 /// Hex digit values by byte (`0xFF`: not a hex digit).
