@@ -43,7 +43,7 @@ mod generated {
 
 pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, builder, prelude};
 
-/// Every request goes through [`transport::execute`]: same-origin `GET` redirects only, the
+/// Every request goes through the [`transport`] layer: same-origin `GET` redirects only, the
 /// response head kept for [`transport::capture_head`], and the body size limited.
 impl progenitor_client::ClientHooks<RequestContext> for Client {
     async fn exec(
