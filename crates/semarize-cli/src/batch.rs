@@ -293,9 +293,7 @@ async fn show_progress(progress: Arc<Progress>) {
             p.total.load(Ordering::Relaxed),
         );
         let rate = (done - initial.min(done)) as f64 / started.elapsed().as_secs_f64().max(0.001);
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = batch_now();
         let paused_until = p.creation_paused_until_ms.load(Ordering::Relaxed);
         let eta = if paused_until > now_ms {
             // The ETA cannot be known while the API holds creation back: say so.

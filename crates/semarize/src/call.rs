@@ -91,16 +91,20 @@ impl Failure {
         repeatable: bool,
     ) -> Self {
         let timeout = error.kind() == ErrorKind::Timeout;
-        let error = match status {
-            Some(status) => error.with_response(status, None, request_id, None),
-            None => error,
-        };
         Failure {
-            error,
+            error: with_head(error, status, request_id),
             retryable: repeatable,
             advised: None,
             timeout,
         }
+    }
+}
+
+/// `error` with the status and request id of a response head, when one arrived.
+fn with_head(error: Error, status: Option<StatusCode>, request_id: Option<String>) -> Error {
+    match status {
+        Some(status) => error.with_response(status, None, request_id, None),
+        None => error,
     }
 }
 
@@ -353,11 +357,7 @@ async fn classify<T>(
         Err(semarize_api::Error::ResponseBodyError(e)) => {
             if let Some(too_large) = find_source::<BodyTooLarge>(&e) {
                 let error = Error::new(ErrorKind::Decode, too_large.to_string()).with_source(e);
-                let error = match status {
-                    Some(status) => error.with_response(status, None, request_id, None),
-                    None => error,
-                };
-                return Err(Failure::final_(error));
+                return Err(Failure::final_(with_head(error, status, request_id)));
             }
             let error =
                 Error::new(ErrorKind::Transport, "the response body broke off").with_source(e);

@@ -50,7 +50,8 @@ impl WaitOptions {
         self
     }
 
-    /// The delay before the first poll (use the creation's `Retry-After`).
+    /// The delay before the first poll, and the floor of every later one (default 1 s): a
+    /// jittered backoff never polls sooner. A longer `Retry-After` still wins.
     pub fn initial_delay(mut self, delay: Duration) -> Self {
         self.initial_delay = delay;
         self

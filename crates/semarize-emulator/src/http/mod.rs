@@ -252,37 +252,20 @@ fn chunk_stream(
     chunks: Vec<Bytes>,
     delay: Duration,
     fail_at_end: bool,
-) -> impl futures_core::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let (sender, receiver) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
-        for chunk in chunks {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            if sender.send(Ok(chunk)).await.is_err() {
-                return;
-            }
-        }
-        if fail_at_end {
-            let cut = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "truncated");
-            let _ = sender.send(Err(cut)).await;
-        }
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    use futures::StreamExt;
+    let cut = fail_at_end.then(|| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "truncated",
+        ))
     });
-    ReceiverStream(receiver)
-}
-
-/// A channel receiver as a stream (what tokio-stream's wrapper does, without the crate).
-struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
-
-impl futures_core::Stream for ReceiverStream {
-    type Item = Result<Bytes, std::io::Error>;
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
-    }
+    futures::stream::iter(chunks.into_iter().map(Ok).chain(cut)).then(move |item| async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        item
+    })
 }
 
 fn default_code(status: StatusCode) -> ErrorCode {

@@ -39,8 +39,9 @@ pub struct BatchOptions {
     pub webhook_grace: Option<Duration>,
     /// This worker's name in leases.
     pub worker_id: String,
-    /// The longest a 429 may pause creation or polling, whatever `Retry-After` says
-    /// (default 5 minutes): a server asking for days does not stall the batch for days.
+    /// The longest any server advice may delay work: a 429's pause of creation or polling,
+    /// or the next poll of a run (default 5 minutes), whatever `Retry-After` says. A server
+    /// asking for days does not stall the batch for days.
     pub max_rate_limit_pause: Duration,
 }
 
@@ -228,17 +229,29 @@ impl BatchEngine {
             .max(BACKOFF_BASE)
     }
 
-    /// A 429's delay: the advice (1 s without one), capped by the options.
-    fn rate_limit_delay(&self, error: &Error) -> Duration {
-        let advised = error.retry_after().unwrap_or(Duration::from_secs(1));
-        if advised > self.options.max_rate_limit_pause {
+    /// The server's advice, capped by `max_rate_limit_pause`.
+    fn capped_advice(&self, advised: Duration) -> Duration {
+        let cap = self.options.max_rate_limit_pause;
+        if advised > cap {
             tracing::warn!(
                 advised_s = advised.as_secs(),
-                cap_s = self.options.max_rate_limit_pause.as_secs(),
-                "Retry-After beyond the batch's pause limit; pausing for the limit"
+                cap_s = cap.as_secs(),
+                "Retry-After beyond the batch's pause limit; waiting for the limit"
             );
         }
-        advised.min(self.options.max_rate_limit_pause)
+        advised.min(cap)
+    }
+
+    /// A 429's delay: the advice (1 s without one), capped.
+    fn rate_limit_delay(&self, error: &Error) -> Duration {
+        self.capped_advice(error.retry_after().unwrap_or(Duration::from_secs(1)))
+    }
+
+    /// The delay before the next try of a record: backoff step `step` (capped by `cap`), or
+    /// the server's capped advice when that is longer.
+    fn next_delay(&self, advised: Option<Duration>, step: u32, cap: Duration) -> Duration {
+        let advised = advised.map_or(Duration::ZERO, |a| self.capped_advice(a));
+        self.backoff(step, cap).max(advised)
     }
 
     async fn idle(&self) -> Result<(), BatchError> {
@@ -340,11 +353,8 @@ impl BatchEngine {
             // Transient, or no definite answer (an unreadable 2xx: the run may exist): the
             // same key next time, so the service dedupes.
             Err(e) if e.is_retryable() => {
-                let delay = e
-                    .retry_after()
-                    .unwrap_or_default()
-                    .min(self.options.max_rate_limit_pause)
-                    .max(self.backoff(claim.attempts, Duration::from_secs(60)));
+                let delay =
+                    self.next_delay(e.retry_after(), claim.attempts, Duration::from_secs(60));
                 let code = e
                     .code()
                     .map(|c| c.as_str().to_owned())
@@ -423,14 +433,11 @@ impl BatchEngine {
                 }
             }
             Ok(reply) => {
-                let delay = self
-                    .backoff(claim.polls.saturating_add(1), self.options.max_poll_delay)
-                    .max(
-                        reply
-                            .retry_after
-                            .unwrap_or_default()
-                            .min(self.options.max_rate_limit_pause),
-                    );
+                let delay = self.next_delay(
+                    reply.retry_after,
+                    claim.polls.saturating_add(1),
+                    self.options.max_poll_delay,
+                );
                 let status = reply.value.status.to_string();
                 self.ledger
                     .polled(
@@ -458,11 +465,8 @@ impl BatchEngine {
             // Transient, or an answer that could not be read: the run may well have
             // finished, so it is polled again, never failed on an unreadable answer.
             Err(e) if e.is_retryable() => {
-                let delay = self.backoff(claim.polls, self.options.max_poll_delay).max(
-                    e.retry_after()
-                        .unwrap_or_default()
-                        .min(self.options.max_rate_limit_pause),
-                );
+                let delay =
+                    self.next_delay(e.retry_after(), claim.polls, self.options.max_poll_delay);
                 self.ledger
                     .polled(
                         &claim.source_id,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use semarize::{ErrorKind, RetryStop};
 use semarize_emulator::{Config, Emulator, RawResponse};
 
-use crate::harness::{TRANSCRIPT, harness, harness_with};
+use crate::harness::{Harness, TRANSCRIPT, harness, harness_with};
 
 const HTML_502: &str = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
 
@@ -18,6 +18,16 @@ fn raw(status: u16, body: &str) -> RawResponse {
         body: body.to_owned(),
         ..RawResponse::default()
     }
+}
+
+/// Arms `raw` as the next answer of `get_run`, then gets the run `run_id`.
+async fn get_answered_with(
+    h: &Harness,
+    run_id: &str,
+    raw: RawResponse,
+) -> Result<semarize::types::Run, semarize::Error> {
+    h.emulator.control().respond_raw("get_run", 1, raw);
+    h.client.runs().get(run_id).send().await
 }
 
 fn with_headers(mut raw: RawResponse, headers: &[(&str, &str)]) -> RawResponse {
@@ -33,10 +43,7 @@ async fn an_html_5xx_is_retried_by_its_status() {
     let h = harness().await;
     let created = h.create().send().await.unwrap();
     for status in [500, 502, 503, 504] {
-        h.emulator
-            .control()
-            .respond_raw("get_run", 1, raw(status, HTML_502));
-        let reply = h.client.runs().get(&created.run.run_id).send().await;
+        let reply = get_answered_with(&h, &created.run.run_id, raw(status, HTML_502)).await;
         assert!(reply.is_ok(), "HTML {status} then success: {reply:?}");
     }
 }
@@ -204,32 +211,16 @@ async fn a_same_origin_get_redirect_is_followed_and_a_foreign_one_is_not() {
     let h = harness().await;
     let created = h.create().send().await.unwrap();
     let path = format!("/v1/runs/{}", created.run.run_id);
-    h.emulator.control().respond_raw(
-        "get_run",
-        1,
-        with_headers(raw(302, ""), &[("location", &path)]),
-    );
-    let run = h
-        .client
-        .runs()
-        .get(&created.run.run_id)
-        .send()
+    let redirect = with_headers(raw(302, ""), &[("location", &path)]);
+    let run = get_answered_with(&h, &created.run.run_id, redirect)
         .await
         .unwrap();
     assert_eq!(run.run_id, created.run.run_id);
 
     let elsewhere = Emulator::start(Config::default()).await.unwrap();
     let foreign = format!("{}{path}", elsewhere.base_url());
-    h.emulator.control().respond_raw(
-        "get_run",
-        1,
-        with_headers(raw(302, ""), &[("location", &foreign)]),
-    );
-    let err = h
-        .client
-        .runs()
-        .get(&created.run.run_id)
-        .send()
+    let redirect = with_headers(raw(302, ""), &[("location", &foreign)]);
+    let err = get_answered_with(&h, &created.run.run_id, redirect)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Redirected);
@@ -239,20 +230,12 @@ async fn a_same_origin_get_redirect_is_followed_and_a_foreign_one_is_not() {
 async fn a_truncated_body_is_retried() {
     let h = harness().await;
     let created = h.create().send().await.unwrap();
-    h.emulator.control().respond_raw(
-        "get_run",
-        1,
-        RawResponse {
-            truncate: true,
-            content_type: Some("application/json".into()),
-            ..raw(200, "{\"run_id\": \"")
-        },
-    );
-    let run = h
-        .client
-        .runs()
-        .get(&created.run.run_id)
-        .send()
+    let truncated = RawResponse {
+        truncate: true,
+        content_type: Some("application/json".into()),
+        ..raw(200, "{\"run_id\": \"")
+    };
+    let run = get_answered_with(&h, &created.run.run_id, truncated)
         .await
         .unwrap();
     assert_eq!(run.run_id, created.run.run_id);
@@ -275,19 +258,11 @@ async fn a_body_over_the_limit_is_refused_not_buffered() {
 async fn a_slow_drip_times_out_and_is_retried() {
     let h = harness_with(|_| {}, |b| b.request_timeout(Duration::from_millis(300))).await;
     let created = h.create().send().await.unwrap();
-    h.emulator.control().respond_raw(
-        "get_run",
-        1,
-        RawResponse {
-            drip_ms: 100,
-            ..raw(200, &"{".repeat(50))
-        },
-    );
-    let run = h
-        .client
-        .runs()
-        .get(&created.run.run_id)
-        .send()
+    let drip = RawResponse {
+        drip_ms: 100,
+        ..raw(200, &"{".repeat(50))
+    };
+    let run = get_answered_with(&h, &created.run.run_id, drip)
         .await
         .unwrap();
     assert_eq!(run.run_id, created.run.run_id);
