@@ -6,8 +6,11 @@
 include!("codegen.rs");
 
 fn main() {
-    let spec_path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/semarize.yaml");
+    // Read at run time, not with env!(): a build-script binary reused from a shared
+    // target directory must look in the checkout being built, not in the one it was
+    // compiled in.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let spec_path = std::path::Path::new(&manifest_dir).join("../../openapi/semarize.yaml");
     println!("cargo:rerun-if-changed={}", spec_path.display());
     println!("cargo:rerun-if-changed=codegen.rs");
 

@@ -5,6 +5,8 @@
 //! the [`Client`](crate::Client) rather than with a particular `reqwest::Client`: a caller
 //! may supply any reqwest client (proxies, TLS settings, middleware) and stay
 //! authenticated. The header is marked sensitive and never appears in `Debug` output.
+//! (`http::HeaderValue` cannot wipe its bytes when dropped; the copies this module makes
+//! on the way to it are wiped.)
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, InvalidHeaderValue, USER_AGENT};
 
@@ -39,7 +41,9 @@ impl RequestContext {
     /// assert!(!format!("{context:?}").contains("smz_test_abc"));
     /// ```
     pub fn with_bearer(mut self, api_key: &str) -> Result<Self, InvalidHeaderValue> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {api_key}"))?;
+        // The formatted copy of the key is wiped once the header value holds it.
+        let header = zeroize::Zeroizing::new(format!("Bearer {api_key}"));
+        let mut value = HeaderValue::from_str(&header)?;
         value.set_sensitive(true);
         self.authorization = Some(value);
         Ok(self)

@@ -389,7 +389,10 @@ impl WebhooksCommand {
     pub async fn run(&self, cli: &crate::Cli, format: OutputFormat) -> Result<(), Failure> {
         match self {
             WebhooksCommand::Set { url } => {
-                let hook = cli.client()?.webhooks().upsert(url).send().await?;
+                let registered = cli.client()?.webhooks().upsert(url).send().await?;
+                // Printing the new secret is this command's purpose: it is shown once.
+                let mut hook = registered.endpoint;
+                hook.secret = Some(registered.secret.expose_secret().to_owned());
                 match format {
                     OutputFormat::Json => output::json(&hook),
                     OutputFormat::Table => output::table(

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Digest;
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::idempotency::{KeyGenerator, UuidKeys};
@@ -14,9 +16,10 @@ use crate::runtime::Runtime;
 pub const DEFAULT_BASE_URL: &str = "https://api.semarize.com";
 
 /// An API key (`smz_live_...` or `smz_test_...`). Never printed: `Debug` and `Display`
-/// show only its mode.
+/// show only its mode. Held in a [`SecretString`], so its memory is wiped when the last
+/// copy is dropped.
 #[derive(Clone)]
-pub struct ApiKey(String);
+pub struct ApiKey(SecretString);
 
 impl ApiKey {
     /// Validates the key's shape: `smz_live_` or `smz_test_` followed by at least one
@@ -28,7 +31,7 @@ impl ApiKey {
     /// assert!(!err.to_string().contains("sk_live_abc"), "the key is not echoed");
     /// ```
     pub fn new(key: impl Into<String>) -> Result<Self, Error> {
-        let key = key.into();
+        let key = Zeroizing::new(key.into());
         let key = key.trim();
         let rest = key
             .strip_prefix("smz_live_")
@@ -40,7 +43,7 @@ impl ApiKey {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
             {
-                Ok(ApiKey(key.to_owned()))
+                Ok(ApiKey(SecretString::from(key)))
             }
             _ => Err(Error::config(
                 "the API key is malformed: expected smz_live_... or smz_test_... (letters, digits, _ and - only)",
@@ -50,7 +53,7 @@ impl ApiKey {
 
     /// `live` or `test`.
     pub fn mode(&self) -> &'static str {
-        if self.0.starts_with("smz_live_") {
+        if self.expose().starts_with("smz_live_") {
             "live"
         } else {
             "test"
@@ -59,11 +62,11 @@ impl ApiKey {
 
     /// A short, non-reversible fingerprint (SHA-256 prefix) to tell keys apart in logs.
     pub fn fingerprint(&self) -> String {
-        hex::encode(&sha2::Sha256::digest(self.0.as_bytes())[..4])
+        hex::encode(&sha2::Sha256::digest(self.expose().as_bytes())[..4])
     }
 
     pub(crate) fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 

@@ -74,6 +74,33 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The server-side limit of one statement unless the URL sets `options`.
 const STATEMENT_TIMEOUT_OPTION: &str = "-c statement_timeout=30000";
 
+/// The client-side bound of one ledger operation, waiting for the shared connection
+/// included: the server's statement timeout cannot fire when the server (or the network
+/// path to it) stops answering, so this is what turns a stalled database into an error.
+/// Four statement timeouts, so that a queue of slow but live statements does not trip it.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Boxes a ledger operation bounded by [`OPERATION_TIMEOUT`].
+fn bounded<T: Send + 'static>(
+    operation: impl Future<Output = Result<T, LedgerError>> + Send + 'static,
+) -> BoxFuture<Result<T, LedgerError>> {
+    Box::pin(bounded_by(OPERATION_TIMEOUT, operation))
+}
+
+async fn bounded_by<T>(
+    limit: Duration,
+    operation: impl Future<Output = Result<T, LedgerError>>,
+) -> Result<T, LedgerError> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LedgerError::Database(format!(
+                "PostgreSQL did not answer within {} s",
+                limit.as_secs_f64()
+            )))
+        })
+}
+
 impl PostgresLedger {
     /// Connects and applies pending migrations (serialized across workers).
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
@@ -104,16 +131,20 @@ impl PostgresLedger {
                 tracing::error!(error = %e, "the ledger's PostgreSQL connection closed");
             }
         });
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(|e| open(e.to_string()))?;
-        let migrated = migrate(&mut client).await;
-        client
-            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(|e| open(e.to_string()))?;
-        migrated?;
+        // Dropping the connection on a timeout releases the session's advisory lock.
+        bounded_by(OPERATION_TIMEOUT, async {
+            client
+                .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(|e| open(e.to_string()))?;
+            let migrated = migrate(&mut client).await;
+            client
+                .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(|e| open(e.to_string()))?;
+            migrated
+        })
+        .await?;
         Ok(PostgresLedger {
             client: Arc::new(Mutex::new(client)),
             location,
@@ -197,7 +228,7 @@ fn create_claim(row: &Row) -> CreateClaim {
 impl Ledger for PostgresLedger {
     fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>> {
         let client = self.client.clone();
-        Box::pin(async move {
+        bounded(async move {
             let mut client = client.lock().await;
             let tx = client.transaction().await.map_err(db)?;
             let insert = tx
@@ -245,7 +276,7 @@ impl Ledger for PostgresLedger {
         limit: usize,
     ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
         let (client, owner) = (self.client.clone(), owner.to_owned());
-        Box::pin(async move {
+        bounded(async move {
             let client = client.lock().await;
             let rows = client
                 .query(
@@ -280,7 +311,7 @@ impl Ledger for PostgresLedger {
             run_id.to_owned(),
             status.to_owned(),
         );
-        Box::pin(async move {
+        bounded(async move {
             client
                 .lock()
                 .await
@@ -309,7 +340,7 @@ impl Ledger for PostgresLedger {
             kit.to_owned(),
             error_code.map(str::to_owned),
         );
-        Box::pin(async move {
+        bounded(async move {
             client
                 .lock()
                 .await
@@ -333,7 +364,7 @@ impl Ledger for PostgresLedger {
         limit: usize,
     ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
         let (client, owner) = (self.client.clone(), owner.to_owned());
-        Box::pin(async move {
+        bounded(async move {
             let rows = client
                 .lock()
                 .await
@@ -374,7 +405,7 @@ impl Ledger for PostgresLedger {
             kit.to_owned(),
             status.map(str::to_owned),
         );
-        Box::pin(async move {
+        bounded(async move {
             client
                 .lock()
                 .await
@@ -397,7 +428,7 @@ impl Ledger for PostgresLedger {
     ) -> BoxFuture<Result<bool, LedgerError>> {
         let client = self.client.clone();
         let key = vec![source_id.to_owned(), kit.to_owned()];
-        Box::pin(async move {
+        bounded(async move {
             let client = client.lock().await;
             finish_where(
                 &client,
@@ -412,7 +443,7 @@ impl Ledger for PostgresLedger {
     fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
         let client = self.client.clone();
         let key = vec![run_id.to_owned()];
-        Box::pin(async move {
+        bounded(async move {
             let client = client.lock().await;
             finish_where(
                 &client,
@@ -426,7 +457,7 @@ impl Ledger for PostgresLedger {
 
     fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
         let client = self.client.clone();
-        Box::pin(async move {
+        bounded(async move {
             let client = client.lock().await;
             let mut counts = LedgerCounts::default();
             for row in client
@@ -474,7 +505,7 @@ impl Ledger for PostgresLedger {
         limit: usize,
     ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>> {
         let client = self.client.clone();
-        Box::pin(async move {
+        bounded(async move {
             let rows = client
                 .lock()
                 .await
@@ -509,7 +540,7 @@ impl Ledger for PostgresLedger {
 
     fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>> {
         let client = self.client.clone();
-        Box::pin(async move {
+        bounded(async move {
             let rows = client
                 .lock()
                 .await
@@ -540,7 +571,7 @@ impl Ledger for PostgresLedger {
     ) -> BoxFuture<Result<(), LedgerError>> {
         let client = self.client.clone();
         let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
-        Box::pin(async move {
+        bounded(async move {
             client
                 .lock()
                 .await
@@ -560,7 +591,7 @@ impl Ledger for PostgresLedger {
         now_ms: i64,
     ) -> BoxFuture<Result<u64, LedgerError>> {
         let client = self.client.clone();
-        Box::pin(async move {
+        bounded(async move {
             let mut client = client.lock().await;
             let tx = client.transaction().await.map_err(db)?;
             let rows = match &selection {
@@ -607,7 +638,7 @@ impl Ledger for PostgresLedger {
 
     fn next_due_ms(&self) -> BoxFuture<Result<Option<i64>, LedgerError>> {
         let client = self.client.clone();
-        Box::pin(async move {
+        bounded(async move {
             let row = client
                 .lock()
                 .await
@@ -642,6 +673,20 @@ mod tests {
         assert_eq!(
             redact("postgres://db/ledger?PASSWORD=secret"),
             "postgres://db/ledger"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_operation_without_an_answer_ends_with_an_error() {
+        let err = bounded_by(
+            Duration::from_millis(20),
+            std::future::pending::<Result<(), LedgerError>>(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            LedgerError::Database("PostgreSQL did not answer within 0.02 s".into()).to_string()
         );
     }
 

@@ -89,12 +89,9 @@ pub async fn start_webhook_receiver(
         .local_addr()
         .map_err(|e| crate::Error::config("no local address").with_source(e))?;
     let url = format!("http://{addr}/webhooks/semarize");
-    let endpoint = client.webhooks().upsert(&url).send().await?;
-    let secret = endpoint
-        .secret
-        .ok_or_else(|| crate::Error::config("the webhook registration returned no secret"))?;
+    let registered = client.webhooks().upsert(&url).send().await?;
     let state = ReceiverState {
-        verifier: Arc::new(Verifier::new([secret])?),
+        verifier: Arc::new(Verifier::from_secrets([registered.secret])?),
         deduper: Deduper::in_memory(DedupeBy::DeliveryId),
         ledger,
         client,

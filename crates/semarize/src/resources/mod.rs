@@ -9,7 +9,9 @@ use std::time::Duration;
 
 pub use kits::{Bricks, GetBricks, GetKitSchema, Kits};
 pub use runs::{CreateRun, CreatedRun, GetRun, GetRunUsage, ListRuns, Runs};
-pub use webhooks::{DeleteWebhook, ListWebhooks, UpsertWebhook, WebhookEndpoints};
+pub use webhooks::{
+    DeleteWebhook, ListWebhooks, RegisteredWebhook, UpsertWebhook, WebhookEndpoints,
+};
 
 use crate::call::Call;
 use crate::client::Client;

@@ -8,7 +8,8 @@ use super::{CallOptions, call_options};
 use crate::call::execute;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
-use crate::webhooks::VerifiedEvent;
+use crate::webhooks::{VerifiedEvent, WebhookSecret};
+use zeroize::Zeroizing;
 
 /// The workspace's webhook endpoint (one per workspace in v1).
 #[derive(Clone, Copy, Debug)]
@@ -91,9 +92,23 @@ pub struct DeleteWebhook<'c> {
 
 call_options!(UpsertWebhook, ListWebhooks, DeleteWebhook);
 
+/// The answer to an upsert: the endpoint and its new signing secret, which is shown
+/// this once. `Debug` never prints the secret.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RegisteredWebhook {
+    /// The endpoint (its `secret` field is always `None`: the secret is in `secret`).
+    pub endpoint: Webhook,
+    /// The new `whsec_` secret; pass it to
+    /// [`Verifier::from_secrets`](crate::webhooks::Verifier::from_secrets).
+    pub secret: WebhookSecret,
+}
+
 impl UpsertWebhook<'_> {
     /// Sends the request. Retrying is safe: the last answer's secret is the current one.
-    pub async fn send(self) -> Result<Webhook, Error> {
+    /// An answer without a `whsec_` secret is an [`ErrorKind::Decode`] error (the
+    /// endpoint was replaced, so its old secret no longer signs deliveries).
+    pub async fn send(self) -> Result<RegisteredWebhook, Error> {
         let client = self.client;
         let body = types::UpsertWebhookRequest { url: self.url };
         let call = self
@@ -107,7 +122,22 @@ impl UpsertWebhook<'_> {
                 .send()
         })
         .await?;
-        Ok(reply.value)
+        let mut endpoint = reply.value;
+        let secret = endpoint
+            .secret
+            .take()
+            .map(|secret| WebhookSecret::new(Zeroizing::new(secret).as_str()))
+            .transpose()
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Decode,
+                    "the webhook was registered but the answer carries no whsec_ secret",
+                )
+                .with_call("upsert_webhook", "/v1/webhooks")
+            })?;
+        Ok(RegisteredWebhook { endpoint, secret })
     }
 }
 

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
 use semarize_api::types::{WebhookEvent, WebhookEventType};
 use semarize_api::webhook_signature as sig;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::runtime::{Clock, SystemClock};
 
@@ -42,19 +44,34 @@ pub enum WebhookError {
     InvalidPayload(String),
 }
 
-/// A webhook signing secret (`whsec_...`). Never printed.
+/// A webhook signing secret (`whsec_...`). Never printed, and held in a
+/// [`SecretString`] so its memory is wiped when the last copy is dropped.
+///
+/// ```
+/// use semarize::webhooks::WebhookSecret;
+/// let secret = WebhookSecret::new("whsec_abc").unwrap();
+/// assert_eq!(format!("{secret:?}"), "WebhookSecret([redacted])");
+/// assert_eq!(secret.expose_secret(), "whsec_abc");
+/// assert!(WebhookSecret::new("abc").is_err());
+/// ```
 #[derive(Clone)]
-pub struct WebhookSecret(String);
+pub struct WebhookSecret(SecretString);
 
 impl WebhookSecret {
     /// Checks the `whsec_` prefix.
     pub fn new(secret: impl Into<String>) -> Result<Self, crate::Error> {
-        let secret = secret.into();
+        let secret = Zeroizing::new(secret.into());
         if secret.starts_with("whsec_") && secret.len() > "whsec_".len() {
-            Ok(WebhookSecret(secret))
+            Ok(WebhookSecret(SecretString::from(secret.as_str())))
         } else {
             Err(crate::Error::config("a webhook secret starts with whsec_"))
         }
+    }
+
+    /// The secret itself, to hand to a verifier elsewhere or store in a secret manager.
+    /// Named so that every place that reveals it is easy to find.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
     }
 }
 
@@ -125,6 +142,48 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
 }
 
+/// The delivery headers: the name as [`HeaderMap`] stores it (lower case), and as
+/// errors show it.
+const DELIVERY_HEADERS: [(&str, &str); 5] = [
+    ("semarize-signature", sig::HEADER_SIGNATURE),
+    ("semarize-timestamp", sig::HEADER_TIMESTAMP),
+    ("semarize-event-id", sig::HEADER_EVENT_ID),
+    ("semarize-delivery-id", sig::HEADER_DELIVERY_ID),
+    ("semarize-event-type", sig::HEADER_EVENT_TYPE),
+];
+
+/// The delivery headers' values, in the order of [`DELIVERY_HEADERS`], found in one pass
+/// over the map: on every delivery this is cheaper than one hashed lookup per header,
+/// since most names fail the prefix test.
+fn delivery_headers(headers: &HeaderMap) -> Result<[&str; 5], WebhookError> {
+    let mut found: [Option<&str>; 5] = [None; 5];
+    for (name, value) in headers {
+        let name = name.as_str();
+        if !name.starts_with("semarize-") {
+            continue;
+        }
+        let Some(slot) = DELIVERY_HEADERS
+            .iter()
+            .position(|(lower, _)| *lower == name)
+        else {
+            continue;
+        };
+        // The first value of a repeated header, as HeaderMap::get gives. from_utf8
+        // checks a word at a time where to_str() goes byte by byte; every value is
+        // parsed or compared with the signed body afterwards.
+        if found[slot].is_none() {
+            found[slot] = std::str::from_utf8(value.as_bytes()).ok().map(str::trim);
+        }
+    }
+    let mut values = [""; 5];
+    for (slot, value) in found.into_iter().enumerate() {
+        values[slot] = value
+            .filter(|v| !v.is_empty())
+            .ok_or(WebhookError::MissingHeader(DELIVERY_HEADERS[slot].1))?;
+    }
+    Ok(values)
+}
+
 /// The default timestamp tolerance.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
@@ -142,15 +201,25 @@ impl Verifier {
             .into_iter()
             .map(WebhookSecret::new)
             .collect::<Result<Vec<_>, _>>()?;
-        if secrets.is_empty() {
+        Self::from_secrets(secrets)
+    }
+
+    /// A verifier accepting signatures by any of `secrets` (at least one), for secrets
+    /// already held as [`WebhookSecret`] (such as the one
+    /// [`upsert`](crate::resources::WebhookEndpoints::upsert) returns).
+    pub fn from_secrets(
+        secrets: impl IntoIterator<Item = WebhookSecret>,
+    ) -> Result<Self, crate::Error> {
+        // Only the HMAC key schedules are kept; they are wiped when dropped.
+        let keys: Vec<_> = secrets
+            .into_iter()
+            .map(|secret| sig::SigningKey::new(secret.expose_secret()))
+            .collect();
+        if keys.is_empty() {
             return Err(crate::Error::config(
                 "a webhook verifier needs at least one secret",
             ));
         }
-        let keys = secrets
-            .iter()
-            .map(|secret| sig::SigningKey::new(&secret.0))
-            .collect();
         Ok(Verifier {
             keys,
             tolerance: DEFAULT_TOLERANCE,
@@ -188,19 +257,7 @@ impl Verifier {
     /// Verifies a delivery from its headers and raw body bytes (verify before parsing:
     /// re-serialized JSON does not verify).
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<VerifiedEvent, WebhookError> {
-        let get = |name: &'static str| -> Result<&str, WebhookError> {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .ok_or(WebhookError::MissingHeader(name))
-        };
-        let signature = get(sig::HEADER_SIGNATURE)?;
-        let timestamp = get(sig::HEADER_TIMESTAMP)?;
-        let event_id = get(sig::HEADER_EVENT_ID)?;
-        let delivery_id = get(sig::HEADER_DELIVERY_ID)?;
-        let event_type = get(sig::HEADER_EVENT_TYPE)?;
+        let [signature, timestamp, event_id, delivery_id, event_type] = delivery_headers(headers)?;
         let seconds = self.verify_signature(timestamp, signature, body)?;
         let event: WebhookEvent = serde_json::from_slice(body)
             .map_err(|e| WebhookError::InvalidPayload(e.to_string()))?;
@@ -249,11 +306,11 @@ impl Verifier {
         let offered = OfferedSignatures::parse(signature_header)?;
         // One MAC per secret, compared in constant time with every offered signature.
         let matched = self.keys.iter().any(|key| {
-            let expected = key.mac(timestamp, body);
+            let expected = words(&key.mac(timestamp, body));
             offered
                 .iter()
                 .fold(subtle::Choice::from(0), |found, signature| {
-                    found | expected.ct_eq(signature)
+                    found | expected.ct_eq(&words(signature))
                 })
                 .into()
         });
@@ -270,6 +327,16 @@ impl Verifier {
         }
         Ok(seconds)
     }
+}
+
+/// A MAC as four words: `subtle` compares each element behind an optimization barrier,
+/// so four words cost an eighth of 32 bytes, still in constant time.
+fn words(mac: &[u8; 32]) -> [u64; 4] {
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(mac.chunks_exact(8)) {
+        *word = u64::from_ne_bytes(chunk.try_into().expect("chunks of 8 bytes"));
+    }
+    words
 }
 
 /// Most `v1` signatures one header may carry (rotation needs two).
@@ -377,6 +444,32 @@ pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_headers_are_found_in_one_pass_like_header_map_get() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("semarize-unrelated", "x".parse().unwrap());
+        for (lower, _) in DELIVERY_HEADERS {
+            headers.append(lower, format!(" {lower} ").parse().unwrap());
+        }
+        // A repeated header: the first value counts, as HeaderMap::get gives.
+        headers.append("semarize-event-id", "second".parse().unwrap());
+        let values = delivery_headers(&headers).unwrap();
+        assert_eq!(values[2], "semarize-event-id", "trimmed, first value");
+        assert_eq!(values[0], "semarize-signature");
+
+        headers.remove("semarize-delivery-id");
+        assert!(matches!(
+            delivery_headers(&headers),
+            Err(WebhookError::MissingHeader(sig::HEADER_DELIVERY_ID))
+        ));
+        headers.insert("semarize-delivery-id", "  ".parse().unwrap());
+        assert!(matches!(
+            delivery_headers(&headers),
+            Err(WebhookError::MissingHeader(sig::HEADER_DELIVERY_ID))
+        ));
+    }
 
     #[test]
     fn hex_decoding_accepts_exactly_64_digits_of_either_case() {

@@ -117,13 +117,22 @@ async fn every_operation_works_through_the_client() {
         .send()
         .await
         .unwrap();
-    assert!(hook.secret.unwrap().starts_with("whsec_"));
+    assert!(hook.secret.expose_secret().starts_with("whsec_"));
+    assert!(
+        !format!("{hook:?}").contains(hook.secret.expose_secret()),
+        "Debug never prints the secret"
+    );
     assert_eq!(h.client.webhooks().list().send().await.unwrap().len(), 1);
-    h.client.webhooks().delete(&hook.id).send().await.unwrap();
+    h.client
+        .webhooks()
+        .delete(&hook.endpoint.id)
+        .send()
+        .await
+        .unwrap();
     let gone = h
         .client
         .webhooks()
-        .delete(&hook.id)
+        .delete(&hook.endpoint.id)
         .send()
         .await
         .unwrap_err();
@@ -141,7 +150,12 @@ async fn a_delete_whose_answer_was_lost_succeeds_on_retry() {
         .await
         .unwrap();
     h.emulator.control().drop_after_commit("delete_webhook", 1);
-    h.client.webhooks().delete(&hook.id).send().await.unwrap();
+    h.client
+        .webhooks()
+        .delete(&hook.endpoint.id)
+        .send()
+        .await
+        .unwrap();
     assert!(h.client.webhooks().list().send().await.unwrap().is_empty());
 }
 

@@ -50,7 +50,7 @@ async fn receiver(h: &Harness, only_secrets: &[&str]) -> (Receiver, String) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let hook = h.client.webhooks().upsert(&url).send().await.unwrap();
     let secrets = if only_secrets.is_empty() {
-        vec![hook.secret.unwrap()]
+        vec![hook.secret.expose_secret().to_owned()]
     } else {
         only_secrets.iter().map(|s| s.to_string()).collect()
     };
@@ -125,11 +125,10 @@ async fn rotation_accepts_the_old_and_the_new_secret() {
         .send()
         .await
         .unwrap()
-        .secret
-        .unwrap();
+        .secret;
     // The receiver still verifies with the old secret only, while the upsert inside
     // `receiver` rotated to a new one: deliveries carry both signatures during rotation.
-    let (r, _) = receiver(&h, &[old.as_str()]).await;
+    let (r, _) = receiver(&h, &[old.expose_secret()]).await;
     h.create().send().await.unwrap();
     eventually("a delivery", || r.accepted.lock().unwrap().len() == 1).await;
     assert_eq!(h.emulator.control().deliveries()[0].result, "delivered");
