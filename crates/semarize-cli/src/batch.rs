@@ -136,7 +136,8 @@ impl BatchCommand {
             BatchCommand::Run(args) => {
                 let client = cli.client()?;
                 let ledger = open(&args.ledger).await?;
-                run_batch(&client, ledger, args, format).await.map(|_| ())
+                let counts = run_batch(&client, ledger, args, format).await?;
+                records_outcome(&counts)
             }
             BatchCommand::Status { ledger } => {
                 let ledger = open_existing(ledger).await?;
@@ -172,9 +173,25 @@ impl BatchCommand {
                     write(ledger.as_ref(), out, (*file_format).into()).await?;
                 }
                 summary(&counts, format);
-                Ok(())
+                records_outcome(&counts)
             }
         }
+    }
+}
+
+/// Exit 1 when any record of the ledger ended without succeeding (the README's promise,
+/// which schedulers and scripts read); the summary is already printed.
+fn records_outcome(counts: &LedgerCounts) -> Result<(), Failure> {
+    match counts.unsuccessful() {
+        0 => Ok(()),
+        unsuccessful => Err(Failure::run(format!(
+            "{unsuccessful} of {} records did not succeed ({} failed, {} cancelled, {} rejected); \
+             `semarize batch replay --failed` runs them again",
+            counts.total(),
+            counts.count(RecordState::Failed),
+            counts.count(RecordState::Cancelled),
+            counts.count(RecordState::Rejected),
+        ))),
     }
 }
 

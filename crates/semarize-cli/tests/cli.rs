@@ -257,9 +257,15 @@ async fn batch_commands() {
         "--output",
         "json",
     ]);
-    assert!(run.status.success(), "{}", stderr(&run));
+    // The README: exit 1 when batch records fail; a rejected line is such a record.
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     assert!(
         stderr(&run).contains("rejected input line 3: line 3: not JSON"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(
+        stderr(&run).contains("1 of 3 records did not succeed (0 failed, 0 cancelled, 1 rejected)"),
         "{}",
         stderr(&run)
     );
@@ -276,20 +282,50 @@ async fn batch_commands() {
     assert_eq!(status["credits_unknown"], 0);
     snapshot!("batch_status", &status);
 
-    let replay = cli.json(&[
+    let replay = cli.run(&[
         "batch",
         "replay",
         "--ledger",
         ledger.to_str().unwrap(),
         "--ids",
         "a",
+        "--output",
+        "json",
     ]);
+    assert_eq!(
+        replay.status.code(),
+        Some(1),
+        "the ledger still holds the rejected line: {}",
+        stderr(&replay)
+    );
+    let replay: Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_eq!(replay["states"]["succeeded"], 2);
     assert_eq!(
         emulator.control().runs().len(),
         3,
         "the replayed record got one new run"
     );
+
+    // Every record succeeded: exit 0.
+    let clean_input = dir.join("clean.jsonl");
+    std::fs::write(
+        &clean_input,
+        "{\"id\": \"c\", \"transcript\": \"We are losing hours.\"}\n",
+    )
+    .unwrap();
+    let clean_ledger = dir.join("clean.sqlite");
+    let clean = cli.run(&[
+        "batch",
+        "run",
+        clean_input.to_str().unwrap(),
+        "--kit",
+        "A1B2C3D4",
+        "--ledger",
+        clean_ledger.to_str().unwrap(),
+        "--out",
+        dir.join("clean.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
     std::fs::remove_dir_all(&dir).ok();
 }
 

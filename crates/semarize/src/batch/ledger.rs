@@ -229,6 +229,13 @@ impl LedgerCounts {
             + self.count(RecordState::Creating)
             + self.count(RecordState::Accepted)
     }
+
+    /// Records that ended without succeeding: failed, cancelled or rejected.
+    pub fn unsuccessful(&self) -> u64 {
+        self.count(RecordState::Failed)
+            + self.count(RecordState::Cancelled)
+            + self.count(RecordState::Rejected)
+    }
 }
 
 /// Which records a replay starts again.
