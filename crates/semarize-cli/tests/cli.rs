@@ -482,25 +482,48 @@ impl Drop for Child {
     }
 }
 
-/// Reads lines from a child's stdout until one satisfies `pred` (bounded).
-fn read_until(reader: &mut impl std::io::BufRead, pred: impl Fn(&str) -> bool) -> String {
-    let mut seen = String::new();
-    for _ in 0..50 {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        seen.push_str(&line);
-        if pred(&line) {
-            return line;
+/// A child's stdout, read on a thread: a child that stays silent fails the test at a
+/// deadline instead of blocking it forever.
+struct ChildLines(std::sync::mpsc::Receiver<String>);
+
+impl ChildLines {
+    fn new(stdout: impl std::io::Read + Send + 'static) -> Self {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ChildLines(receiver)
+    }
+
+    /// The first line satisfying `pred` within 20 s; the panic names `what` and shows
+    /// every line seen.
+    fn until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut seen = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(line) => {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                }
+                Err(e) => panic!("never printed {what} ({e}); printed:\n{seen}"),
+            }
         }
     }
-    panic!("never printed the expected line; got:\n{seen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_and_webhooks_listen_commands() {
-    use std::io::BufReader;
     use std::process::Stdio;
 
     // `semarize emulator` serves, and seeds the global key.
@@ -519,8 +542,8 @@ async fn emulator_and_webhooks_listen_commands() {
             .spawn()
             .unwrap(),
     );
-    let mut out = BufReader::new(emulator.0.stdout.take().unwrap());
-    let first = read_until(&mut out, |l| l.starts_with("listening on "));
+    let out = ChildLines::new(emulator.0.stdout.take().unwrap());
+    let first = out.until("its address", |l| l.starts_with("listening on "));
     let url = first
         .trim()
         .strip_prefix("listening on ")
@@ -591,8 +614,8 @@ async fn emulator_and_webhooks_listen_commands() {
             .status(),
         401
     );
-    let mut out = BufReader::new(listen.0.stdout.take().unwrap());
-    let printed = read_until(&mut out, |l| l.contains("\"run_id\": \"r9\""));
+    let out = ChildLines::new(listen.0.stdout.take().unwrap());
+    let printed = out.until("the delivery's run", |l| l.contains("\"run_id\": \"r9\""));
     assert!(printed.contains("r9"));
 }
 

@@ -2,8 +2,9 @@
 //! with no duplicate run, every record terminal, the work shared among them, and a killed
 //! worker's leases taken over.
 //!
-//! Needs `SEMARIZE_TEST_POSTGRES_URL` (set by `.ci/run`, which starts PostgreSQL); without
-//! it the test says it was skipped and passes.
+//! Needs `SEMARIZE_TEST_POSTGRES_URL` (set by `.ci/run`, which starts PostgreSQL). Without
+//! it the test fails under `CI=true` (CI must never go green without the shared ledger
+//! tested) and elsewhere says it was skipped and passes.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -17,9 +18,14 @@ fn database_url() -> Option<String> {
     match std::env::var("SEMARIZE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!(
-                "SKIPPED: SEMARIZE_TEST_POSTGRES_URL is not set, so the PostgreSQL ledger tests did not run"
+            let message =
+                "SEMARIZE_TEST_POSTGRES_URL is not set, so the PostgreSQL ledger tests did not run";
+            let under_ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false");
+            assert!(
+                !under_ci,
+                "{message}: under CI=true that is a failure (.ci/run starts PostgreSQL)"
             );
+            eprintln!("SKIPPED: {message}");
             None
         }
     }

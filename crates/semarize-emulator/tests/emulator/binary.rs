@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 struct Running(Child);
 
@@ -19,11 +20,23 @@ fn spawn(args: &[&str]) -> (Running, Vec<String>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
+    let wanted = if args.contains(&"--api-key") { 1 } else { 2 };
+    // Read on a thread so that a silent binary fails at a deadline instead of hanging.
     let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut out = vec![lines.next().unwrap().unwrap()];
-    if !args.contains(&"--api-key") {
-        out.push(lines.next().unwrap().unwrap());
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = Vec::new();
+    while out.len() < wanted {
+        match lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => out.push(line),
+            Err(e) => panic!("the emulator printed {out:?} and then nothing ({e})"),
+        }
     }
     (Running(child), out)
 }
