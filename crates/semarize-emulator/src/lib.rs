@@ -22,6 +22,7 @@
 //! ```
 
 pub mod additive;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod control;
