@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::faults::{FaultAction, FaultSpec, ForcedOutcome, RawResponse, WebhookFaults};
-use crate::state::{Core, CreateAttempt, DeliveryRecord, RunInspection, lock};
+use crate::inspect::{CreateAttempt, DeliveryRecord, RunInspection};
+use crate::lock;
+use crate::state::Core;
 
 /// Drives and inspects a running emulator.
 #[derive(Clone, Debug)]

@@ -22,6 +22,8 @@
 //! ```
 
 pub mod additive;
+mod admission;
+mod auth;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
@@ -29,13 +31,16 @@ pub mod control;
 pub mod error;
 pub mod faults;
 mod http;
+mod idempotency;
 mod ids;
+pub mod inspect;
 pub mod kits;
-mod rate_limit;
 pub mod routes;
+mod runs;
 mod server;
-pub mod state;
+mod state;
 mod webhooks;
+mod workspace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +48,7 @@ use std::sync::Arc;
 pub use config::{Config, Settings};
 pub use control::Control;
 pub use faults::{FaultAction, FaultSpec, ForcedOutcome, RawResponse, WebhookFaults};
+pub use idempotency::MAX_IDEMPOTENCY_KEY;
 
 /// The emulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -143,4 +149,12 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// Locks a mutex of the emulator's state.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a lock must not take the whole emulator down with it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -20,9 +20,12 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::faults::{FaultAction, RawResponse};
+use crate::inspect::CreateAttempt;
+use crate::lock;
 use crate::routes::{self, ROUTES};
 use crate::server::ConnectionKiller;
-use crate::state::{Core, CreateAttempt, Workspace};
+use crate::state::Core;
+use crate::workspace::Workspace;
 
 /// Handler state.
 #[derive(Clone, Debug)]
@@ -118,11 +121,11 @@ async fn gate(
         routes::operation_id(req.method().as_str(), matched.as_str()).unwrap_or("unknown");
     let is_create = operation == "create_run";
     let additive = app.core.settings().additive;
-    let latency = crate::state::lock(&app.core.faults).latency(operation);
+    let latency = lock(&app.core.faults).latency(operation);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    let fault = crate::state::lock(&app.core.faults).take(operation);
+    let fault = lock(&app.core.faults).take(operation);
     let record_refusal = |status: StatusCode, outcome: &str| {
         if is_create {
             app.core.record_create(CreateAttempt {

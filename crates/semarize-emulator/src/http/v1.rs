@@ -11,13 +11,15 @@ use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use semarize_api::types::{ErrorCode, RunType};
 use serde_json::Value;
-use sha2::Digest;
 
 use super::{
     App, Ctx, DropAfterCommit, error_response, header_str, json_response, read_json_object,
 };
 use crate::error::ApiError;
-use crate::state::{CreateAttempt, CreateOutcome, CreateRun, MAX_IDEMPOTENCY_KEY};
+use crate::idempotency;
+use crate::inspect::CreateAttempt;
+use crate::runs::{self, CreateOutcome, CreateRun};
+use crate::webhooks;
 
 /// Adds the handler of `operation_id` to `methods`.
 pub(super) fn handler(
@@ -55,41 +57,6 @@ fn with_retry_after(mut response: Response, seconds: u64) -> Response {
 
 /// Canonical (sorted-key) SHA-256 of a JSON value, so that key order never makes two
 /// identical requests differ.
-fn canonical_hash(value: &Value) -> [u8; 32] {
-    fn write(value: &Value, out: &mut sha2::Sha256) {
-        match value {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.update(b"{");
-                for key in keys {
-                    out.update(
-                        serde_json::to_string(key)
-                            .expect("strings serialize")
-                            .as_bytes(),
-                    );
-                    out.update(b":");
-                    write(&map[key], out);
-                    out.update(b",");
-                }
-                out.update(b"}");
-            }
-            Value::Array(items) => {
-                out.update(b"[");
-                for item in items {
-                    write(item, out);
-                    out.update(b",");
-                }
-                out.update(b"]");
-            }
-            other => out.update(other.to_string().as_bytes()),
-        }
-    }
-    let mut hasher = sha2::Sha256::new();
-    write(value, &mut hasher);
-    hasher.finalize().into()
-}
-
 fn non_empty_string(
     body: &serde_json::Map<String, Value>,
     field: &str,
@@ -185,27 +152,8 @@ fn validate_create(app: &App, body: serde_json::Map<String, Value>) -> Result<Cr
         transcript,
         run_type,
         sync,
-        body_hash: canonical_hash(&Value::Object(body)),
+        body_hash: idempotency::canonical_hash(&Value::Object(body)),
     })
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<Arc<str>>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = raw.to_str().map_err(|_| {
-        ApiError::bad_request(
-            ErrorCode::InvalidRequest,
-            "Idempotency-Key must be visible ASCII",
-        )
-    })?;
-    if key.chars().count() > MAX_IDEMPOTENCY_KEY {
-        return Err(ApiError::bad_request(
-            ErrorCode::IdempotencyKeyTooLong,
-            format!("Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters"),
-        ));
-    }
-    Ok(Some(Arc::from(key)))
 }
 
 async fn create_run(
@@ -215,10 +163,10 @@ async fn create_run(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let key = idempotency_key(&headers);
+    let key = idempotency::key_from_headers(&headers);
     let attempt = |status: u16, outcome: &str, run_id: Option<uuid::Uuid>| CreateAttempt {
         at: chrono::Utc::now(),
-        workspace_id: Some(crate::state::lock(&ctx.workspace).id.clone()),
+        workspace_id: Some(crate::lock(&ctx.workspace).id.clone()),
         idempotency_key: header_str(&headers, "idempotency-key").map(Arc::from),
         status,
         outcome: outcome.to_owned(),
@@ -286,7 +234,7 @@ async fn create_run(
                     fallback.status = run.status;
                     fallback.sync_fallback = Some(true);
                     fallback.waited_ms = Some(started.elapsed().as_millis() as u64);
-                    let delay = app.core.advised_delay(finishes);
+                    let delay = runs::advised_delay(finishes);
                     with_retry_after(
                         json_response(StatusCode::ACCEPTED, &fallback, settings.additive),
                         delay,
@@ -295,7 +243,7 @@ async fn create_run(
             }),
         );
     }
-    let delay = app.core.advised_delay(finishes);
+    let delay = runs::advised_delay(finishes);
     with_retry_after(
         json_response(StatusCode::ACCEPTED, &summary, settings.additive),
         delay,
@@ -356,7 +304,7 @@ async fn get_run(
     let result = app.core.get_run(&ctx.workspace, &run_id).map(|run| {
         let response = json_response(StatusCode::OK, &run, app.core.settings().additive);
         match app.core.pending_until(&ctx.workspace, &run_id) {
-            Some(finishes) => with_retry_after(response, app.core.advised_delay(finishes)),
+            Some(finishes) => with_retry_after(response, runs::advised_delay(finishes)),
             None => response,
         }
     });
@@ -444,41 +392,6 @@ async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) -> Response
     respond(&app, result)
 }
 
-/// Checks a webhook URL: HTTPS and publicly routable, unless local use is allowed.
-fn check_webhook_url(raw: &str, allow_http: bool) -> Result<(), ApiError> {
-    let invalid = |why: &str| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::InvalidWebhookUrl,
-        )
-        .detail(why.to_owned())
-    };
-    let url = reqwest::Url::parse(raw).map_err(|_| invalid("url is not an absolute URL"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_http => {}
-        _ => return Err(invalid("url must use https")),
-    }
-    let host = url.host().ok_or_else(|| invalid("url has no host"))?;
-    if !allow_http {
-        let private = match host {
-            url::Host::Domain(d) => {
-                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local")
-            }
-            url::Host::Ipv4(ip) => {
-                ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-            }
-            url::Host::Ipv6(ip) => {
-                ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
-            }
-        };
-        if private {
-            return Err(invalid("url must be publicly routable"));
-        }
-    }
-    Ok(())
-}
-
 async fn upsert_webhook(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
@@ -503,7 +416,7 @@ async fn upsert_webhook(
             }
         };
         let settings = app.core.settings();
-        check_webhook_url(&url, settings.allow_http_webhooks)?;
+        webhooks::check_url(&url, settings.allow_http_webhooks)?;
         let webhook = app.core.upsert_webhook(&ctx.workspace, url);
         Ok(json_response(
             StatusCode::CREATED,
@@ -530,30 +443,4 @@ async fn delete_webhook(
         .delete_webhook(&ctx.workspace, &id)
         .map(|()| axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT));
     respond(&app, result)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_hash_ignores_key_order() {
-        let a: Value = serde_json::from_str(r#"{"a":1,"b":{"c":[1,2],"d":"x"}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"b":{"d":"x","c":[1,2]},"a":1}"#).unwrap();
-        let c: Value = serde_json::from_str(r#"{"b":{"d":"x","c":[2,1]},"a":1}"#).unwrap();
-        assert_eq!(canonical_hash(&a), canonical_hash(&b));
-        assert_ne!(canonical_hash(&a), canonical_hash(&c));
-    }
-
-    #[test]
-    fn webhook_urls_must_be_public_https_unless_allowed() {
-        assert!(check_webhook_url("https://example.com/hook", false).is_ok());
-        assert!(check_webhook_url("http://example.com/hook", false).is_err());
-        assert!(check_webhook_url("https://127.0.0.1/hook", false).is_err());
-        assert!(check_webhook_url("https://10.1.2.3/hook", false).is_err());
-        assert!(check_webhook_url("https://localhost/hook", false).is_err());
-        assert!(check_webhook_url("http://127.0.0.1:9000/hook", true).is_ok());
-        assert!(check_webhook_url("not a url", true).is_err());
-        assert!(check_webhook_url("ftp://example.com", true).is_err());
-    }
 }

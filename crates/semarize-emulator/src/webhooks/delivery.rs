@@ -14,8 +14,11 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::Job;
 use crate::ids;
-use crate::state::{Core, DeliveryRecord, Job, lock};
+use crate::inspect::DeliveryRecord;
+use crate::lock;
+use crate::state::Core;
 
 /// Most attempts per event.
 const MAX_ATTEMPTS: u32 = 10;
@@ -163,14 +166,14 @@ fn emit(core: &Core, workspace_id: &Arc<str>, run_id: &str) -> Emitted {
     };
     let mut ws = lock(&workspace);
     let now = Instant::now();
-    let Some(run) = ws.run(run_id) else {
+    let Some(run) = ws.runs.get(run_id) else {
         return Emitted::Nothing;
     };
     if !run.is_terminal(now) {
         return Emitted::NotYet(run.finishes());
     }
     let detail = run.detail(now);
-    if ws.webhook.is_none() || !ws.claim_event(run_id) {
+    if ws.webhook.is_none() || !ws.runs.get_mut(run_id).is_some_and(|run| run.claim_event()) {
         return Emitted::Nothing;
     }
     let event_type = match detail.status {
