@@ -24,6 +24,7 @@
 pub mod additive;
 mod admission;
 mod auth;
+pub mod catalogue;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;

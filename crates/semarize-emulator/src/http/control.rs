@@ -185,9 +185,16 @@ async fn get_settings(State(app): State<App>) -> Json<Settings> {
 async fn put_settings(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let result = async {
         let map = read_json_object(&headers, body, app.core.max_body_bytes()).await?;
-        // A partial body changes only the fields it names.
+        // A partial body changes only the fields it names; a name that is not a setting
+        // is a mistake to report, not to ignore.
         let mut current = serde_json::to_value(app.core.settings()).expect("settings serialize");
         for (k, v) in map {
+            if current.get(&k).is_none() {
+                return Err(ApiError::bad_request(
+                    ErrorCode::InvalidRequest,
+                    format!("unknown setting {k:?}"),
+                ));
+            }
             current[k] = v;
         }
         let settings: Settings = serde_json::from_value(current)

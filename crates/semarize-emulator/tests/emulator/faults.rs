@@ -169,6 +169,16 @@ async fn the_control_surface_works_over_http() {
             .status,
         400
     );
+    let misspelt = env
+        .control("PUT", "/_emulator/settings", json!({"run_latncy_ms": 5}))
+        .await;
+    assert_eq!(misspelt.status, 400, "an unknown setting is not ignored");
+    assert!(
+        misspelt.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("run_latncy_ms")
+    );
     assert_eq!(
         env.control(
             "POST",

@@ -3,6 +3,7 @@
 
 mod api;
 mod binary;
+mod catalogue;
 mod conformance;
 mod faults;
 mod support;
