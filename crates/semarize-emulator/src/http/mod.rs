@@ -1,5 +1,5 @@
 //! HTTP framing: the router, the request-id and gate middleware, JSON bodies and the
-//! error envelope. Behaviour lives in [`crate::state`]; handlers translate.
+//! error envelope. Behaviour lives in the core (`crate::state`); handlers translate.
 
 mod control;
 mod v1;

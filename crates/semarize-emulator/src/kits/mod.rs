@@ -1,6 +1,6 @@
 //! The Kit catalogue: Kit definitions, their versions and Bricks, and lookup by code,
 //! id, version and Brick id. The built-in Kits are data, `kits/builtin.json`, in the
-//! same format `--kits FILE` accepts; the engine that runs a Kit is [`engine`].
+//! same format `--kits FILE` accepts; the engine that runs a Kit is [`evaluate`].
 
 mod engine;
 

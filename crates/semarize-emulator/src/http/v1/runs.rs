@@ -1,4 +1,5 @@
-//! The /v1 handlers: validation with the documented codes, then the core.
+//! `/v1/runs`: creation (validation in the documented order, idempotency, sync mode with
+//! the 202 fallback), listing, detail and usage.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -6,57 +7,18 @@ use std::time::Instant;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::{MethodFilter, MethodRouter, on};
 use semarize_api::types::{ErrorCode, RunType};
 use serde_json::Value;
 
-use super::{
-    App, Ctx, DropAfterCommit, error_response, header_str, json_response, read_json_object,
-};
+use super::{query_pairs, query_value, respond, with_retry_after};
 use crate::error::ApiError;
+use crate::http::{App, Ctx, DropAfterCommit, header_str, json_response, read_json_object};
 use crate::idempotency;
 use crate::inspect::CreateAttempt;
 use crate::runs::{self, CreateOutcome, CreateRun};
-use crate::webhooks;
 
-/// Adds the handler of `operation_id` to `methods`.
-pub(super) fn handler(
-    methods: MethodRouter<App>,
-    filter: MethodFilter,
-    operation_id: &str,
-) -> MethodRouter<App> {
-    let one = match operation_id {
-        "create_run" => on(filter, create_run),
-        "list_runs" => on(filter, list_runs),
-        "get_run" => on(filter, get_run),
-        "get_run_usage" => on(filter, get_run_usage),
-        "get_kit_schema" => on(filter, get_kit_schema),
-        "get_kit_schema_by_query" => on(filter, get_kit_schema_by_query),
-        "get_bricks" => on(filter, get_bricks),
-        "upsert_webhook" => on(filter, upsert_webhook),
-        "list_webhooks" => on(filter, list_webhooks),
-        "delete_webhook" => on(filter, delete_webhook),
-        other => panic!("the route table names {other}, which has no handler"),
-    };
-    methods.merge(one)
-}
-
-/// The response or the error envelope, in the workspace's additive mode.
-fn respond(app: &App, result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(|err| error_response(&err, app.core.settings().additive))
-}
-
-fn with_retry_after(mut response: Response, seconds: u64) -> Response {
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    response
-}
-
-/// Canonical (sorted-key) SHA-256 of a JSON value, so that key order never makes two
-/// identical requests differ.
 fn non_empty_string(
     body: &serde_json::Map<String, Value>,
     field: &str,
@@ -156,7 +118,7 @@ fn validate_create(app: &App, body: serde_json::Map<String, Value>) -> Result<Cr
     })
 }
 
-async fn create_run(
+pub(super) async fn create_run(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     dropping: Option<Extension<DropAfterCommit>>,
@@ -250,24 +212,7 @@ async fn create_run(
     )
 }
 
-/// The query string as pairs; a malformed one is 400.
-fn query_pairs(raw: Option<String>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(raw.as_deref().unwrap_or_default()).map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::InvalidRequest,
-            format!("the query string is malformed: {e}"),
-        )
-    })
-}
-
-fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-async fn list_runs(
+pub(super) async fn list_runs(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     RawQuery(raw): RawQuery,
@@ -296,7 +241,7 @@ async fn list_runs(
     respond(&app, result)
 }
 
-async fn get_run(
+pub(super) async fn get_run(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     Path(run_id): Path<String>,
@@ -311,7 +256,7 @@ async fn get_run(
     respond(&app, result)
 }
 
-async fn get_run_usage(
+pub(super) async fn get_run_usage(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     Path(run_id): Path<String>,
@@ -320,127 +265,5 @@ async fn get_run_usage(
         .core
         .usage(&ctx.workspace, &run_id)
         .map(|usage| json_response(StatusCode::OK, &usage, app.core.settings().additive));
-    respond(&app, result)
-}
-
-async fn get_kit_schema(State(app): State<App>, Path(kit_id): Path<String>) -> Response {
-    let result = app
-        .core
-        .catalog
-        .by_kit_id(&kit_id)
-        .map(|kit| json_response(StatusCode::OK, &kit.schema(), app.core.settings().additive))
-        .ok_or_else(|| ApiError::not_found(ErrorCode::KitNotFound));
-    respond(&app, result)
-}
-
-async fn get_kit_schema_by_query(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
-    let result = query_pairs(raw).and_then(|pairs| {
-        // A parameter that is present but empty is a lookup that finds nothing (404);
-        // only when none of the three is present is the request incomplete (400).
-        let given = |name| query_value(&pairs, name);
-        let catalog = &app.core.catalog;
-        // kit_version_id overrides, as it does for run creation; then kit_id, then kit_code.
-        let resolved = match (given("kit_version_id"), given("kit_id"), given("kit_code")) {
-            (Some(version), _, _) => catalog.resolve(None, Some(version)),
-            (None, Some(kit_id), _) => catalog.by_kit_id(kit_id),
-            (None, None, Some(code)) => catalog.resolve(Some(code), None),
-            (None, None, None) => {
-                return Err(ApiError::bad_request(
-                    ErrorCode::KitCodeOrKitVersionIdRequired,
-                    "send one of kit_code, kit_id or kit_version_id",
-                ));
-            }
-        };
-        resolved
-            .map(|kit| json_response(StatusCode::OK, &kit.schema(), app.core.settings().additive))
-            .ok_or_else(|| ApiError::not_found(ErrorCode::KitNotFound))
-    });
-    respond(&app, result)
-}
-
-async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
-    let result = query_pairs(raw).and_then(|pairs| {
-        let Some(raw_ids) = query_value(&pairs, "ids") else {
-            return Err(ApiError::bad_request(
-                ErrorCode::IdsRequired,
-                "send ids as a comma-separated list",
-            ));
-        };
-        // An empty list asks for nothing and gets nothing, like a list of unknown ids.
-        let ids: Vec<&str> = raw_ids
-            .split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .collect();
-        if ids.len() > 100 {
-            return Err(ApiError::bad_request(
-                ErrorCode::TooManyIds,
-                "at most 100 ids per request",
-            ));
-        }
-        let bricks: Vec<_> = ids
-            .iter()
-            .filter_map(|id| app.core.catalog.brick(id))
-            .map(|b| b.metadata())
-            .collect();
-        Ok(json_response(
-            StatusCode::OK,
-            &bricks,
-            app.core.settings().additive,
-        ))
-    });
-    respond(&app, result)
-}
-
-async fn upsert_webhook(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let result = async {
-        let body = read_json_object(&headers, body, app.core.max_body_bytes()).await?;
-        let url = match body.get("url") {
-            Some(Value::String(url)) => url.trim().to_owned(),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    ErrorCode::InvalidRequest,
-                    "url must be a string",
-                ));
-            }
-            None => {
-                return Err(ApiError::bad_request(
-                    ErrorCode::InvalidRequest,
-                    "url is required",
-                ));
-            }
-        };
-        let settings = app.core.settings();
-        webhooks::check_url(&url, settings.allow_http_webhooks)?;
-        let webhook = app.core.upsert_webhook(&ctx.workspace, url);
-        Ok(json_response(
-            StatusCode::CREATED,
-            &webhook,
-            settings.additive,
-        ))
-    }
-    .await;
-    respond(&app, result)
-}
-
-async fn list_webhooks(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> Response {
-    let hooks = app.core.list_webhooks(&ctx.workspace);
-    json_response(StatusCode::OK, &hooks, app.core.settings().additive)
-}
-
-async fn delete_webhook(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    Path(id): Path<String>,
-) -> Response {
-    let result = app
-        .core
-        .delete_webhook(&ctx.workspace, &id)
-        .map(|()| axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT));
     respond(&app, result)
 }

@@ -1,0 +1,82 @@
+//! `/v1/kits/...` and `/v1/bricks`: Kit schemas and Brick metadata from the catalogue.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use semarize_api::types::ErrorCode;
+
+use super::{query_pairs, query_value, respond};
+use crate::error::ApiError;
+use crate::http::{App, json_response};
+
+pub(super) async fn get_kit_schema(State(app): State<App>, Path(kit_id): Path<String>) -> Response {
+    let result = app
+        .core
+        .catalog
+        .by_kit_id(&kit_id)
+        .map(|kit| json_response(StatusCode::OK, &kit.schema(), app.core.settings().additive))
+        .ok_or_else(|| ApiError::not_found(ErrorCode::KitNotFound));
+    respond(&app, result)
+}
+
+pub(super) async fn get_kit_schema_by_query(
+    State(app): State<App>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let result = query_pairs(raw).and_then(|pairs| {
+        // A parameter that is present but empty is a lookup that finds nothing (404);
+        // only when none of the three is present is the request incomplete (400).
+        let given = |name| query_value(&pairs, name);
+        let catalog = &app.core.catalog;
+        // kit_version_id overrides, as it does for run creation; then kit_id, then kit_code.
+        let resolved = match (given("kit_version_id"), given("kit_id"), given("kit_code")) {
+            (Some(version), _, _) => catalog.resolve(None, Some(version)),
+            (None, Some(kit_id), _) => catalog.by_kit_id(kit_id),
+            (None, None, Some(code)) => catalog.resolve(Some(code), None),
+            (None, None, None) => {
+                return Err(ApiError::bad_request(
+                    ErrorCode::KitCodeOrKitVersionIdRequired,
+                    "send one of kit_code, kit_id or kit_version_id",
+                ));
+            }
+        };
+        resolved
+            .map(|kit| json_response(StatusCode::OK, &kit.schema(), app.core.settings().additive))
+            .ok_or_else(|| ApiError::not_found(ErrorCode::KitNotFound))
+    });
+    respond(&app, result)
+}
+
+pub(super) async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
+    let result = query_pairs(raw).and_then(|pairs| {
+        let Some(raw_ids) = query_value(&pairs, "ids") else {
+            return Err(ApiError::bad_request(
+                ErrorCode::IdsRequired,
+                "send ids as a comma-separated list",
+            ));
+        };
+        // An empty list asks for nothing and gets nothing, like a list of unknown ids.
+        let ids: Vec<&str> = raw_ids
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .collect();
+        if ids.len() > 100 {
+            return Err(ApiError::bad_request(
+                ErrorCode::TooManyIds,
+                "at most 100 ids per request",
+            ));
+        }
+        let bricks: Vec<_> = ids
+            .iter()
+            .filter_map(|id| app.core.catalog.brick(id))
+            .map(|b| b.metadata())
+            .collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &bricks,
+            app.core.settings().additive,
+        ))
+    });
+    respond(&app, result)
+}
