@@ -136,7 +136,8 @@ impl BatchCommand {
             BatchCommand::Run(args) => {
                 let client = cli.client()?;
                 let ledger = open(&args.ledger).await?;
-                let counts = run_batch(&client, ledger, args, format).await?;
+                let counts = run_batch(&client, ledger, args).await?;
+                summary(&counts, format);
                 records_outcome(&counts)
             }
             BatchCommand::Status { ledger } => {
@@ -210,12 +211,11 @@ async fn write(ledger: &dyn Ledger, out: &Path, format: ResultFormat) -> Result<
 }
 
 /// Ingests, runs to completion (with webhooks when asked), writes results. Returns the
-/// final counts.
+/// final counts for the caller to show.
 pub async fn run_batch(
     client: &Client,
     ledger: Arc<dyn Ledger>,
     args: &RunArgs,
-    format: OutputFormat,
 ) -> Result<LedgerCounts, Failure> {
     let file = std::fs::File::open(&args.input).map_err(|e| {
         Failure::usage(format!(
@@ -270,7 +270,6 @@ pub async fn run_batch(
     };
     let counts = execute_with(client, ledger.clone(), options, progress).await?;
     write(ledger.as_ref(), &args.out, args.format.into()).await?;
-    summary(&counts, format);
     Ok(counts)
 }
 

@@ -461,14 +461,65 @@ fn demo_needs_no_key_and_no_network() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout);
+    // It says which Kit ran and what each Brick measures.
     assert!(
-        text.contains("call-001") && text.contains("succeeded"),
+        text.contains("through the Kit A1B2C3D4 \"Discovery call\""),
         "{text}"
     );
-    assert!(text.contains(&format!(
-        "results: {}",
-        Path::new(&dir).join("results.jsonl").display()
-    )));
+    assert!(
+        text.contains("budget_mentioned  true when the call mentions budget"),
+        "{text}"
+    );
+    // Every sample call has its row, and all of them succeeded.
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("call-")).collect();
+    assert_eq!(rows.len(), 6, "{text}");
+    assert!(rows.iter().all(|r| r.contains("succeeded")), "{text}");
+    assert!(text.contains("6 of 6 calls succeeded."), "{text}");
+    // --dir keeps the files and says where they are.
+    let results = Path::new(&dir).join("results.jsonl");
+    assert!(
+        text.contains(&format!("Results: {}", results.display())),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&results).unwrap().lines().count(),
+        6
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn demo_removes_its_temporary_folder_unless_kept() {
+    let tmp = temp("demo-tmp");
+    let demo = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .arg("demo")
+            .args(extra)
+            .env("TMPDIR", &tmp)
+            .env_remove("SEMARIZE_API_KEY")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        std::fs::read_dir(&tmp).unwrap().count()
+    };
+    assert_eq!(demo(&[]), 0, "nothing is left behind");
+    assert_eq!(demo(&["--keep"]), 1, "--keep keeps the folder");
+    std::fs::remove_dir_all(&tmp).ok();
+}
+
+#[test]
+fn demo_json_output_is_one_document() {
+    let dir = temp("demo-json");
+    let output = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["demo", "--dir", dir.to_str().unwrap(), "--output", "json"])
+        .env_remove("SEMARIZE_API_KEY")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(value["kit_code"], "A1B2C3D4");
+    assert_eq!(value["counts"]["states"]["succeeded"], 6);
+    assert_eq!(value["results"].as_array().unwrap().len(), 6);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -281,6 +281,39 @@ impl Resolved<'_> {
 }
 
 impl BrickDef {
+    /// What the engine measures with this Brick, in one line a newcomer understands.
+    ///
+    /// ```
+    /// let catalog = semarize_emulator::kits::Catalog::default();
+    /// let kit = catalog.resolve(Some("A1B2C3D4"), None).unwrap();
+    /// let budget = kit.version.bricks.iter().find(|b| b.key == "budget_mentioned").unwrap();
+    /// assert_eq!(budget.explain(), "true when the call mentions budget, price, spend or $");
+    /// ```
+    pub fn explain(&self) -> String {
+        let words = |items: &[String]| match items {
+            [] => "nothing".to_owned(),
+            [one] => one.clone(),
+            [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+        };
+        match &self.kind {
+            BrickKind::Boolean => format!("true when the call mentions {}", words(&self.keywords)),
+            BrickKind::Number => format!(
+                "0 to 100, higher the more passages mention {}",
+                words(&self.keywords)
+            ),
+            BrickKind::Category { categories } => match categories.first() {
+                Some(first) => format!(
+                    "{}: the first one the call names, else {first}",
+                    words(categories)
+                ),
+                None => "a category, but none is defined".to_owned(),
+            },
+            BrickKind::String => {
+                format!("the first passage that mentions {}", words(&self.keywords))
+            }
+        }
+    }
+
     /// Brick metadata for `GET /v1/bricks`.
     pub fn metadata(&self) -> types::BrickMetadata {
         let (type_, categories) = match &self.kind {
