@@ -1,25 +1,58 @@
-//! Generates the raw client from `openapi/semarize.yaml` into `OUT_DIR`.
+//! Generates the raw client into `OUT_DIR` from the spec: `$SEMARIZE_API_SPEC` when set
+//! (regenerate from your own copy without forking), else the spec packaged with this
+//! crate (`openapi/semarize.yaml`, which the repository's top-level
+//! `openapi/semarize.yaml` links to). The spec used is copied next to the generated code
+//! and is `semarize_api::SPEC_YAML`.
 //!
 //! Nothing generated is committed inside this crate; `cargo xtask spec check` compares
 //! the generated public surface against `openapi/generated-surface.txt` instead.
 
 include!("codegen.rs");
 
+/// Names a spec other than the packaged one (an absolute path; a relative one is taken
+/// from this package's directory, where cargo runs build scripts).
+const SPEC_VARIABLE: &str = "SEMARIZE_API_SPEC";
+
 fn main() {
+    println!("cargo:rerun-if-env-changed={SPEC_VARIABLE}");
+    println!("cargo:rerun-if-changed=codegen.rs");
     // Read at run time, not with env!(): a build-script binary reused from a shared
     // target directory must look in the checkout being built, not in the one it was
     // compiled in.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let spec_path = std::path::Path::new(&manifest_dir).join("../../openapi/semarize.yaml");
+    let spec_path = match std::env::var_os(SPEC_VARIABLE).filter(|v| !v.is_empty()) {
+        Some(path) => std::path::Path::new(&manifest_dir).join(path),
+        None => std::path::Path::new(&manifest_dir).join("openapi/semarize.yaml"),
+    };
     println!("cargo:rerun-if-changed={}", spec_path.display());
-    println!("cargo:rerun-if-changed=codegen.rs");
 
-    let text = std::fs::read_to_string(&spec_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", spec_path.display()));
-    let source = parse_spec(&text)
-        .and_then(|spec| generate(&spec))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let out = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("semarize_api.rs");
-    std::fs::write(&out, source).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+    let text = std::fs::read_to_string(&spec_path).unwrap_or_else(|e| {
+        fail(&format!(
+            "cannot read the spec {}: {e}",
+            spec_path.display()
+        ))
+    });
+    let spec = parse_spec(&text).unwrap_or_else(|e| fail(&format!("{}:{e}", spec_path.display())));
+    // progenitor panics on some specs it cannot generate (an unknown `type`, say): that is
+    // a message about the spec, not a crash of the build.
+    let source = quietly(|| generate(&spec))
+        .unwrap_or_else(|panic| Err(format!("progenitor cannot generate this spec: {panic}")))
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", spec_path.display())));
+    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    let out = std::path::Path::new(&out_dir);
+    write(&out.join("semarize_api.rs"), &source);
+    write(&out.join("semarize.yaml"), &text);
+}
+
+fn write(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
+}
+
+/// Stops the build with `message` as cargo's error, not a panic's backtrace.
+fn fail(message: &str) -> ! {
+    for line in message.lines() {
+        println!("cargo::error={line}");
+    }
+    std::process::exit(1);
 }

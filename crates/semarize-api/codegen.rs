@@ -16,9 +16,25 @@ pub const OPEN_ENUMS: &[(&str, &str)] = &[
     ("ErrorCode", "crate::open_enums::ErrorCode"),
 ];
 
-/// Parses the spec text (YAML or JSON) into an OpenAPI document.
+/// Parses the spec text (YAML or JSON) into an OpenAPI document. An error starts with
+/// `LINE:COL: ` when the parser knows where, so that `{path}:{error}` reads like a
+/// compiler's message.
 pub fn parse_spec(text: &str) -> Result<openapiv3::OpenAPI, String> {
-    serde_yaml::from_str(text).map_err(|e| format!("openapi/semarize.yaml does not parse: {e}"))
+    serde_norway::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        match e.location() {
+            Some(at) => {
+                let suffix = format!(" at line {} column {}", at.line(), at.column());
+                let message = message.strip_suffix(&suffix).unwrap_or(&message);
+                format!(
+                    "{}:{}: the spec does not parse: {message}",
+                    at.line(),
+                    at.column()
+                )
+            }
+            None => format!(" the spec does not parse: {message}"),
+        }
+    })
 }
 
 /// The generator with this project's settings: builder interface, tags merged, the
@@ -50,4 +66,23 @@ pub fn generate(spec: &openapiv3::OpenAPI) -> Result<String, String> {
     let file: syn::File =
         syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
     Ok(prettyplease::unparse(&file))
+}
+
+/// Runs `f`, turning a panic into its message without printing the default panic report.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    // The panic hook is process-global: serialize its swaps so concurrent callers (tests)
+    // always restore the hook they found.
+    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = HOOK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "unknown panic".to_owned())
+    })
 }

@@ -5,6 +5,7 @@
 mod shared;
 
 use semarize_spec::Spec;
+use shared::quietly;
 
 /// Generates the client; a progenitor panic becomes an error naming the operation(s)
 /// that cause it (found by generating each operation alone).
@@ -36,25 +37,6 @@ pub fn generate_guarded(spec: &Spec) -> Result<String, Vec<String>> {
             }
         }
     }
-}
-
-/// Runs `f`, turning a panic into its message without printing the default panic report.
-fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    // The panic hook is process-global: serialize its swaps so concurrent callers (tests)
-    // always restore the hook they found.
-    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = HOOK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
-    result.map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "unknown panic".to_owned())
-    })
 }
 
 /// The spec reduced to one operation (components kept), to find which one panics.

@@ -46,6 +46,24 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The spec people edit (`openapi/semarize.yaml`) must be the one semarize-api packages
+/// and builds from: the top-level path is a symlink to the packaged file, and an editor
+/// that replaced the link with a copy would split the truth in two.
+fn one_spec(root: &Path) -> Result<(), Vec<String>> {
+    let edited = root.join("openapi/semarize.yaml");
+    let packaged = root.join("crates/semarize-api/openapi/semarize.yaml");
+    if read(&edited)? == read(&packaged)? {
+        Ok(())
+    } else {
+        Err(vec![format!(
+            "{} differs from {}, the spec semarize-api packages and builds from; restore the \
+             link: ln -sf ../crates/semarize-api/openapi/semarize.yaml openapi/semarize.yaml",
+            edited.display(),
+            packaged.display()
+        )])
+    }
+}
+
 /// Paths the spec commands work on; overridable so tests can check a mutated copy.
 struct SpecPaths {
     spec: PathBuf,
@@ -81,6 +99,7 @@ fn run(args: &[String]) -> Result<(), Vec<String>> {
     {
         ["spec", "check", ..] => {
             let paths = parse_spec_paths(&args[2..])?;
+            one_spec(&repo_root())?;
             let report = check(&paths)?;
             println!("spec check: ok ({report})");
             Ok(())

@@ -22,6 +22,9 @@
 //!
 //! [progenitor]: https://github.com/oxidecomputer/progenitor
 
+// Feature badges on gated items in the docs.rs build.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod open_enums;
 pub mod request_context;
 pub mod transport;
@@ -63,5 +66,6 @@ pub mod types {
     };
 }
 
-/// The spec this crate was generated from, for tools that validate against it.
-pub const SPEC_YAML: &str = include_str!("../../../openapi/semarize.yaml");
+/// The spec this crate was generated from, for tools that validate against it: the
+/// packaged `openapi/semarize.yaml`, or the file `$SEMARIZE_API_SPEC` named at build time.
+pub const SPEC_YAML: &str = include_str!(concat!(env!("OUT_DIR"), "/semarize.yaml"));

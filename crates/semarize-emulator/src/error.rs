@@ -53,11 +53,14 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> semarize_api::types::Error {
-        semarize_api::types::Error {
-            error: self.code.clone(),
-            detail: self.detail.clone(),
-            message: Some(self.status.canonical_reason().unwrap_or("Error").to_owned()),
-            retry_after_seconds: self.retry_after,
-        }
+        crate::built(
+            semarize_api::types::Error::builder()
+                .error(self.code.clone())
+                .detail(self.detail.clone())
+                .message(Some(
+                    self.status.canonical_reason().unwrap_or("Error").to_owned(),
+                ))
+                .retry_after_seconds(self.retry_after),
+        )
     }
 }

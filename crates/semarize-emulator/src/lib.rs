@@ -21,6 +21,9 @@
 //! # }
 //! ```
 
+// Feature badges on gated items in the docs.rs build.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod additive;
 mod admission;
 mod auth;
@@ -158,4 +161,16 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A generated type from its builder. The emulator answers with the spec's types, and
+/// builds them through the generated builders rather than struct literals, so that a field
+/// a later, additive spec adds (optional, by definition) never breaks this crate.
+pub(crate) fn built<B, T>(builder: B) -> T
+where
+    T: TryFrom<B>,
+    T::Error: std::fmt::Display,
+{
+    T::try_from(builder)
+        .unwrap_or_else(|e| panic!("the emulator sets every field the spec requires: {e}"))
 }

@@ -172,19 +172,13 @@ impl RunRecord {
 
     /// The summary `POST /v1/runs` (202) and `GET /v1/runs` return.
     pub fn summary(&self, now: Instant) -> types::Run {
-        types::Run {
-            run_id: self.run_id.to_string(),
-            status: self.status(now),
-            run_type: Some(self.run_type.clone()),
-            created_at: Some(self.created_at),
-            duration_ms: None,
-            error_code: None,
-            error_message: None,
-            error_user_message: None,
-            output: None,
-            sync_fallback: None,
-            waited_ms: None,
-        }
+        crate::built(
+            types::Run::builder()
+                .run_id(self.run_id.to_string())
+                .status(self.status(now))
+                .run_type(Some(self.run_type.clone()))
+                .created_at(Some(self.created_at)),
+        )
     }
 
     /// The full detail `GET /v1/runs/{runId}` returns.
@@ -223,11 +217,16 @@ impl RunRecord {
             RunStatus::Cancelled if self.finishes <= self.started => (0, 0, 0),
             _ => (self.usage.prompt, 0, 0),
         };
-        types::RunUsage {
-            run_id: self.run_id.to_string(),
-            token_usage: types::TokenUsage { prompt, completion },
-            credits_consumed: credits,
-        }
+        crate::built(
+            types::RunUsage::builder()
+                .run_id(self.run_id.to_string())
+                .token_usage(crate::built::<_, types::TokenUsage>(
+                    types::TokenUsage::builder()
+                        .prompt(prompt)
+                        .completion(completion),
+                ))
+                .credits_consumed(credits),
+        )
     }
 
     /// The run as the inspection surface lists it.

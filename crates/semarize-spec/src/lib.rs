@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use convert::to_json_schema;
 
 /// The spec as committed in the repository.
-pub const SPEC_YAML: &str = include_str!("../../../openapi/semarize.yaml");
+pub const SPEC_YAML: &str = include_str!("../../semarize-api/openapi/semarize.yaml");
 
 /// Something is wrong with the spec itself or with a lookup in it.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,8 @@ const HTTP_METHODS: [&str; 8] = [
 impl Spec {
     /// Parses spec text (YAML or JSON).
     pub fn parse(text: &str) -> Result<Self, SpecError> {
-        let raw: Value = serde_yaml::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
+        let raw: Value =
+            serde_norway::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
         let doc: openapiv3::OpenAPI =
             serde_json::from_value(raw.clone()).map_err(|e| SpecError::Parse(e.to_string()))?;
         Ok(Self { raw, doc })

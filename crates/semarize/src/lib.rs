@@ -47,6 +47,9 @@
 //! redactions and an in-process emulator for your tests), `batch` (durable batch runs over
 //! a SQLite ledger), `postgres` (the PostgreSQL ledger for many workers).
 
+// Feature badges on gated items in the docs.rs build.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod backoff;
 mod call;
 mod client;

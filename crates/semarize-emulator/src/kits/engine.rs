@@ -40,11 +40,12 @@ pub fn evaluate(resolved: Resolved<'_>, transcript: &str) -> (types::RunOutput, 
         completion,
         credits: 1 + (prompt + completion) / 250,
     };
-    let output = types::RunOutput {
-        kit_code: Some(resolved.kit.kit_code.clone()),
-        kit_version_id: Some(resolved.version.kit_version_id.clone()),
-        bricks,
-    };
+    let output = crate::built(
+        types::RunOutput::builder()
+            .kit_code(Some(resolved.kit.kit_code.clone()))
+            .kit_version_id(Some(resolved.version.kit_version_id.clone()))
+            .bricks(bricks),
+    );
     (output, usage)
 }
 
@@ -114,28 +115,32 @@ fn evaluate_brick(
         }
     };
     let matched = relevant.len();
-    types::BrickOutput {
-        value,
-        confidence: brick.fields.confidence.then(|| {
-            let raw =
-                0.5 + 0.45 * (matched as f64 / (matched as f64 + 1.0)) + (hash % 5) as f64 / 100.0;
-            (raw * 100.0).round() / 100.0
-        }),
-        reason: brick
-            .fields
-            .reason
-            .then(|| match (matched, brick.keywords.first()) {
-                (0, Some(word)) => format!("No passage mentions '{word}' or a related term"),
-                (0, None) => "Derived from the opening of the conversation".to_owned(),
-                (1, _) => "One passage addresses this directly".to_owned(),
-                (n, _) => format!("{n} passages address this"),
-            }),
-        evidence: if brick.fields.evidence {
-            relevant.iter().take(3).map(|p| (*p).to_owned()).collect()
-        } else {
-            Vec::new()
-        },
-    }
+    let confidence = brick.fields.confidence.then(|| {
+        let raw =
+            0.5 + 0.45 * (matched as f64 / (matched as f64 + 1.0)) + (hash % 5) as f64 / 100.0;
+        (raw * 100.0).round() / 100.0
+    });
+    let reason = brick
+        .fields
+        .reason
+        .then(|| match (matched, brick.keywords.first()) {
+            (0, Some(word)) => format!("No passage mentions '{word}' or a related term"),
+            (0, None) => "Derived from the opening of the conversation".to_owned(),
+            (1, _) => "One passage addresses this directly".to_owned(),
+            (n, _) => format!("{n} passages address this"),
+        });
+    let evidence: Vec<String> = if brick.fields.evidence {
+        relevant.iter().take(3).map(|p| (*p).to_owned()).collect()
+    } else {
+        Vec::new()
+    };
+    crate::built(
+        types::BrickOutput::builder()
+            .value(value)
+            .confidence(confidence)
+            .reason(reason)
+            .evidence(evidence),
+    )
 }
 
 #[cfg(test)]

@@ -257,26 +257,33 @@ impl Default for Catalog {
 impl Resolved<'_> {
     /// The Kit schema of this version.
     pub fn schema(&self) -> types::KitSchema {
-        types::KitSchema {
-            kit_id: self.kit.kit_id.clone(),
-            kit_code: self.kit.kit_code.clone(),
-            kit_version_id: Some(self.version.kit_version_id.clone()),
-            bricks: self
-                .version
-                .bricks
-                .iter()
-                .map(|b| types::KitSchemaBrick {
-                    brick_key: b.key.clone(),
-                    brick_id: Some(b.brick_id.clone()),
-                    fields: types::BrickFields {
-                        value: true,
-                        confidence: Some(b.fields.confidence),
-                        reason: Some(b.fields.reason),
-                        evidence: Some(b.fields.evidence),
-                    },
-                })
-                .collect(),
-        }
+        let bricks: Vec<types::KitSchemaBrick> = self
+            .version
+            .bricks
+            .iter()
+            .map(|b| {
+                let fields: types::BrickFields = crate::built(
+                    types::BrickFields::builder()
+                        .value(true)
+                        .confidence(Some(b.fields.confidence))
+                        .reason(Some(b.fields.reason))
+                        .evidence(Some(b.fields.evidence)),
+                );
+                crate::built(
+                    types::KitSchemaBrick::builder()
+                        .brick_key(b.key.clone())
+                        .brick_id(Some(b.brick_id.clone()))
+                        .fields(fields),
+                )
+            })
+            .collect();
+        crate::built(
+            types::KitSchema::builder()
+                .kit_id(self.kit.kit_id.clone())
+                .kit_code(self.kit.kit_code.clone())
+                .kit_version_id(Some(self.version.kit_version_id.clone()))
+                .bricks(bricks),
+        )
     }
 }
 
@@ -324,14 +331,15 @@ impl BrickDef {
             }
             BrickKind::String => (types::BrickValueType::String, Vec::new()),
         };
-        types::BrickMetadata {
-            brick_id: self.brick_id.clone(),
-            brick_key: self.key.clone(),
-            name: self.name.clone(),
-            description: self.description.clone(),
-            type_,
-            categories,
-        }
+        crate::built(
+            types::BrickMetadata::builder()
+                .brick_id(self.brick_id.clone())
+                .brick_key(self.key.clone())
+                .name(self.name.clone())
+                .description(self.description.clone())
+                .type_(type_)
+                .categories(categories),
+        )
     }
 }
 

@@ -58,12 +58,13 @@ impl WebhookEndpoint {
 
     /// The endpoint as the API shows it; the secret only in the answer to its creation.
     fn view(&self, with_secret: bool) -> types::Webhook {
-        types::Webhook {
-            id: self.id.clone(),
-            url: self.url.clone(),
-            secret: with_secret.then(|| self.secret.clone()),
-            created_at: self.created_at,
-        }
+        crate::built(
+            types::Webhook::builder()
+                .id(self.id.clone())
+                .url(self.url.clone())
+                .secret(with_secret.then(|| self.secret.clone()))
+                .created_at(self.created_at),
+        )
     }
 }
 

@@ -227,13 +227,18 @@ impl<'c> CreateRun<'c> {
             ));
         }
         let sync = self.mode == Some(RunMode::Sync);
-        let body = types::CreateRunRequest {
-            kit_code: self.kit_code,
-            kit_version_id: self.kit_version_id,
-            input: self.input,
-            type_: self.run_type,
-            mode: self.mode,
-        };
+        // Through the generated builder, not a struct literal: a field a later, additive
+        // spec adds to the request must not break this crate.
+        let body: types::CreateRunRequest = types::CreateRunRequest::builder()
+            .kit_code(self.kit_code)
+            .kit_version_id(self.kit_version_id)
+            .input(self.input)
+            .type_(self.run_type)
+            .mode(self.mode)
+            .try_into()
+            .map_err(|e| {
+                Error::invalid_request(format!("the request does not fit the spec: {e}"))
+            })?;
         let mut call = self
             .options
             .call(client, "create_run", "POST", "/v1/runs", None);

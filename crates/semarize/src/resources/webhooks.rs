@@ -110,7 +110,12 @@ impl UpsertWebhook<'_> {
     /// endpoint was replaced, so its old secret no longer signs deliveries).
     pub async fn send(self) -> Result<RegisteredWebhook, Error> {
         let client = self.client;
-        let body = types::UpsertWebhookRequest { url: self.url };
+        let body: types::UpsertWebhookRequest = types::UpsertWebhookRequest::builder()
+            .url(self.url)
+            .try_into()
+            .map_err(|e| {
+                Error::invalid_request(format!("the request does not fit the spec: {e}"))
+            })?;
         let call = self
             .options
             .call(client, "upsert_webhook", "POST", "/v1/webhooks", None);
