@@ -4,10 +4,13 @@
 //!   generator, and compares the generated public surface with the committed snapshot
 //!   `openapi/generated-surface.txt`.
 //! - `spec bless` accepts a deliberate change of the generated surface.
+//! - `spec additive --out PATH` writes a copy of the spec with every additive change /v1
+//!   allows (CI builds and tests the workspace against it with `SEMARIZE_API_SPEC`).
 //! - `spec drift --base-url URL [--api-key KEY] [--kit-code CODE]` calls the read
 //!   endpoints of a live server (Semarize or the emulator) and reports response fields and
 //!   enumeration values the spec does not know; exit status 1 when it finds any.
 
+mod additive;
 mod codegen;
 mod drift;
 mod lint;
@@ -19,6 +22,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask spec check [--spec PATH] [--surface PATH]
        cargo xtask spec bless [--spec PATH] [--surface PATH]
+       cargo xtask spec additive --out PATH [--spec PATH]
        cargo xtask spec drift --base-url URL [--api-key KEY (or SEMARIZE_API_KEY)] [--kit-code CODE]";
 
 fn main() -> ExitCode {
@@ -113,6 +117,13 @@ fn run(args: &[String]) -> Result<(), Vec<String>> {
             std::fs::write(&paths.surface, surface)
                 .map_err(|e| vec![format!("cannot write {}: {e}", paths.surface.display())])?;
             println!("spec bless: wrote {}", paths.surface.display());
+            Ok(())
+        }
+        ["spec", "additive", "--out", out, ..] => {
+            let paths = parse_spec_paths(&args[4..])?;
+            let mutated = additive::mutate(&read(&paths.spec)?).map_err(|e| vec![e])?;
+            std::fs::write(out, mutated).map_err(|e| vec![format!("cannot write {out}: {e}")])?;
+            println!("spec additive: wrote {out}");
             Ok(())
         }
         ["spec", "drift", rest @ ..] => run_drift(rest),
@@ -238,10 +249,12 @@ mod tests {
     use super::*;
 
     fn check_text(spec_text: &str) -> Result<String, Vec<String>> {
+        // One folder per call: tests run in parallel, and specs of equal length are common.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "xtask-test-{}-{}",
             std::process::id(),
-            spec_text.len()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let spec = dir.join("semarize.yaml");
@@ -314,6 +327,47 @@ mod tests {
             all.contains("the emulator serves get_bricks (GET /v1/bricks)"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn additive_changes_show_as_a_readable_diff_that_bless_accepts() {
+        let mutated = additive::mutate(semarize_spec::SPEC_YAML).unwrap();
+        let dir = std::env::temp_dir().join(format!("xtask-additive-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = SpecPaths {
+            spec: dir.join("semarize.yaml"),
+            surface: dir.join("generated-surface.txt"),
+        };
+        std::fs::write(&paths.spec, &mutated).unwrap();
+        std::fs::copy(
+            repo_root().join("openapi/generated-surface.txt"),
+            &paths.surface,
+        )
+        .unwrap();
+
+        let all = check(&paths).unwrap_err().join("\n");
+        assert!(all.contains("public surface differs"), "{all}");
+        assert!(
+            all.lines()
+                .any(|l| l.starts_with('+') && l.contains(additive::ADDED)),
+            "the new field is a + line of the diff: {all}"
+        );
+        // The procedure: the new operation needs an emulator handler, the new values
+        // belong in the open enums; check says so.
+        assert!(all.contains("get_added_later"), "{all}");
+
+        run(&[
+            "spec".into(),
+            "bless".into(),
+            "--spec".into(),
+            paths.spec.display().to_string(),
+            "--surface".into(),
+            paths.surface.display().to_string(),
+        ])
+        .unwrap();
+        let after = check(&paths).unwrap_err().join("\n");
+        assert!(!after.contains("public surface differs"), "{after}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

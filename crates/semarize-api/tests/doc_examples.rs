@@ -61,7 +61,7 @@ fn create_run_request_api_reference() {
         "CreateRunRequest",
         r#"{ "kit_code": "A1B2C3D4", "input": { "transcript": "..." } }"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -76,7 +76,7 @@ fn create_run_request_async_guide() {
     }
   }"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn create_run_request_sync() {
         r#"{ "kit_code": "A1B2C3D4", "mode": "sync", "input": { "transcript": "..." } }"#,
     );
     assert_eq!(r.mode, Some(types::RunMode::Sync));
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn create_run_response_202() {
 }"#,
     );
     assert_eq!(r.status, types::RunStatus::Queued);
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn list_runs_response() {
 }
 ]"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn get_run_succeeded() {
     );
     let brick = &r.output.as_ref().unwrap().bricks["pain_is_specific"];
     assert_eq!(brick.value, serde_json::json!(64));
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn run_usage() {
 "credits_consumed": 8
 }"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn sync_completed_200() {
 }
 }"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn sync_fallback_202() {
 }"#,
     );
     assert_eq!((r.sync_fallback, r.waited_ms), (Some(true), Some(60000)));
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn kit_schema() {
 ]
 }"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn webhook_upsert_request() {
         "UpsertWebhookRequest",
         r#"{"url": "https://yourapp.com/webhooks/semarize"}"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn webhook_created_201() {
 "created_at": "2026-02-24T12:00:00.000Z"
 }"#,
     );
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -271,7 +271,7 @@ fn webhook_payload() {
 }"#,
     );
     assert_eq!(r.type_, types::WebhookEventType::RunSucceeded);
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn thin_webhook_payload_decodes_as_both_shapes() {
 fn error_envelope() {
     let r: types::Error = decode("Error", r#"{ "error": "invalid_run_mode" }"#);
     assert_eq!(r.error, types::ErrorCode::InvalidRunMode);
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn rate_limited_429_body() {
 }"#,
     );
     assert_eq!(r.retry_after_seconds, Some(10));
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }
 
 #[test]
@@ -318,5 +318,5 @@ fn failed_run_detail() {
 }"#,
     );
     assert_eq!(r.error_code, Some(types::ErrorCode::RunRequestFailed));
-    insta::assert_debug_snapshot!(r);
+    insta::assert_json_snapshot!(r);
 }

@@ -1,6 +1,6 @@
 //! The /v1 route table: one row per documented operation.
 //!
-//! The router is built from this table and `cargo xtask spec routes` checks that it is the
+//! The router is built from this table and `cargo xtask spec check` checks that it is the
 //! same set as the spec's operations, so the emulator cannot silently miss or invent one.
 
 /// One /v1 route.
