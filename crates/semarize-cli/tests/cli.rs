@@ -557,17 +557,24 @@ impl ChildLines {
     /// The first line satisfying `pred` within 20 s; the panic names `what` and shows
     /// every line seen.
     fn until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.through(what, pred).pop().expect("the matching line")
+    }
+
+    /// Every line up to and including the first that satisfies `pred` (within 20 s).
+    fn through(&self, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let mut seen = String::new();
+        let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.0.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
                 Ok(line) => {
-                    seen.push_str(&line);
-                    seen.push('\n');
+                    let done = pred(&line);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
                 }
-                Err(e) => panic!("never printed {what} ({e}); printed:\n{seen}"),
+                Err(e) => panic!("never printed {what} ({e}); printed:\n{}", seen.join("\n")),
             }
         }
     }
@@ -633,6 +640,7 @@ async fn emulator_and_webhooks_listen_commands() {
             .unwrap(),
     );
     let body = br#"{"id":"evt_9","delivery_id":"dlv_9","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r9","status":"cancelled"}}"#;
+    let marker = br#"{"id":"evt_10","delivery_id":"dlv_10","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r10","status":"cancelled"}}"#;
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -665,9 +673,39 @@ async fn emulator_and_webhooks_listen_commands() {
             .status(),
         401
     );
+    // The same delivery again (a retry): acknowledged, not printed twice.
+    let again = send(semarize::webhooks::sign("whsec_cli", &timestamp, body))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "a duplicate is acknowledged");
+    // Another event marks the end of what the duplicate could have printed.
+    let marker_sent = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/hook"))
+        .header(
+            "semarize-signature",
+            semarize::webhooks::sign("whsec_cli", &timestamp, marker),
+        )
+        .header("semarize-timestamp", &timestamp)
+        .header("semarize-event-id", "evt_10")
+        .header("semarize-delivery-id", "dlv_10")
+        .header("semarize-event-type", "run.cancelled")
+        .body(marker.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(marker_sent.status(), 200);
     let out = ChildLines::new(listen.0.stdout.take().unwrap());
-    let printed = out.until("the delivery's run", |l| l.contains("\"run_id\": \"r9\""));
-    assert!(printed.contains("r9"));
+    let printed = out.through("the marker event", |l| l.contains("\"run_id\": \"r10\""));
+    let r9 = printed
+        .iter()
+        .filter(|l| l.contains("\"run_id\": \"r9\""))
+        .count();
+    assert_eq!(
+        r9,
+        1,
+        "the duplicate was not printed again:\n{}",
+        printed.join("\n")
+    );
 }
 
 /// Exit codes follow the HTTP status whatever the body; errors keep the status and the

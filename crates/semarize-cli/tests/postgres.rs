@@ -90,10 +90,36 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     let mut doomed = worker(&emulator, &url, &dir, "worker-a");
     let mut b = worker(&emulator, &url, &dir, "worker-b");
     let mut c = worker(&emulator, &url, &dir, "worker-c");
-    // Kill one worker mid-batch: whatever it holds must be taken over, not lost or doubled.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill one worker mid-batch, while it holds leases: whatever it holds must be taken
+    // over, not lost or doubled.
+    let held_by_a = "SELECT source_id FROM records \
+                     WHERE lease_owner = 'worker-a' AND state IN ('creating', 'accepted')";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // (An error: the workers have not created the table yet.)
+    while client
+        .query(held_by_a, &[])
+        .await
+        .map_or(true, |rows| rows.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker-a never held a lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     doomed.kill().unwrap();
     doomed.wait().unwrap();
+    let orphans: Vec<String> = client
+        .query(held_by_a, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !orphans.is_empty(),
+        "the killed worker held records when it died"
+    );
     let (status_b, status_c) =
         tokio::task::spawn_blocking(move || (b.wait().unwrap(), c.wait().unwrap()))
             .await
@@ -126,6 +152,21 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     assert!(
         shares.len() >= 2 && shares.values().all(|n| *n > 0),
         "work was shared: {shares:?}"
+    );
+
+    let taken_over = client
+        .query(
+            "SELECT COUNT(*) FROM records WHERE source_id = ANY($1) \
+             AND state = 'succeeded' AND lease_owner IS DISTINCT FROM 'worker-a'",
+            &[&orphans],
+        )
+        .await
+        .unwrap()[0]
+        .get::<_, i64>(0);
+    assert_eq!(
+        taken_over,
+        orphans.len() as i64,
+        "every record the dead worker held was finished by another"
     );
 
     let control = emulator.control();

@@ -233,8 +233,32 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
     );
     f.assert_no_duplicates(30);
     // Late deliveries arriving after the poll fallback finished the record are harmless.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // Wait (bounded) until every delivery, the five delayed ones included, has reached
+    // the receiver: 30 events and 10 duplicates.
+    let delivered = || {
+        f.emulator
+            .control()
+            .deliveries()
+            .iter()
+            .filter(|d| d.result == "delivered")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while delivered() < 40 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of 40 deliveries arrived",
+            delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(f.states().await.get("succeeded"), Some(&30));
+    assert_eq!(
+        progress.done.load(std::sync::atomic::Ordering::Relaxed),
+        30,
+        "late and duplicate deliveries count nothing twice"
+    );
+    f.assert_no_duplicates(30);
     drop(receiver);
 }
 
