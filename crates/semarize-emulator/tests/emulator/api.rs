@@ -528,7 +528,16 @@ async fn kit_schemas_and_bricks_come_from_the_same_definitions() {
         "kit_not_found"
     );
     assert_eq!(env.get("/v1/bricks").await.error(), "ids_required");
-    assert_eq!(env.get("/v1/bricks?ids=").await.json(), &json!([]));
+    assert_eq!(env.get("/v1/bricks?ids=").await.error(), "ids_required");
+    assert_eq!(env.get("/v1/bricks?ids=,,").await.error(), "ids_required");
+    let both = env
+        .get("/v1/kits/schema?kit_code=A1B2C3D4&kit_id=0f8e5a52-7c1d-4e8a-9b1a-a1b2c3d40001")
+        .await;
+    assert_eq!(
+        (both.status, both.error()),
+        (400, "invalid_request"),
+        "exactly one of the three"
+    );
     assert_eq!(
         env.get("/v1/kits/schema?kit_code=").await.error(),
         "kit_not_found"

@@ -28,15 +28,22 @@ pub(super) async fn get_kit_schema_by_query(
         // only when none of the three is present is the request incomplete (400).
         let given = |name| query_value(&pairs, name);
         let catalog = &app.core.catalog;
-        // kit_version_id overrides, as it does for run creation; then kit_id, then kit_code.
+        // Exactly one of the three, as the spec says: two could name different Kits, and
+        // silently preferring one would hide the caller's mistake.
         let resolved = match (given("kit_version_id"), given("kit_id"), given("kit_code")) {
-            (Some(version), _, _) => catalog.resolve(None, Some(version)),
-            (None, Some(kit_id), _) => catalog.by_kit_id(kit_id),
+            (Some(version), None, None) => catalog.resolve(None, Some(version)),
+            (None, Some(kit_id), None) => catalog.by_kit_id(kit_id),
             (None, None, Some(code)) => catalog.resolve(Some(code), None),
             (None, None, None) => {
                 return Err(ApiError::bad_request(
                     ErrorCode::KitCodeOrKitVersionIdRequired,
                     "send one of kit_code, kit_id or kit_version_id",
+                ));
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    ErrorCode::InvalidRequest,
+                    "send exactly one of kit_code, kit_id or kit_version_id",
                 ));
             }
         };
@@ -55,12 +62,18 @@ pub(super) async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) 
                 "send ids as a comma-separated list",
             ));
         };
-        // An empty list asks for nothing and gets nothing, like a list of unknown ids.
         let ids: Vec<&str> = raw_ids
             .split(',')
             .map(str::trim)
             .filter(|id| !id.is_empty())
             .collect();
+        // `ids=` (or only commas) names no Brick: the spec's "none is 400".
+        if ids.is_empty() {
+            return Err(ApiError::bad_request(
+                ErrorCode::IdsRequired,
+                "send at least one Brick id",
+            ));
+        }
         if ids.len() > 100 {
             return Err(ApiError::bad_request(
                 ErrorCode::TooManyIds,
