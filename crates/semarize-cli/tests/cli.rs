@@ -818,3 +818,144 @@ async fn sync_mode_polls_after_a_fallback_and_exits_by_outcome() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
 }
+
+/// Exit 5: a wait that reaches its maximum; the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_reaches_its_maximum_exits_5() {
+    let emulator = Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: 600_000,
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let created = cli.json(&[
+        "runs",
+        "create",
+        "--kit",
+        "A1B2C3D4",
+        "--input",
+        r#"{"transcript": "We are losing hours."}"#,
+    ]);
+    let run_id = created["run_id"].as_str().unwrap();
+    let out = cli.run(&["runs", "wait", run_id, "--max-wait", "1"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains(run_id), "{}", stderr(&out));
+}
+
+/// `kits schema --kit-version-id` pins a version: SENTIMNT v1 has one Brick, the
+/// current version two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kits_schema_by_version_pins_that_version() {
+    let emulator = emulator().await;
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let v1 = "3c9d6b1e-2f4a-4b7c-8d5e-5e4717000101";
+    let pinned = cli.json(&["kits", "schema", "--kit-version-id", v1]);
+    assert_eq!(pinned["kit_version_id"], v1);
+    assert_eq!(pinned["bricks"].as_array().unwrap().len(), 1);
+    let current = cli.json(&["kits", "schema", "--kit-code", "SENTIMNT"]);
+    assert_eq!(current["bricks"].as_array().unwrap().len(), 2);
+}
+
+/// `batch replay --failed` runs failed records again under a new Idempotency-Key; once
+/// they succeed the command exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_replay_failed_runs_failed_records_again() {
+    let emulator = emulator().await;
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let dir = temp("replay-failed");
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": \"a\", \"transcript\": \"We are losing hours.\"}\n{\"id\": \"b\", \"transcript\": \"Budget is $500.\"}\n",
+    )
+    .unwrap();
+    let ledger = dir.join("ledger.sqlite");
+    emulator.control().force_next_runs(
+        semarize_emulator::ForcedOutcome::Fail {
+            error_code: "run_request_failed".into(),
+            error_message: None,
+            error_user_message: None,
+        },
+        1,
+    );
+    let first = cli.run(&[
+        "batch",
+        "run",
+        input.to_str().unwrap(),
+        "--kit",
+        "A1B2C3D4",
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--out",
+        dir.join("out.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let replay = cli.run(&[
+        "batch",
+        "replay",
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--failed",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(replay.status.code(), Some(0), "{}", stderr(&replay));
+    let counts: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(counts["states"]["succeeded"], 2);
+    let runs = emulator.control().runs();
+    assert_eq!(runs.len(), 3, "one new run for the failed record only");
+    let keys: std::collections::BTreeSet<_> =
+        runs.iter().map(|r| r.idempotency_key.clone()).collect();
+    assert_eq!(keys.len(), 3, "the replay used a new Idempotency-Key");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--base-url` and `--api-key` as flags (no environment), and `-vv` logs the call at
+/// debug level without ever printing the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_instead_of_the_environment_and_verbose_logging() {
+    let emulator = emulator().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args([
+            "-vv",
+            "--base-url",
+            emulator.base_url(),
+            "--api-key",
+            emulator.api_key(),
+            "runs",
+            "list",
+        ])
+        .env_remove("SEMARIZE_API_KEY")
+        .env_remove("SEMARIZE_BASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(log.contains("DEBUG"), "-vv logs at debug level: {log}");
+    assert!(log.contains("list_runs"), "the call is named: {log}");
+    assert!(!log.contains(emulator.api_key()), "never the key: {log}");
+
+    let quiet = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["--base-url", emulator.base_url(), "runs", "list"])
+        .env("SEMARIZE_API_KEY", emulator.api_key())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("DEBUG") && !stderr(&quiet).contains("INFO"),
+        "without -v only warnings: {}",
+        stderr(&quiet)
+    );
+}
