@@ -46,7 +46,7 @@ fn readme_exit_codes(readme: &str) -> BTreeSet<u8> {
         .expect("the README lists exit codes");
     let text = &readme[start..];
     let text = &text[..text.find("\n\n").unwrap_or(text.len())];
-    text.split(|c: char| c == ';' || c == ':')
+    text.split([';', ':'])
         .filter_map(|part| part.split_whitespace().next()?.parse().ok())
         .collect()
 }
