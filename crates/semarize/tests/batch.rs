@@ -499,3 +499,43 @@ async fn ledgers_are_opened_only_where_they_exist_and_locked_by_full_name() {
     drop((db, sqlite));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two batches in one workspace whose records reuse the ids `1, 2, 3` for different
+/// transcripts: each record gets its own run, no 409 conflict, no borrowed run.
+#[tokio::test]
+async fn batches_that_reuse_ids_for_different_content_never_share_a_key() {
+    let f = fixture("reused-ids", |_| {}).await;
+    let batch = |word: &str| -> String {
+        (1..=3)
+            .map(|i| {
+                format!("{{\"id\": \"{i}\", \"transcript\": \"{word} call {i}: losing hours.\"}}\n")
+            })
+            .collect()
+    };
+    f.ingest(&batch("First")).await;
+    f.run().await;
+    // A second ledger, as a second batch would have, in the same workspace.
+    let second: Arc<dyn Ledger> =
+        Arc::new(SqliteLedger::open(&f.dir.join("second.sqlite")).unwrap());
+    batch::ingest_jsonl(second.as_ref(), Cursor::new(batch("Second")), "A1B2C3D4")
+        .await
+        .unwrap();
+    let engine = BatchEngine::new(
+        second.clone(),
+        f.client.clone(),
+        BatchOptions::default(),
+        Arc::new(Progress::default()),
+    );
+    tokio::time::timeout(Duration::from_secs(60), engine.run())
+        .await
+        .expect("the batch finishes")
+        .unwrap();
+    let counts = second.counts().await.unwrap();
+    assert_eq!(counts.count(RecordState::Succeeded), 3, "{counts:?}");
+    f.assert_no_duplicates(6);
+    let attempts = f.emulator.control().create_attempts();
+    assert!(
+        attempts.iter().all(|a| a.status != 409),
+        "no idempotency conflict: {attempts:?}"
+    );
+}

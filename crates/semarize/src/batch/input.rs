@@ -106,15 +106,18 @@ pub async fn ingest_jsonl(
         });
         let now = now_ms();
         let record = match parsed {
-            Ok((id, input)) => NewRecord {
-                idempotency_key: derive_idempotency_key(&id, kit, 0),
-                source_id: id,
-                kit: kit.to_owned(),
-                input: Value::Object(input).to_string(),
-                line: number,
-                rejected: None,
-                now_ms: now,
-            },
+            Ok((id, input)) => {
+                let input = Value::Object(input).to_string();
+                NewRecord {
+                    idempotency_key: derive_idempotency_key(&id, kit, &input, 0),
+                    source_id: id,
+                    kit: kit.to_owned(),
+                    input,
+                    line: number,
+                    rejected: None,
+                    now_ms: now,
+                }
+            }
             Err(why) => {
                 let why = format!("line {number}: {why}");
                 report.rejected += 1;
@@ -123,7 +126,7 @@ pub async fn ingest_jsonl(
                 }
                 let source_id = format!("{RESERVED_ID_PREFIX}line-{number}");
                 NewRecord {
-                    idempotency_key: derive_idempotency_key(&source_id, kit, 0),
+                    idempotency_key: derive_idempotency_key(&source_id, kit, "{}", 0),
                     source_id,
                     kit: kit.to_owned(),
                     input: "{}".into(),

@@ -391,23 +391,31 @@ CREATE INDEX records_line ON records (line);
     )
 }
 
-/// The Idempotency-Key of a record's generation: derived, so a crash between sending a
-/// creation and recording its answer still reuses the key; hashed, so any source id fits
-/// in the 254-character limit.
+/// The Idempotency-Key of a record's generation: derived from the record's identity
+/// (source id, Kit), its content (the input as stored) and the replay generation. Derived,
+/// so a crash between sending a creation and recording its answer still reuses the key;
+/// content included, so two batches that reuse source ids (`1`, `2`, ...) for different
+/// transcripts never share a key (which would be a 409 conflict); hashed, so any source
+/// id fits in the 254-character limit.
 ///
 /// ```
-/// let a = semarize::batch::derive_idempotency_key("call-1", "A1B2C3D4", 0);
-/// assert_eq!(a, semarize::batch::derive_idempotency_key("call-1", "A1B2C3D4", 0));
-/// assert_ne!(a, semarize::batch::derive_idempotency_key("call-1", "A1B2C3D4", 1));
+/// use semarize::batch::derive_idempotency_key as key;
+/// let a = key("call-1", "A1B2C3D4", r#"{"transcript":"a"}"#, 0);
+/// assert_eq!(a, key("call-1", "A1B2C3D4", r#"{"transcript":"a"}"#, 0));
+/// assert_ne!(a, key("call-1", "A1B2C3D4", r#"{"transcript":"a"}"#, 1));
+/// assert_ne!(a, key("call-1", "A1B2C3D4", r#"{"transcript":"b"}"#, 0));
 /// assert!(a.len() <= 254);
 /// ```
-pub fn derive_idempotency_key(source_id: &str, kit: &str, generation: u32) -> String {
+pub fn derive_idempotency_key(source_id: &str, kit: &str, input: &str, generation: u32) -> String {
     use sha2::Digest;
+    // Lengths first, so no two different (id, kit, input) triples hash the same bytes.
     let digest = sha2::Sha256::new()
+        .chain_update((source_id.len() as u64).to_be_bytes())
         .chain_update(source_id.as_bytes())
-        .chain_update([0])
+        .chain_update((kit.len() as u64).to_be_bytes())
         .chain_update(kit.as_bytes())
-        .chain_update([0])
+        .chain_update((input.len() as u64).to_be_bytes())
+        .chain_update(input.as_bytes())
         .chain_update(generation.to_be_bytes())
         .finalize();
     format!("smz-batch-{}-g{generation}", hex::encode(&digest[..20]))

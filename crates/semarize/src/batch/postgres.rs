@@ -597,7 +597,7 @@ impl Ledger for PostgresLedger {
             let rows = match &selection {
                 ReplaySelection::Failed => {
                     tx.query(
-                        "SELECT source_id, kit, generation FROM records
+                        "SELECT source_id, kit, generation, input FROM records
                          WHERE state IN ('failed', 'cancelled')
                             OR (state = 'rejected' AND COALESCE(error_code, '') != 'invalid_input_line')
                          FOR UPDATE",
@@ -607,7 +607,7 @@ impl Ledger for PostgresLedger {
                 }
                 ReplaySelection::Ids(ids) => {
                     tx.query(
-                        "SELECT source_id, kit, generation FROM records
+                        "SELECT source_id, kit, generation, input FROM records
                          WHERE source_id = ANY($1) AND state IN ('succeeded', 'failed', 'cancelled', 'rejected')
                            AND NOT (state = 'rejected' AND COALESCE(error_code, '') = 'invalid_input_line')
                          FOR UPDATE",
@@ -618,7 +618,8 @@ impl Ledger for PostgresLedger {
             }
             .map_err(db)?;
             for row in &rows {
-                let (source_id, kit): (String, String) = (row.get(0), row.get(1));
+                let (source_id, kit, input): (String, String, String) =
+                    (row.get(0), row.get(1), row.get(3));
                 let next = row.get::<_, i32>(2) + 1;
                 tx.execute(
                     "UPDATE records SET generation = $3, idempotency_key = $4, state = 'pending', run_id = NULL,
@@ -626,7 +627,7 @@ impl Ledger for PostgresLedger {
                          terminal_status = NULL, error_code = NULL, error_message = NULL, output = NULL,
                          credits = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $5
                      WHERE source_id = $1 AND kit = $2",
-                    &[&source_id, &kit, &next, &derive_idempotency_key(&source_id, &kit, next as u32), &now_ms],
+                    &[&source_id, &kit, &next, &derive_idempotency_key(&source_id, &kit, &input, next as u32), &now_ms],
                 )
                 .await
                 .map_err(db)?;

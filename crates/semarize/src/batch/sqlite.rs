@@ -502,10 +502,10 @@ impl Ledger for SqliteLedger {
     ) -> BoxFuture<Result<u64, LedgerError>> {
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
-            let selected: Vec<(String, String, i64)> = {
+            let selected: Vec<(String, String, i64, String)> = {
                 let (sql, ids) = match &selection {
                     ReplaySelection::Failed => (
-                        "SELECT source_id, kit, generation FROM records
+                        "SELECT source_id, kit, generation, input FROM records
                          WHERE state IN ('failed', 'cancelled')
                             OR (state = 'rejected' AND COALESCE(error_code, '') != 'invalid_input_line')"
                             .to_owned(),
@@ -513,7 +513,7 @@ impl Ledger for SqliteLedger {
                     ),
                     ReplaySelection::Ids(ids) => (
                         format!(
-                            "SELECT source_id, kit, generation FROM records
+                            "SELECT source_id, kit, generation, input FROM records
                              WHERE source_id IN ({}) AND state IN ('succeeded', 'failed', 'cancelled', 'rejected')
                                AND NOT (state = 'rejected' AND error_code = 'invalid_input_line')",
                             vec!["?"; ids.len()].join(",")
@@ -523,11 +523,11 @@ impl Ledger for SqliteLedger {
                 };
                 let mut statement = tx.prepare(&sql).map_err(db)?;
                 let rows = statement
-                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .map_err(db)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(db)?
             };
-            for (source_id, kit, generation) in &selected {
+            for (source_id, kit, generation, input) in &selected {
                 let next = (*generation + 1) as u32;
                 tx.execute(
                     "UPDATE records SET generation = ?3, idempotency_key = ?4, state = 'pending', run_id = NULL,
@@ -535,7 +535,7 @@ impl Ledger for SqliteLedger {
                          terminal_status = NULL, error_code = NULL, error_message = NULL, output = NULL,
                          credits = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?5
                      WHERE source_id = ?1 AND kit = ?2",
-                    params![source_id, kit, next, derive_idempotency_key(source_id, kit, next), now_ms],
+                    params![source_id, kit, next, derive_idempotency_key(source_id, kit, input, next), now_ms],
                 )
                 .map_err(db)?;
             }
