@@ -143,6 +143,8 @@ async fn engine(records: usize, webhooks: bool) {
                 client.clone(),
                 ledger.clone(),
                 progress.clone(),
+                // Each measured batch registers its own receiver in the one workspace.
+                batch::ReceiverOptions::default().replace_existing(true),
             )
             .await
             .unwrap(),

@@ -88,9 +88,19 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Receive webhooks on this address (registered as the workspace endpoint); polls are
-    /// then only the fallback for late webhooks.
+    /// then only the fallback for late webhooks. An endpoint the workspace already has
+    /// elsewhere is an error unless --replace-webhook.
     #[arg(long)]
     pub webhook_listen: Option<std::net::SocketAddr>,
+    /// The public HTTPS URL that forwards to --webhook-listen's /webhooks/semarize (a
+    /// tunnel or reverse proxy); registered instead of the local http:// address, which
+    /// only the emulator accepts.
+    #[arg(long, requires = "webhook_listen")]
+    pub webhook_url: Option<String>,
+    /// Replace the workspace's existing webhook endpoint (v1 has one per workspace: its
+    /// deliveries come here and its old secret stops working).
+    #[arg(long, requires = "webhook_listen")]
+    pub replace_webhook: bool,
     /// This worker's name in the ledger's leases (default: random).
     #[arg(long)]
     pub worker_id: Option<String>,
@@ -255,11 +265,17 @@ pub async fn run_batch(
     }
     let _receiver = match args.webhook_listen {
         Some(addr) => {
+            let mut receiver_options =
+                batch::ReceiverOptions::default().replace_existing(args.replace_webhook);
+            if let Some(url) = &args.webhook_url {
+                receiver_options = receiver_options.public_url(url);
+            }
             let receiver = batch::start_webhook_receiver(
                 addr,
                 client.clone(),
                 ledger.clone(),
                 progress.clone(),
+                receiver_options,
             )
             .await?;
             eprintln!("webhooks: receiving on {}", receiver.url);

@@ -116,6 +116,8 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         format: FormatArg::Jsonl,
         concurrency: 4,
         webhook_listen: Some("127.0.0.1:0".parse().expect("a socket address")),
+        webhook_url: None,
+        replace_webhook: false,
         worker_id: None,
         lease_seconds: 60,
     };

@@ -203,6 +203,7 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
         f.client.clone(),
         f.ledger.clone(),
         progress.clone(),
+        batch::ReceiverOptions::default(),
     )
     .await
     .unwrap();
@@ -538,4 +539,57 @@ async fn batches_that_reuse_ids_for_different_content_never_share_a_key() {
         attempts.iter().all(|a| a.status != 409),
         "no idempotency conflict: {attempts:?}"
     );
+}
+
+/// A batch never takes over the workspace's webhook endpoint unasked: v1 has one, and
+/// replacing it would point production deliveries at the batch and break their secret.
+#[tokio::test]
+async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it() {
+    let f = fixture("keep-endpoint", |_| {}).await;
+    let production = f
+        .client
+        .webhooks()
+        .upsert("https://example.com/production-hook")
+        .send()
+        .await
+        .unwrap();
+    let start = |options: batch::ReceiverOptions| {
+        batch::start_webhook_receiver(
+            "127.0.0.1:0".parse().unwrap(),
+            f.client.clone(),
+            f.ledger.clone(),
+            Arc::new(Progress::default()),
+            options,
+        )
+    };
+    let refused = start(batch::ReceiverOptions::default()).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("https://example.com/production-hook"),
+        "{refused}"
+    );
+    let hooks = f.client.webhooks().list().send().await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(
+        hooks[0].url, "https://example.com/production-hook",
+        "untouched"
+    );
+    assert_eq!(hooks[0].id, production.endpoint.id);
+
+    let receiver = start(batch::ReceiverOptions::default().replace_existing(true))
+        .await
+        .unwrap();
+    let hooks = f.client.webhooks().list().send().await.unwrap();
+    assert_eq!(hooks[0].url, receiver.url, "replaced when asked");
+
+    // A public URL that forwards to the listener is what gets registered.
+    let public = start(
+        batch::ReceiverOptions::default()
+            .public_url("https://tunnel.example.com/webhooks/semarize")
+            .replace_existing(true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(public.url, "https://tunnel.example.com/webhooks/semarize");
 }

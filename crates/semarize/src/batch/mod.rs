@@ -45,7 +45,7 @@ pub use ledger::{
 pub use postgres::PostgresLedger;
 pub use results::{ResultFormat, write_results};
 pub use sqlite::SqliteLedger;
-pub use webhook::{WebhookReceiver, start_webhook_receiver};
+pub use webhook::{ReceiverOptions, WebhookReceiver, start_webhook_receiver};
 
 /// A batch operation failed.
 #[derive(Debug, thiserror::Error)]

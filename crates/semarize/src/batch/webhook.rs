@@ -74,13 +74,46 @@ async fn receive(State(state): State<ReceiverState>, Webhook(event): Webhook) ->
     }
 }
 
-/// Binds `listen`, registers `http://<listen>/webhooks/semarize` as the workspace's
-/// endpoint (this replaces any endpoint the workspace had), and serves it.
+/// How a batch's webhook receiver registers itself.
+///
+/// v1 has one webhook endpoint per workspace, and registering one replaces the endpoint
+/// the workspace had (production deliveries would come here, and the new secret breaks
+/// the old receiver). So an existing endpoint at another URL is an error unless
+/// [`replace_existing`](ReceiverOptions::replace_existing) says otherwise.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ReceiverOptions {
+    /// The URL Semarize delivers to: a public HTTPS address that forwards to the
+    /// listener's `/webhooks/semarize` (a tunnel or a reverse proxy). Default:
+    /// `http://<listen>/webhooks/semarize`, which only a local emulator accepts.
+    pub public_url: Option<String>,
+    /// Replace an endpoint the workspace already has at another URL.
+    pub replace_existing: bool,
+}
+
+impl ReceiverOptions {
+    /// Register `url` instead of the listener's local address.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Replace the workspace's existing endpoint, if it has one.
+    pub fn replace_existing(mut self, replace: bool) -> Self {
+        self.replace_existing = replace;
+        self
+    }
+}
+
+/// Binds `listen`, registers the receiver as the workspace's endpoint (see
+/// [`ReceiverOptions`]: an existing endpoint elsewhere is kept unless replacing is asked),
+/// and serves it.
 pub async fn start_webhook_receiver(
     listen: SocketAddr,
     client: Client,
     ledger: Arc<dyn Ledger>,
     progress: Arc<Progress>,
+    options: ReceiverOptions,
 ) -> Result<WebhookReceiver, crate::Error> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         crate::Error::config(format!("cannot listen on {listen} for webhooks")).with_source(e)
@@ -88,7 +121,26 @@ pub async fn start_webhook_receiver(
     let addr = listener
         .local_addr()
         .map_err(|e| crate::Error::config("no local address").with_source(e))?;
-    let url = format!("http://{addr}/webhooks/semarize");
+    let url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}/webhooks/semarize"));
+    if !options.replace_existing
+        && let Some(existing) = client
+            .webhooks()
+            .list()
+            .send()
+            .await?
+            .into_iter()
+            .find(|hook| hook.url != url)
+    {
+        return Err(crate::Error::config(format!(
+            "the workspace already has a webhook endpoint ({}); registering this batch's \
+             receiver would replace it, point its deliveries here and break its secret. \
+             Complete runs by polling, or replace it deliberately (--replace-webhook)",
+            crate::text::printable(&existing.url, 200)
+        )));
+    }
     let registered = client.webhooks().upsert(&url).send().await?;
     let state = ReceiverState {
         verifier: Arc::new(Verifier::from_secrets([registered.secret])?),
