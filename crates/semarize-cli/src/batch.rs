@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use semarize::Client;
 use semarize::batch::{
     self, BatchEngine, BatchError, BatchOptions, Ledger, LedgerCounts, Progress, RecordState,
-    ReplaySelection, ResultFormat,
+    ReplaySelection, ResultFormat, RunEnd,
 };
 
 use crate::output::{self, Failure, OutputFormat};
@@ -146,9 +146,9 @@ impl BatchCommand {
             BatchCommand::Run(args) => {
                 let client = cli.client()?;
                 let ledger = open(&args.ledger).await?;
-                let counts = run_batch(&client, ledger, args).await?;
+                let (counts, end) = run_batch(&client, ledger, args).await?;
                 summary(&counts, format);
-                records_outcome(&counts)
+                outcome(&counts, end)
             }
             BatchCommand::Status { ledger } => {
                 let ledger = open_existing(ledger).await?;
@@ -179,14 +179,64 @@ impl BatchCommand {
                     concurrency: *concurrency,
                     ..BatchOptions::default()
                 };
-                let counts = execute(&client, ledger.clone(), options).await?;
+                let (counts, end) = execute(&client, ledger.clone(), options).await?;
                 if let Some(out) = out {
                     write(ledger.as_ref(), out, (*file_format).into()).await?;
                 }
                 summary(&counts, format);
-                records_outcome(&counts)
+                outcome(&counts, end)
             }
         }
+    }
+}
+
+/// The exit of a batch command whose summary is printed: 130 when a signal stopped it,
+/// else [`records_outcome`].
+pub fn outcome(counts: &LedgerCounts, end: RunEnd) -> Result<(), Failure> {
+    if end == RunEnd::Stopped {
+        return Err(Failure {
+            exit_code: 130,
+            message: format!(
+                "stopped by a signal with {} of {} records still open; every answer received \
+                 is in the ledger: run the same command again to resume",
+                counts.open(),
+                counts.total()
+            ),
+        });
+    }
+    records_outcome(counts)
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM. A second one ends the process at
+/// once (exit 130), which is safe: the ledger resumes without duplicates.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    eprintln!("stopping: finishing the requests in flight (send the signal again to stop at once)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -220,13 +270,13 @@ async fn write(ledger: &dyn Ledger, out: &Path, format: ResultFormat) -> Result<
     Ok(rows)
 }
 
-/// Ingests, runs to completion (with webhooks when asked), writes results. Returns the
-/// final counts for the caller to show.
+/// Ingests, runs to completion or a signal (with webhooks when asked), writes results.
+/// Returns the final counts for the caller to show, and how the run ended.
 pub async fn run_batch(
     client: &Client,
     ledger: Arc<dyn Ledger>,
     args: &RunArgs,
-) -> Result<LedgerCounts, Failure> {
+) -> Result<(LedgerCounts, RunEnd), Failure> {
     let file = std::fs::File::open(&args.input).map_err(|e| {
         Failure::usage(format!(
             "cannot read input file {}: {e}",
@@ -284,16 +334,16 @@ pub async fn run_batch(
         }
         None => None,
     };
-    let counts = execute_with(client, ledger.clone(), options, progress).await?;
+    let finished = execute_with(client, ledger.clone(), options, progress).await?;
     write(ledger.as_ref(), &args.out, args.format.into()).await?;
-    Ok(counts)
+    Ok(finished)
 }
 
 async fn execute(
     client: &Client,
     ledger: Arc<dyn Ledger>,
     options: BatchOptions,
-) -> Result<LedgerCounts, Failure> {
+) -> Result<(LedgerCounts, RunEnd), Failure> {
     execute_with(client, ledger, options, Arc::new(Progress::default())).await
 }
 
@@ -302,17 +352,18 @@ async fn execute_with(
     ledger: Arc<dyn Ledger>,
     options: BatchOptions,
     progress: Arc<Progress>,
-) -> Result<LedgerCounts, Failure> {
+) -> Result<(LedgerCounts, RunEnd), Failure> {
     let engine = BatchEngine::new(ledger.clone(), client.clone(), options, progress.clone());
     let display = tokio::spawn(show_progress(progress.clone()));
-    let result = engine.run().await;
+    let result = engine.run_until(shutdown_signal()).await;
     display.abort();
     let _ = display.await;
-    result.map_err(ledger_failure)?;
-    ledger
+    let end = result.map_err(ledger_failure)?;
+    let counts = ledger
         .counts()
         .await
-        .map_err(|e| Failure::usage(e.to_string()))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    Ok((counts, end))
 }
 
 /// Progress bars on a terminal, a plain line every two seconds otherwise.

@@ -121,9 +121,9 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         worker_id: None,
         lease_seconds: 60,
     };
-    let counts = run_batch(&client, ledger.clone(), &run_args).await;
+    let finished = run_batch(&client, ledger.clone(), &run_args).await;
     emulator.shutdown().await;
-    let counts = counts?;
+    let (counts, end) = finished?;
     let shown: Vec<&str> = kit
         .version
         .bricks
@@ -151,6 +151,9 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
             "Its files were in {} and are removed now; --keep keeps them.",
             dir.display()
         ));
+    }
+    if end == semarize::batch::RunEnd::Stopped {
+        return crate::batch::outcome(&counts, end);
     }
     if counts.open() > 0 || counts.unsuccessful() > 0 {
         return Err(Failure::run(format!(

@@ -959,3 +959,81 @@ async fn flags_instead_of_the_environment_and_verbose_logging() {
         stderr(&quiet)
     );
 }
+
+/// SIGTERM (or Ctrl-C) drains a batch: nothing more is claimed, the requests in flight
+/// finish, results and the summary are written, exit 130; running it again resumes with
+/// no duplicate.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_drains_the_batch_and_a_rerun_resumes_it() {
+    let emulator = Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: 400,
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp("signal");
+    let input = dir.join("in.jsonl");
+    let records = 60;
+    let text: String = (1..=records)
+        .map(|i| format!("{{\"id\": \"s{i}\", \"transcript\": \"Call {i}: losing hours.\"}}\n"))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let ledger = dir.join("ledger.sqlite");
+    let command = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_semarize"));
+        command
+            .args(["batch", "run", input.to_str().unwrap(), "--kit", "A1B2C3D4"])
+            .args(["--ledger", ledger.to_str().unwrap()])
+            .args(["--out", dir.join("out.jsonl").to_str().unwrap()])
+            .args(["--concurrency", "2", "--output", "json"])
+            .env("SEMARIZE_API_KEY", emulator.api_key())
+            .env("SEMARIZE_BASE_URL", emulator.base_url());
+        command
+    };
+    let child = command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal once the batch is under way: runs exist, and not all of them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while emulator.control().runs().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let signalled = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+    )
+    .await
+    .expect("the batch stops within its drain timeout")
+    .unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("run the same command again to resume"),
+        "{}",
+        stderr(&output)
+    );
+    let counts: Value = serde_json::from_slice(&output.stdout).expect("the summary is printed");
+    let succeeded = counts["states"]["succeeded"].as_u64().unwrap_or(0);
+    assert!(succeeded < records, "stopped before the end: {counts}");
+
+    let rerun = command().output().unwrap();
+    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+    let control = emulator.control();
+    assert_eq!(control.runs().len(), records as usize, "no duplicate run");
+    assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -593,3 +593,36 @@ async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it
     .unwrap();
     assert_eq!(public.url, "https://tunnel.example.com/webhooks/semarize");
 }
+
+/// `run_until`: on shutdown nothing more is claimed, what is in flight finishes, and a
+/// later run resumes the rest without a duplicate.
+#[tokio::test]
+async fn a_shutdown_stops_claiming_and_a_later_run_resumes() {
+    let f = fixture("shutdown", |s| s.run_latency_ms = 200).await;
+    f.ingest(&input(30)).await;
+    let (engine, _) = f.engine(BatchOptions {
+        concurrency: 2,
+        ..BatchOptions::default()
+    });
+    let control = f.emulator.control();
+    let under_way = async {
+        while control.runs().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let end = tokio::time::timeout(Duration::from_secs(30), engine.run_until(under_way))
+        .await
+        .expect("the drain ends")
+        .unwrap();
+    assert_eq!(end, batch::RunEnd::Stopped);
+    let counts = f.ledger.counts().await.unwrap();
+    assert!(counts.count(RecordState::Pending) > 0, "{counts:?}");
+    assert_eq!(
+        counts.count(RecordState::Creating),
+        0,
+        "every creation in flight was drained"
+    );
+    f.run().await;
+    assert_eq!(f.states().await.get("succeeded"), Some(&30));
+    f.assert_no_duplicates(30);
+}

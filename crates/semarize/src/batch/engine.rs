@@ -43,6 +43,10 @@ pub struct BatchOptions {
     /// or the next poll of a run (default 5 minutes), whatever `Retry-After` says. A server
     /// asking for days does not stall the batch for days.
     pub max_rate_limit_pause: Duration,
+    /// After [`BatchEngine::run_until`]'s shutdown: how long the requests in flight may
+    /// take to finish before the rest is dropped (default 30 s). Dropping is safe: leases
+    /// and derived Idempotency-Keys make the next run resume without duplicates.
+    pub drain_timeout: Duration,
 }
 
 impl Default for BatchOptions {
@@ -55,6 +59,7 @@ impl Default for BatchOptions {
             webhook_grace: None,
             worker_id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             max_rate_limit_pause: Duration::from_secs(300),
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -122,6 +127,19 @@ pub struct BatchEngine {
     progress: Arc<Progress>,
     create_gate: Gate,
     poll_gate: Gate,
+    /// Set by [`BatchEngine::run_until`]'s shutdown: claim nothing more.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// How [`BatchEngine::run_until`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunEnd {
+    /// Every record of the ledger is terminal.
+    Complete,
+    /// The shutdown came first: the requests in flight were drained (or dropped after
+    /// `drain_timeout`); run again to resume.
+    Stopped,
 }
 
 /// The terminal record of a run.
@@ -193,7 +211,41 @@ impl BatchEngine {
             progress,
             create_gate: Gate::default(),
             poll_gate: Gate::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Runs until every record is terminal or `shutdown` completes (a signal, say). On
+    /// shutdown nothing more is claimed, the requests in flight finish (at most
+    /// [`BatchOptions::drain_timeout`]), and it returns [`RunEnd::Stopped`]: every answer
+    /// received is in the ledger, and running again resumes.
+    pub async fn run_until(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<RunEnd, BatchError> {
+        use futures::future::{Either, select};
+        let work = std::pin::pin!(self.run());
+        let work = match select(work, std::pin::pin!(shutdown)).await {
+            Either::Left((result, _)) => return result.map(|()| RunEnd::Complete),
+            Either::Right(((), work)) => work,
+        };
+        self.stopping.store(true, Ordering::Relaxed);
+        tracing::info!("stopping: nothing more is claimed; draining the requests in flight");
+        let drain = self.runtime().sleeper.sleep(self.options.drain_timeout);
+        match select(work, drain).await {
+            Either::Left((result, _)) => result.map(|()| RunEnd::Stopped),
+            Either::Right(((), _)) => {
+                tracing::warn!(
+                    drain_s = self.options.drain_timeout.as_secs(),
+                    "requests still in flight after the drain timeout were dropped; the next run resumes them"
+                );
+                Ok(RunEnd::Stopped)
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     /// Runs until every record of the ledger is terminal. Safe to stop at any point (drop
@@ -273,6 +325,9 @@ impl BatchEngine {
         let concurrency = self.options.concurrency.max(1);
         loop {
             self.create_gate.wait(self.runtime()).await;
+            if self.stopping() {
+                return Ok(());
+            }
             let now = self.now_ms();
             let claims = self
                 .ledger
@@ -388,6 +443,9 @@ impl BatchEngine {
         let concurrency = self.options.poll_concurrency.max(1);
         loop {
             self.poll_gate.wait(self.runtime()).await;
+            if self.stopping() {
+                return Ok(());
+            }
             let now = self.now_ms();
             let claims = self
                 .ledger

@@ -35,7 +35,7 @@ mod postgres;
 
 use std::sync::Arc;
 
-pub use engine::{BatchEngine, BatchOptions, Progress};
+pub use engine::{BatchEngine, BatchOptions, Progress, RunEnd};
 pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{
     CreateClaim, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
