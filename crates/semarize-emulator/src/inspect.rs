@@ -55,7 +55,8 @@ pub struct DeliveryRecord {
     pub duplicate: bool,
     /// Whether the payload was the thin event.
     pub thin: bool,
-    /// `delivered`, `failed`, `dead`, or `dropped` (no endpoint any more).
+    /// `delivered`, `failed`, `dead`, `dropped` (no endpoint any more), or `no_endpoint`
+    /// (the run ended while the workspace had none: nothing was sent).
     pub result: String,
     /// The receiver's status, when it answered.
     pub status: Option<u16>,

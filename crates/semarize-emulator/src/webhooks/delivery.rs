@@ -173,7 +173,8 @@ fn emit(core: &Core, workspace_id: &Arc<str>, run_id: &str) -> Emitted {
         return Emitted::NotYet(run.finishes());
     }
     let detail = run.detail(now);
-    if ws.webhook.is_none() || !ws.runs.get_mut(run_id).is_some_and(|run| run.claim_event()) {
+    let no_endpoint = ws.webhook.is_none();
+    if !ws.runs.get_mut(run_id).is_some_and(|run| run.claim_event()) {
         return Emitted::Nothing;
     }
     let event_type = match detail.status {
@@ -181,6 +182,26 @@ fn emit(core: &Core, workspace_id: &Arc<str>, run_id: &str) -> Emitted {
         RunStatus::Failed => WebhookEventType::RunFailed,
         _ => WebhookEventType::RunCancelled,
     };
+    if no_endpoint {
+        // Said in the inspection log, so a test (or a puzzled user) can see that the run's
+        // event had its turn and went nowhere, instead of waiting for an absence.
+        drop(ws);
+        core.record_delivery(DeliveryRecord {
+            at: ids::rfc3339(chrono::Utc::now()),
+            workspace_id: workspace_id.to_string(),
+            event_id: String::new(),
+            delivery_id: String::new(),
+            event_type: event_type.as_str().to_owned(),
+            run_id: run_id.to_owned(),
+            attempt: 0,
+            url: String::new(),
+            duplicate: false,
+            thin: false,
+            result: "no_endpoint".to_owned(),
+            status: None,
+        });
+        return Emitted::Nothing;
+    }
     let settings = core.settings();
     let mut data = serde_json::to_value(&detail).expect("runs serialize");
     let mut event = json!({

@@ -194,7 +194,7 @@ async fn request_ids_are_echoed_or_made() {
 
 #[tokio::test]
 async fn a_run_moves_through_its_lifecycle_and_reports_usage() {
-    let env = start(|s| s.run_latency_ms = 300).await;
+    let env = start(|s| s.run_latency_ms = 1_000).await;
     let created = env.create(&create_body(), None).await;
     assert_eq!(created.status, 202);
     assert_eq!(created.json()["status"], "queued");
@@ -211,8 +211,19 @@ async fn a_run_moves_through_its_lifecycle_and_reports_usage() {
     let usage_before = env.get(&format!("/v1/runs/{run_id}/usage")).await;
     assert_eq!(usage_before.json()["credits_consumed"], 0);
 
-    tokio::time::sleep(Duration::from_millis(120)).await;
-    let running = env.get(&format!("/v1/runs/{run_id}")).await;
+    // Queued for the first fifth of the latency, then running: poll until it moves on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let running = loop {
+        let reply = env.get(&format!("/v1/runs/{run_id}")).await;
+        if reply.json()["status"] != "queued" {
+            break reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run stayed queued"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!(running.json()["status"], "running");
     assert!(running.header("retry-after").is_some());
 

@@ -308,7 +308,8 @@ async fn deleting_the_endpoint_stops_deliveries() {
     let env = start(|s| s.run_latency_ms = 200).await;
     let receiver = Receiver::start().await;
     register(&env, &receiver.url).await;
-    env.create(&create_body(), None).await;
+    let created = env.create(&create_body(), None).await;
+    let run_id = created.json()["run_id"].as_str().unwrap().to_owned();
     let id = env.get("/v1/webhooks").await.json()[0]["id"]
         .as_str()
         .unwrap()
@@ -321,6 +322,15 @@ async fn deleting_the_endpoint_stops_deliveries() {
         &[],
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert_eq!(receiver.count(), 0);
+    // No sleep-then-look: wait until the run's event had its turn (the inspection log
+    // says it found no endpoint), then check nothing arrived.
+    let control = env.emulator.control();
+    env.eventually("the event's turn", || {
+        control
+            .deliveries()
+            .iter()
+            .any(|d| d.run_id == run_id && d.result == "no_endpoint")
+    })
+    .await;
+    assert_eq!(receiver.count(), 0, "nothing went to the deleted endpoint");
 }
