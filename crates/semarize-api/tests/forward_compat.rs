@@ -95,7 +95,7 @@ fn other_responses_with_unknown_fields_and_values_decode() {
     .unwrap();
     assert_eq!(schema.bricks.len(), 1);
 
-    let hooks: Vec<types::Webhook> = serde_json::from_value(json!([{
+    let hooks: Vec<types::WebhookEndpoint> = serde_json::from_value(json!([{
         "id": "wh", "url": "https://x", "created_at": "2026-02-24T12:00:00Z", "events": ["run.succeeded"]
     }]))
     .unwrap();

@@ -391,16 +391,21 @@ impl WebhooksCommand {
             WebhooksCommand::Set { url } => {
                 let registered = cli.client()?.webhooks().upsert(url).send().await?;
                 // Printing the new secret is this command's purpose: it is shown once.
-                let mut hook = registered.endpoint;
-                hook.secret = Some(registered.secret.expose_secret().to_owned());
+                let hook = registered.endpoint;
+                let secret = registered.secret.expose_secret();
                 match format {
-                    OutputFormat::Json => output::json(&hook),
+                    OutputFormat::Json => output::json(&serde_json::json!({
+                        "id": hook.id,
+                        "url": hook.url,
+                        "secret": secret,
+                        "created_at": hook.created_at,
+                    })),
                     OutputFormat::Table => output::table(
                         &["id", "url", "secret", "created_at"],
                         &[vec![
                             hook.id.clone(),
                             hook.url.clone(),
-                            hook.secret.clone().unwrap_or_default(),
+                            secret.to_owned(),
                             hook.created_at.to_rfc3339(),
                         ]],
                     ),

@@ -314,7 +314,7 @@ impl Core {
     }
 
     /// The webhook endpoints (without secrets).
-    pub fn list_webhooks(&self, workspace: &Mutex<Workspace>) -> Vec<types::Webhook> {
+    pub fn list_webhooks(&self, workspace: &Mutex<Workspace>) -> Vec<types::WebhookEndpoint> {
         webhooks::list(&lock(workspace).webhook)
     }
 

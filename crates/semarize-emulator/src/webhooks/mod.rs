@@ -56,13 +56,23 @@ impl WebhookEndpoint {
         secrets
     }
 
-    /// The endpoint as the API shows it; the secret only in the answer to its creation.
-    fn view(&self, with_secret: bool) -> types::Webhook {
+    /// The endpoint as its creation answers it: with the new secret.
+    fn created(&self) -> types::Webhook {
         crate::built(
             types::Webhook::builder()
                 .id(self.id.clone())
                 .url(self.url.clone())
-                .secret(with_secret.then(|| self.secret.clone()))
+                .secret(self.secret.clone())
+                .created_at(self.created_at),
+        )
+    }
+
+    /// The endpoint as the list shows it: never with its secret.
+    fn listed(&self) -> types::WebhookEndpoint {
+        crate::built(
+            types::WebhookEndpoint::builder()
+                .id(self.id.clone())
+                .url(self.url.clone())
                 .created_at(self.created_at),
         )
     }
@@ -86,14 +96,14 @@ pub(crate) fn upsert(
         previous_secret: previous.map(|p| (p.secret, Instant::now() + rotation_grace)),
         created_at: ids::now_millis(),
     };
-    let view = endpoint.view(true);
+    let view = endpoint.created();
     *slot = Some(endpoint);
     view
 }
 
 /// The endpoints (at most one), without secrets.
-pub(crate) fn list(slot: &Option<WebhookEndpoint>) -> Vec<types::Webhook> {
-    slot.iter().map(|w| w.view(false)).collect()
+pub(crate) fn list(slot: &Option<WebhookEndpoint>) -> Vec<types::WebhookEndpoint> {
+    slot.iter().map(WebhookEndpoint::listed).collect()
 }
 
 /// Deletes the endpoint with this id, or 404 `webhook_not_found`.
@@ -174,10 +184,14 @@ mod tests {
         );
         assert_eq!(first.id, second.id, "one endpoint per workspace");
         let secrets = slot.as_ref().unwrap().signing_secrets(Instant::now());
-        assert_eq!(secrets, vec![second.secret.unwrap(), first.secret.unwrap()]);
+        assert_eq!(secrets, vec![second.secret.clone(), first.secret]);
         let later = Instant::now() + Duration::from_secs(61);
         assert_eq!(slot.as_ref().unwrap().signing_secrets(later).len(), 1);
-        assert_eq!(list(&slot)[0].secret, None, "lists never show the secret");
+        assert_eq!(
+            list(&slot)[0].id,
+            second.id,
+            "listed, without a secret field"
+        );
         assert!(delete(&mut slot, "wh_other").is_err());
         delete(&mut slot, &second.id).unwrap();
         assert!(slot.is_none());

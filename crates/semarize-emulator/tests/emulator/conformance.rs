@@ -22,7 +22,7 @@ fn decodes(operation: &str, status: u16, body: &Value) {
         ("get_kit_schema" | "get_kit_schema_by_query", _) => check::<types::KitSchema>(body),
         ("get_bricks", _) => check::<Vec<types::BrickMetadata>>(body),
         ("upsert_webhook", _) => check::<types::Webhook>(body),
-        ("list_webhooks", _) => check::<Vec<types::Webhook>>(body),
+        ("list_webhooks", _) => check::<Vec<types::WebhookEndpoint>>(body),
         (other, _) => Err(format!("{other} {status} has a body to decode")),
     };
     result.unwrap_or_else(|e| panic!("{operation} {status} does not decode: {e}\n{body}"));

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use semarize_api::types::{self, Run, Webhook};
+use semarize_api::types::{self, Run, WebhookEndpoint};
 
 use super::{CallOptions, call_options};
 use crate::call::execute;
@@ -97,8 +97,8 @@ call_options!(UpsertWebhook, ListWebhooks, DeleteWebhook);
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct RegisteredWebhook {
-    /// The endpoint (its `secret` field is always `None`: the secret is in `secret`).
-    pub endpoint: Webhook,
+    /// The endpoint.
+    pub endpoint: WebhookEndpoint,
     /// The new `whsec_` secret; pass it to
     /// [`Verifier::from_secrets`](crate::webhooks::Verifier::from_secrets).
     pub secret: WebhookSecret,
@@ -127,20 +127,22 @@ impl UpsertWebhook<'_> {
                 .send()
         })
         .await?;
-        let mut endpoint = reply.value;
-        let secret = endpoint
-            .secret
-            .take()
-            .map(|secret| WebhookSecret::new(Zeroizing::new(secret).as_str()))
-            .transpose()
-            .ok()
-            .flatten()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Decode,
-                    "the webhook was registered but the answer carries no whsec_ secret",
-                )
-                .with_call("upsert_webhook", "/v1/webhooks")
+        let created = reply.value;
+        let decode = |what: String| {
+            Error::new(ErrorKind::Decode, what).with_call("upsert_webhook", "/v1/webhooks")
+        };
+        let secret = WebhookSecret::new(Zeroizing::new(created.secret).as_str()).map_err(|_| {
+            decode("the webhook was registered but its secret is not a whsec_ secret".into())
+        })?;
+        let endpoint = WebhookEndpoint::builder()
+            .id(created.id)
+            .url(created.url)
+            .created_at(created.created_at)
+            .try_into()
+            .map_err(|e| {
+                decode(format!(
+                    "the registered endpoint does not fit the spec: {e}"
+                ))
             })?;
         Ok(RegisteredWebhook { endpoint, secret })
     }
@@ -148,7 +150,7 @@ impl UpsertWebhook<'_> {
 
 impl ListWebhooks<'_> {
     /// Sends the request.
-    pub async fn send(self) -> Result<Vec<Webhook>, Error> {
+    pub async fn send(self) -> Result<Vec<WebhookEndpoint>, Error> {
         let client = self.client;
         let call = self
             .options
