@@ -151,8 +151,11 @@ impl Spec {
         status: u16,
     ) -> Result<Option<Value>, SpecError> {
         let responses = self.responses(operation_id)?;
+        // The exact status first, then its range (`5XX`), as OpenAPI 3.0 defines.
+        let range = format!("{}XX", status / 100);
         let response = responses
             .get(&status.to_string())
+            .or_else(|| responses.get(&range))
             .ok_or_else(|| SpecError::Missing(format!("status {status} of {operation_id}")))?;
         Ok(response
             .pointer("/content/application~1json/schema")
