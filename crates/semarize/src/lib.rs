@@ -81,7 +81,7 @@ pub use wait::{RunFailure, RunOutcome, WaitOptions};
 
 /// The API's types, generated from the spec (re-exported from `semarize-api`).
 pub use semarize_api::types;
+pub use semarize_api::types::{ErrorCode, RunMode, RunStatus, RunType, WebhookEventType};
 /// The `serde_json` this crate's types use (`Brick::value()` is a [`serde_json::Value`]),
 /// so callers need not match its version themselves.
 pub use serde_json;
-pub use semarize_api::types::{ErrorCode, RunMode, RunStatus, RunType, WebhookEventType};
