@@ -208,35 +208,66 @@ pub fn outcome(counts: &LedgerCounts, end: RunEnd) -> Result<(), Failure> {
 }
 
 /// Completes on the first SIGINT (Ctrl-C) or SIGTERM. A second one ends the process at
-/// once (exit 130), which is safe: the ledger resumes without duplicates.
-async fn shutdown_signal() {
-    wait_for_signal().await;
-    eprintln!("stopping: finishing the requests in flight (send the signal again to stop at once)");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        std::process::exit(130);
-    });
+/// once (exit 130), which is safe: the ledger resumes without duplicates. The handlers
+/// are installed when this is called, before any work starts, so no signal falls between
+/// starting and listening.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let mut signals = Signals::install();
+    async move {
+        signals.next().await;
+        eprintln!(
+            "stopping: finishing the requests in flight (send the signal again to stop at once)"
+        );
+        tokio::spawn(async move {
+            signals.next().await;
+            std::process::exit(130);
+        });
+    }
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, listened to from the moment of installation.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    streams: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                streams: [SignalKind::interrupt(), SignalKind::terminate()]
+                    .into_iter()
+                    .filter_map(|kind| signal(kind).ok())
+                    .collect(),
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            match self.streams.as_mut_slice() {
+                [interrupt, terminate] => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                [one] => {
+                    one.recv().await;
+                }
+                // No handler could be installed: never stop early.
+                _ => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
