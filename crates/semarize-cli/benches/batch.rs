@@ -1,4 +1,5 @@
-//! Batch figures, printed (never asserted). `cargo bench -p semarize-cli --bench batch`.
+//! Batch figures, printed (times are never asserted; the engine's correctness is: no duplicate
+//! run, every record succeeded). `cargo bench -p semarize-cli --bench batch`.
 //!
 //! 1. Peak memory while ingesting 1,000,000 input lines and writing their results
 //!    (target: flat, under 100 MiB).
@@ -143,8 +144,7 @@ async fn engine(records: usize, webhooks: bool) {
                 client.clone(),
                 ledger.clone(),
                 progress.clone(),
-                // Each measured batch registers its own receiver in the one workspace.
-                batch::ReceiverOptions::default().replace_existing(true),
+                batch::ReceiverOptions::default(),
             )
             .await
             .unwrap(),
@@ -173,6 +173,19 @@ async fn engine(records: usize, webhooks: bool) {
         progress.rate_limited.load(Ordering::Relaxed),
         duplicates(&emulator, records),
         progress.by_webhook.load(Ordering::Relaxed),
+    );
+    // Times are printed, never asserted; correctness is asserted, so a bench run that
+    // duplicated or lost a record fails CI.
+    assert_eq!(
+        duplicates(&emulator, records),
+        0,
+        "the engine duplicated runs"
+    );
+    let counts = ledger.counts().await.unwrap();
+    assert_eq!(
+        counts.count(batch::RecordState::Succeeded),
+        records as u64,
+        "every record terminal and succeeded: {counts:?}"
     );
     drop(receiver);
     emulator.shutdown().await;
