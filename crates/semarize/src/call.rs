@@ -247,6 +247,8 @@ async fn classify<T>(
     // time, so it is only retried when the request surely was not processed.
     let repeatable = call.method != "POST" || call.idempotency_key.is_some();
     let status = head.as_ref().map(|h| h.status);
+    // Read once, from the head the transport recorded; the branches below read the same
+    // response's headers only if no head was recorded.
     let request_id = head
         .as_ref()
         .and_then(|h| header(&h.headers, "x-request-id"));
@@ -267,7 +269,7 @@ async fn classify<T>(
             let headers = value.headers();
             Ok(Reply {
                 status: value.status(),
-                request_id: header(headers, "x-request-id"),
+                request_id: request_id.or_else(|| header(headers, "x-request-id")),
                 retry_after: advised_delay(headers, None, now),
                 attempts: 0,
                 value: value.into_inner(),
@@ -281,7 +283,7 @@ async fn classify<T>(
             Err(api_failure(
                 status,
                 Some(&body),
-                header(&headers, "x-request-id"),
+                request_id.or_else(|| header(&headers, "x-request-id")),
                 advised,
                 repeatable,
             ))
@@ -291,7 +293,7 @@ async fn classify<T>(
             // read.
             let status = response.status();
             let headers = response.headers().clone();
-            let request_id = header(&headers, "x-request-id");
+            let request_id = request_id.or_else(|| header(&headers, "x-request-id"));
             if status.is_redirection() {
                 // Followed only for same-origin GETs (in semarize-api); anything else would
                 // re-send the body or the Idempotency-Key elsewhere.
