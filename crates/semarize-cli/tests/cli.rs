@@ -40,19 +40,10 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A JSON snapshot with the same redactions users get from `semarize::testing`.
 macro_rules! snapshot {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({ sort_maps => true }, {
-            insta::assert_json_snapshot!($name, $value, {
-                ".**.run_id" => "[run_id]",
-                ".**.created_at" => "[timestamp]",
-                ".**.duration_ms" => "[duration_ms]",
-                ".**.id" => "[id]",
-                ".**.secret" => "[secret]",
-                ".**.event_id" => "[event_id]",
-                ".**.delivery_id" => "[delivery_id]",
-            });
-        });
+        semarize::testing::redacted(|| insta::assert_json_snapshot!($name, $value))
     };
 }
 

@@ -101,3 +101,45 @@ fn every_readme_command_and_exit_code_has_a_tested_row() {
         }
     }
 }
+
+/// The code of a Rust snippet without comments or blank lines, for comparing two copies.
+fn code_lines(snippet: &str) -> Vec<String> {
+    snippet
+        .lines()
+        .map(|line| {
+            line.split("//")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_readme_snapshot_example_is_the_snapshot_test() {
+    let readme = repo_file("README.md");
+    let section = readme
+        .split("### Snapshot tests of your integration")
+        .nth(1)
+        .expect("the README has a snapshot-testing section");
+    let example = section
+        .split("```rust,no_run\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section opens with a rust example");
+    let test = repo_file("crates/semarize/tests/snapshot.rs");
+    let function = test
+        .split("#[tokio::test]")
+        .find(|f| f.contains("fn snapshot_a_runs_output("))
+        .expect("snapshot.rs has snapshot_a_runs_output");
+    let mut in_readme = code_lines(example);
+    in_readme.retain(|line| !line.starts_with("use "));
+    assert_eq!(in_readme.remove(0), "#[tokio::test]");
+    assert_eq!(
+        in_readme,
+        code_lines(function),
+        "the README says its example is crates/semarize/tests/snapshot.rs; make them equal"
+    );
+}

@@ -82,36 +82,53 @@ fn evaluate_brick(
     passages: &[&str],
     lowered: &[String],
 ) -> types::BrickOutput {
-    let relevant: Vec<&str> = passages
-        .iter()
-        .zip(lowered)
-        .filter(|(_, low)| brick.keywords.iter().any(|k| mentions(low, k)))
-        .map(|(p, _)| *p)
-        .collect();
+    let mentioning = |words: &mut dyn Iterator<Item = &str>| -> Vec<&str> {
+        let words: Vec<&str> = words.collect();
+        passages
+            .iter()
+            .zip(lowered)
+            .filter(|(_, low)| words.iter().any(|w| mentions(low, w)))
+            .map(|(p, _)| *p)
+            .collect()
+    };
     let hash = stable_hash(brick, transcript);
-    let value = match &brick.kind {
-        BrickKind::Boolean => serde_json::Value::Bool(!relevant.is_empty()),
-        BrickKind::Number => {
-            let score = if relevant.is_empty() {
-                hash % 20
-            } else {
-                (40 + 15 * relevant.len() as u64 + hash % 10).min(100)
-            };
-            serde_json::Value::from(score)
-        }
+    let (value, relevant) = match &brick.kind {
         BrickKind::Category { categories } => {
-            let named = categories
-                .iter()
-                .find(|c| lowered.iter().any(|p| mentions(p, c)));
-            serde_json::Value::from(named.unwrap_or(&categories[0]).clone())
+            // The category most passages speak for; its passages are the evidence, so the
+            // value and the spans that support it always agree.
+            let mut best: Option<(&str, Vec<&str>)> = None;
+            for category in categories {
+                let found = mentioning(&mut category.words());
+                if !found.is_empty() && best.as_ref().is_none_or(|(_, b)| found.len() > b.len()) {
+                    best = Some((&category.value, found));
+                }
+            }
+            let (value, relevant) = best.unwrap_or_else(|| (&categories[0].value, Vec::new()));
+            (serde_json::Value::from(value), relevant)
         }
-        BrickKind::String => {
-            let text = relevant
-                .first()
-                .or(passages.first())
-                .copied()
-                .unwrap_or_default();
-            serde_json::Value::from(text.chars().take(200).collect::<String>())
+        kind => {
+            let relevant = mentioning(&mut brick.keywords.iter().map(String::as_str));
+            let value = match kind {
+                BrickKind::Boolean => serde_json::Value::Bool(!relevant.is_empty()),
+                BrickKind::Number => {
+                    let score = if relevant.is_empty() {
+                        hash % 20
+                    } else {
+                        (40 + 15 * relevant.len() as u64 + hash % 10).min(100)
+                    };
+                    serde_json::Value::from(score)
+                }
+                // BrickKind::String (categories are handled above).
+                _ => {
+                    let text = relevant
+                        .first()
+                        .or(passages.first())
+                        .copied()
+                        .unwrap_or_default();
+                    serde_json::Value::from(text.chars().take(200).collect::<String>())
+                }
+            };
+            (value, relevant)
         }
     };
     let matched = relevant.len();
@@ -124,6 +141,9 @@ fn evaluate_brick(
         .fields
         .reason
         .then(|| match (matched, brick.keywords.first()) {
+            (0, _) if matches!(brick.kind, BrickKind::Category { .. }) => {
+                format!("No passage speaks for a category; {value} is the default")
+            }
             (0, Some(word)) => format!("No passage mentions '{word}' or a related term"),
             (0, None) => "Derived from the opening of the conversation".to_owned(),
             (1, _) => "One passage addresses this directly".to_owned(),
@@ -146,7 +166,7 @@ fn evaluate_brick(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kits::Catalog;
+    use crate::kits::{Catalog, CategoryDef};
 
     const TRANSCRIPT: &str = "Rep: What drove the urgency? Prospect: We are losing 3 hours a week on manual work.\nRep: Is there budget? Prospect: Yes, we can spend $500. Let's schedule a meeting next week.";
 
@@ -178,5 +198,49 @@ mod tests {
             first.bricks["budget_mentioned"].confidence.is_none(),
             "fields follow the brick config"
         );
+    }
+
+    #[test]
+    fn a_category_is_chosen_by_its_words_and_its_evidence_speaks_for_it() {
+        let catalog = Catalog::default();
+        let kit = catalog.resolve(Some("SENTIMNT"), None).unwrap();
+        let cases = [
+            ("I love it, great work", "positive"),
+            (
+                "I am frustrated. The export broke again! Thanks for the call.\nI am angry about the delay.",
+                "negative",
+            ),
+            ("The weather is mild today.", "neutral"),
+        ];
+        for (transcript, expected) in cases {
+            let (output, _) = evaluate(kit, transcript);
+            let sentiment = &output.bricks["sentiment"];
+            assert_eq!(sentiment.value, serde_json::json!(expected), "{transcript}");
+            let BrickKind::Category { categories } = &kit.version.bricks[0].kind else {
+                panic!("sentiment is a category brick");
+            };
+            let chosen = categories.iter().find(|c| c.value == expected).unwrap();
+            if expected == "neutral" {
+                assert!(sentiment.evidence.is_empty(), "the default has no evidence");
+            }
+            for span in &sentiment.evidence {
+                let low = span.to_lowercase();
+                assert!(
+                    chosen.words().any(|w| low.contains(w)),
+                    "{span:?} does not speak for {expected}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_category_may_be_a_plain_string_in_a_kits_file() {
+        let plain: CategoryDef = serde_json::from_str(r#""urgent""#).unwrap();
+        assert_eq!(plain.value, "urgent");
+        assert!(plain.keywords.is_empty());
+        let full: CategoryDef =
+            serde_json::from_str(r#"{"value": "urgent", "keywords": ["asap"]}"#).unwrap();
+        assert_eq!(full.words().collect::<Vec<_>>(), ["urgent", "asap"]);
+        assert!(serde_json::from_str::<CategoryDef>("7").is_err());
     }
 }

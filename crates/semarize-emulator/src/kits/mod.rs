@@ -34,13 +34,58 @@ pub enum BrickKind {
     Boolean,
     /// A score from 0 to 100 that grows with the number of passages mentioning a keyword.
     Number,
-    /// The first category named in the transcript, else the first category.
+    /// The category whose words the most passages mention (the earlier category on a
+    /// tie), else the first category: the default. Its evidence is those passages, so
+    /// value and evidence always agree.
     Category {
-        /// The allowed values.
-        categories: Vec<String>,
+        /// The allowed values, the default first.
+        categories: Vec<CategoryDef>,
     },
     /// The first passage mentioning a keyword, else the first passage.
     String,
+}
+
+/// One allowed value of a category Brick and the words that select it.
+///
+/// In a `--kits` file a category is either a plain string (selected only when a passage
+/// names it) or `{"value": "positive", "keywords": ["great", "love"]}`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CategoryDef {
+    /// The value reported when this category is chosen.
+    pub value: String,
+    /// Words whose mention selects this category (case-insensitive); the value itself
+    /// always counts as one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+}
+
+impl CategoryDef {
+    /// The value followed by its keywords: every word that selects this category.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.value.as_str()).chain(self.keywords.iter().map(String::as_str))
+    }
+}
+
+impl<'de> Deserialize<'de> for CategoryDef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            Plain(String),
+            Full {
+                value: String,
+                #[serde(default)]
+                keywords: Vec<String>,
+            },
+        }
+        Ok(match Shape::deserialize(deserializer)? {
+            Shape::Plain(value) => CategoryDef {
+                value,
+                keywords: Vec::new(),
+            },
+            Shape::Full { value, keywords } => CategoryDef { value, keywords },
+        })
+    }
 }
 
 /// One Brick of a Kit version.
@@ -309,10 +354,14 @@ impl BrickDef {
                 words(&self.keywords)
             ),
             BrickKind::Category { categories } => match categories.first() {
-                Some(first) => format!(
-                    "{}: the first one the call names, else {first}",
-                    words(categories)
-                ),
+                Some(first) => {
+                    let values: Vec<String> = categories.iter().map(|c| c.value.clone()).collect();
+                    format!(
+                        "{}: the one whose words the most passages mention, else {}",
+                        words(&values),
+                        first.value
+                    )
+                }
                 None => "a category, but none is defined".to_owned(),
             },
             BrickKind::String => {
@@ -326,9 +375,10 @@ impl BrickDef {
         let (type_, categories) = match &self.kind {
             BrickKind::Boolean => (types::BrickValueType::Boolean, Vec::new()),
             BrickKind::Number => (types::BrickValueType::Number, Vec::new()),
-            BrickKind::Category { categories } => {
-                (types::BrickValueType::Category, categories.clone())
-            }
+            BrickKind::Category { categories } => (
+                types::BrickValueType::Category,
+                categories.iter().map(|c| c.value.clone()).collect(),
+            ),
             BrickKind::String => (types::BrickValueType::String, Vec::new()),
         };
         crate::built(

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::routing::post;
 use proptest::prelude::*;
 use reqwest::header::HeaderMap;
-use semarize::runtime::VirtualTime;
+use semarize::runtime::{Clock, VirtualTime};
 use semarize::webhooks::{
     DedupeBy, Deduper, VerifiedEvent, Verifier, Webhook, WebhookError, parse_signature_header, sign,
 };
@@ -156,7 +156,8 @@ fn bad_deliveries_are_rejected_with_typed_errors() {
     let verifier = Verifier::new(["whsec_current", "whsec_previous"])
         .unwrap()
         .clock(time.clone());
-    let now = chrono::Utc::now().timestamp();
+    // "Now" comes from the injected clock alone, so the edges below are exact.
+    let now = time.unix_seconds();
 
     let ok = verifier
         .verify(&delivery("whsec_previous", now, BODY), BODY)
@@ -202,11 +203,28 @@ fn bad_deliveries_are_rejected_with_typed_errors() {
             .is_ok()
     );
 
-    // The injected clock decides what "now" is.
-    time.advance(Duration::from_secs(400));
+    // The tolerance (300 s) is inclusive in both directions, on the injected clock.
+    for (offset, accepted) in [(-300, true), (300, true), (-301, false), (301, false)] {
+        let result = verifier.verify(&delivery("whsec_current", now + offset, BODY), BODY);
+        assert_eq!(
+            result.is_ok(),
+            accepted,
+            "timestamp now{offset:+}: {result:?}"
+        );
+    }
+    time.advance(Duration::from_secs(300));
+    assert!(
+        verifier
+            .verify(&delivery("whsec_current", now, BODY), BODY)
+            .is_ok()
+    );
+    time.advance(Duration::from_secs(1));
     assert!(matches!(
         verifier.verify(&delivery("whsec_current", now, BODY), BODY),
-        Err(WebhookError::TimestampOutOfTolerance { .. })
+        Err(WebhookError::TimestampOutOfTolerance {
+            skew_seconds: 301,
+            tolerance_seconds: 300
+        })
     ));
 }
 
