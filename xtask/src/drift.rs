@@ -26,19 +26,36 @@ pub fn unknowns(
     {
         unknowns(spec, part, value, path, out);
     }
-    if let (Some(allowed), Some(found)) =
-        (schema.get("enum").and_then(Value::as_array), value.as_str())
-        && !allowed.iter().any(|a| a == found)
+    let mut documented = Vec::new();
+    documented_values(spec, schema, &mut documented);
+    if let Some(found) = value.as_str()
+        && !documented.is_empty()
+        && !documented.iter().any(|a| a == found)
     {
         out.insert(format!(
             "{path}: value {found:?} is not in the spec's enumeration"
         ));
     }
+    // An `anyOf` branch that describes objects or arrays (a nullable reference such as
+    // `output`) describes this value's members; its enumerations were read above.
+    if value.is_object() || value.is_array() {
+        for part in schema
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let part = spec.resolve(part);
+            if part.get("properties").is_some() || part.get("items").is_some() {
+                unknowns(spec, part, value, path, out);
+            }
+        }
+    }
     match value {
         Value::Object(map) => {
             let properties = schema.get("properties").and_then(Value::as_object);
             let extra = schema.get("additionalProperties").filter(|a| a.is_object());
-            let composed = schema.get("allOf").is_some();
+            let composed = schema.get("allOf").is_some() || schema.get("anyOf").is_some();
             for (key, child) in map {
                 match (properties.and_then(|p| p.get(key)), extra) {
                     (Some(child_schema), _) => {
@@ -60,6 +77,23 @@ pub fn unknowns(
             }
         }
         _ => {}
+    }
+}
+
+/// The values a schema documents: its `enum`, or those of its `anyOf` branches (an open
+/// enumeration, or a nullable reference to one).
+fn documented_values(spec: &Spec, schema: &Value, out: &mut Vec<Value>) {
+    let schema = spec.resolve(schema);
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        out.extend(values.iter().cloned());
+    }
+    for part in schema
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        documented_values(spec, part, out);
     }
 }
 

@@ -40,6 +40,11 @@ pub fn lint(spec: &Spec) -> Vec<String> {
         raw.pointer("/components/schemas").unwrap_or(&Value::Null),
         "components.schemas",
         &mut |at, schema| {
+            if schema.get("nullable") == Some(&Value::Bool(true)) && schema.get("type").is_none() {
+                problems.push(format!(
+                    "{at}: nullable without a type: OpenAPI 3.0.3 adds null only to a `type` in the same schema"
+                ));
+            }
             if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
                 problems.push(format!(
                 "{at}: additionalProperties: false becomes deny_unknown_fields and breaks additive /v1 changes"
@@ -49,11 +54,13 @@ pub fn lint(spec: &Spec) -> Vec<String> {
     );
 
     match raw.pointer("/components/parameters/IdempotencyKey/schema") {
-        Some(schema) if schema.get("maxLength").is_some() => problems.push(
-            "Idempotency-Key: maxLength makes progenitor generate a newtype; document the limit and check it in semarize"
+        Some(schema)
+            if schema.get("minLength") == Some(&Value::from(1))
+                && schema.get("maxLength") == Some(&Value::from(254)) => {}
+        Some(_) => problems.push(
+            "Idempotency-Key: the schema must state the documented limit (minLength 1, maxLength 254)"
                 .to_owned(),
         ),
-        Some(_) => {}
         None => problems.push("components.parameters.IdempotencyKey is missing".to_owned()),
     }
     if raw.pointer("/components/securitySchemes/bearerAuth/scheme") != Some(&Value::from("bearer"))

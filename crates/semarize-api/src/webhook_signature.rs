@@ -1,7 +1,7 @@
 //! The webhook signature scheme: the one place it is defined.
 //!
 //! The Semarize documentation names HMAC-SHA256 and the header form `v1=<hex>`; the rest is
-//! the contract choice recorded in the spec (`x-semarize-webhooks.webhookSignature`):
+//! the contract choice recorded in the spec (the `runEvent` callback of `upsert_webhook`):
 //!
 //! - key: the whole secret string (including `whsec_`) as UTF-8 bytes;
 //! - message: `<Semarize-Timestamp>.<raw body bytes>`;

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 /// Longest Idempotency-Key accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 254;
 
-/// The request's `Idempotency-Key`, if any: visible ASCII of at most
+/// The request's `Idempotency-Key`, if any: visible ASCII of 1 to
 /// [`MAX_IDEMPOTENCY_KEY`] characters, or a 400.
 pub(crate) fn key_from_headers(headers: &HeaderMap) -> Result<Option<Arc<str>>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
@@ -29,6 +29,13 @@ pub(crate) fn key_from_headers(headers: &HeaderMap) -> Result<Option<Arc<str>>, 
             "Idempotency-Key must be visible ASCII",
         )
     })?;
+    if key.is_empty() {
+        // The spec's minLength 1: an empty key is a client bug, not "no key".
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidRequest,
+            "Idempotency-Key is empty: send 1 to 254 characters, or no header",
+        ));
+    }
     if key.chars().count() > MAX_IDEMPOTENCY_KEY {
         return Err(ApiError::bad_request(
             ErrorCode::IdempotencyKeyTooLong,

@@ -14,8 +14,9 @@ const OPENAPI_ONLY: [&str; 5] = [
 /// Converts an OpenAPI schema into a self-contained JSON Schema document, with the spec's
 /// `components.schemas` (converted too) under `$defs`.
 ///
-/// `nullable: true` becomes `anyOf: [<schema>, {"type": "null"}]`, and
-/// `#/components/schemas/X` references become `#/$defs/X`.
+/// `nullable: true` adds `"null"` to the schema's own `type` (as OpenAPI 3.0.3 defines
+/// it: nothing else in the schema is relaxed), and `#/components/schemas/X` references
+/// become `#/$defs/X`.
 pub fn to_json_schema(schema: &Value, components: Option<&Value>) -> Value {
     let mut document = match convert(schema) {
         Value::Object(map) => map,
@@ -63,19 +64,14 @@ fn convert(value: &Value) -> Value {
                 };
                 out.insert(key.clone(), converted);
             }
-            if nullable {
-                let mut either = Map::new();
-                either.insert(
-                    "anyOf".into(),
-                    Value::Array(vec![
-                        Value::Object(out),
-                        serde_json::json!({"type": "null"}),
-                    ]),
-                );
-                Value::Object(either)
-            } else {
-                Value::Object(out)
+            // OpenAPI 3.0.3: `nullable` adds null to the `type` of the same schema and to
+            // nothing else. Its other keywords (an `enum`, an `allOf` of a non-null
+            // schema) still apply to null, exactly as strict validators read it.
+            if nullable && let Some(Value::String(single)) = out.get("type") {
+                let both = Value::Array(vec![Value::String(single.clone()), "null".into()]);
+                out.insert("type".into(), both);
             }
+            Value::Object(out)
         }
         Value::Array(items) => Value::Array(items.iter().map(convert).collect()),
         other => other.clone(),
@@ -88,11 +84,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn nullable_becomes_any_of_null() {
+    fn nullable_adds_null_to_the_type_only() {
         let converted = to_json_schema(&json!({"type": "string", "nullable": true}), None);
+        assert_eq!(converted, json!({"type": ["string", "null"]}));
+        let with_all_of = to_json_schema(
+            &json!({"type": "string", "nullable": true, "allOf": [{"type": "string"}]}),
+            None,
+        );
         assert_eq!(
-            converted,
-            json!({"anyOf": [{"type": "string"}, {"type": "null"}]})
+            with_all_of,
+            json!({"type": ["string", "null"], "allOf": [{"type": "string"}]}),
+            "the allOf still refuses null, as in strict OpenAPI 3.0.3 validators"
         );
     }
 

@@ -239,22 +239,35 @@ impl Spec {
         }
     }
 
-    /// Every example in the spec: request bodies, responses (inline and shared), with the
-    /// schema each must satisfy.
+    /// Every example in the spec: request bodies, responses (inline and shared) and the
+    /// operations of callbacks (the webhook deliveries), with the schema each must
+    /// satisfy.
     pub fn examples(&self) -> Vec<Example> {
         let mut out = Vec::new();
         for op in self.operations() {
-            let Ok(raw) = self.operation_raw(&op.id) else {
-                continue;
-            };
-            let body = self.resolve(&raw["requestBody"]);
-            collect_media_examples(body, &format!("{} request", op.id), &mut out);
-            for (status, response) in raw["responses"].as_object().into_iter().flatten() {
-                let response = self.resolve(response);
-                collect_media_examples(response, &format!("{} {status}", op.id), &mut out);
+            if let Ok(raw) = self.operation_raw(&op.id) {
+                self.collect_operation_examples(raw, &op.id, &mut out);
             }
         }
         out
+    }
+
+    fn collect_operation_examples(&self, operation: &Value, label: &str, out: &mut Vec<Example>) {
+        let body = self.resolve(&operation["requestBody"]);
+        collect_media_examples(body, &format!("{label} request"), out);
+        for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+            let response = self.resolve(response);
+            collect_media_examples(response, &format!("{label} {status}"), out);
+        }
+        // callbacks: {name: {expression: {method: operation}}}
+        for (name, callback) in operation["callbacks"].as_object().into_iter().flatten() {
+            for path_item in callback.as_object().into_iter().flatten().map(|(_, p)| p) {
+                for (method, inner) in path_item.as_object().into_iter().flatten() {
+                    let inner_label = format!("{label} callback {name} {method}");
+                    self.collect_operation_examples(inner, &inner_label, out);
+                }
+            }
+        }
     }
 }
 

@@ -55,6 +55,7 @@ mod call;
 mod client;
 mod error;
 mod idempotency;
+mod limits;
 mod output;
 pub mod resources;
 mod retry;

@@ -62,7 +62,22 @@ pub(crate) fn router(app: App) -> Router {
                     .expect("a standard method");
                     v1::handler(methods, filter, route.operation_id)
                 });
-        v1 = v1.route(path, methods.fallback(method_not_allowed));
+        // The spec's contract choice: a method the path does not list is 405 with the
+        // error envelope and an `Allow` header naming the methods it does.
+        let allowed: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.method)
+            .collect();
+        let allow = HeaderValue::from_str(&allowed.join(", ")).expect("method names are ASCII");
+        v1 = v1.route(
+            path,
+            methods.fallback(move || async move {
+                let mut response = method_not_allowed().await;
+                response.headers_mut().insert(header::ALLOW, allow);
+                response
+            }),
+        );
     }
     let v1 = v1.route_layer(middleware::from_fn_with_state(app.clone(), gate));
     Router::new()

@@ -110,6 +110,9 @@ async fn create_validation_uses_the_documented_codes() {
     );
     let ok = env.create(&create_body(), Some(&"k".repeat(254))).await;
     assert_eq!(ok.status, 202);
+    // The spec's minLength 1: an empty key is refused, not taken for "no key".
+    let empty = env.create(&create_body(), Some("")).await;
+    assert_eq!((empty.status, empty.error()), (400, "invalid_request"));
 }
 
 #[tokio::test]
@@ -171,6 +174,7 @@ async fn framing_errors_are_json_envelopes() {
         (wrong_method.status, wrong_method.error()),
         (405, "method_not_allowed")
     );
+    assert_eq!(wrong_method.header("allow"), Some("POST, GET"));
     let unknown = env.call("GET", "/v2/nothing", None, Some(&key), &[]).await;
     assert_eq!((unknown.status, unknown.error()), (404, "not_found"));
 }
@@ -541,6 +545,10 @@ async fn kit_schemas_and_bricks_come_from_the_same_definitions() {
     assert_eq!(env.get("/v1/bricks").await.error(), "ids_required");
     assert_eq!(env.get("/v1/bricks?ids=").await.error(), "ids_required");
     assert_eq!(env.get("/v1/bricks?ids=,,").await.error(), "ids_required");
+    // The spec's pattern: no empty entry between commas; an entry of spaces is an id.
+    let gap = env.get("/v1/bricks?ids=a,,b").await;
+    assert_eq!((gap.status, gap.error()), (400, "invalid_request"));
+    assert_eq!(env.get("/v1/bricks?ids=a,%20").await.status, 200);
     let both = env
         .get("/v1/kits/schema?kit_code=A1B2C3D4&kit_id=0f8e5a52-7c1d-4e8a-9b1a-a1b2c3d40001")
         .await;

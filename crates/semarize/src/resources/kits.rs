@@ -100,6 +100,26 @@ impl GetKitSchema<'_> {
     pub async fn send(self) -> Result<KitSchema, Error> {
         let client = self.client;
         let raw = &client.inner.raw;
+        let (checked, operation, route) = match &self.kit {
+            KitRef::Id(kit_id) => (
+                crate::limits::check_uuid("Kit id", kit_id),
+                "get_kit_schema",
+                "GET /v1/kits/{kitId}/schema",
+            ),
+            KitRef::Code(code) => (
+                crate::limits::check_kit_code(code),
+                "get_kit_schema_by_query",
+                "GET /v1/kits/schema",
+            ),
+            KitRef::Version(version) => (
+                crate::limits::check_uuid("Kit version id", version),
+                "get_kit_schema_by_query",
+                "GET /v1/kits/schema",
+            ),
+        };
+        if let Err(message) = checked {
+            return Err(Error::invalid_request(message).with_call(operation, route));
+        }
         let reply = match &self.kit {
             KitRef::Id(kit_id) => {
                 let call = self.options.call(

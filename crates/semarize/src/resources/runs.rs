@@ -226,6 +226,12 @@ impl<'c> CreateRun<'c> {
                 "a Kit code or Kit version id is required".to_owned(),
             ));
         }
+        if let Some(code) = &self.kit_code {
+            crate::limits::check_kit_code(code).map_err(invalid)?;
+        }
+        if let Some(version) = &self.kit_version_id {
+            crate::limits::check_uuid("Kit version id", version).map_err(invalid)?;
+        }
         let sync = self.mode == Some(RunMode::Sync);
         // Through the generated builder, not a struct literal: a field a later, additive
         // spec adds to the request must not break this crate.

@@ -170,3 +170,58 @@ async fn a_caller_supplied_http_client_is_still_authenticated() {
         .unwrap();
     client.runs().list().send().await.unwrap();
 }
+
+#[tokio::test]
+async fn documented_limits_are_checked_before_anything_is_sent() {
+    // Nothing listens on port 9: a request that went out would end as a transport error.
+    let client = semarize::Client::builder()
+        .api_key("smz_test_limits")
+        .base_url("http://127.0.0.1:9")
+        .build()
+        .unwrap();
+    let kit_id = "0f8e5a52-7c1d-4e8a-9b1a-a1b2c3d40001";
+    let refused = [
+        client.kits().schema("not-a-uuid").send().await.unwrap_err(),
+        client
+            .kits()
+            .schema_by_code("SHORT")
+            .send()
+            .await
+            .unwrap_err(),
+        client
+            .kits()
+            .schema_by_version("v1")
+            .send()
+            .await
+            .unwrap_err(),
+        client
+            .runs()
+            .create_with_kit_code("TOOLONGCODE")
+            .transcript("x")
+            .send()
+            .await
+            .unwrap_err(),
+        client
+            .runs()
+            .create_with_kit_version("latest")
+            .transcript("x")
+            .send()
+            .await
+            .unwrap_err(),
+    ];
+    for error in refused {
+        assert_eq!(error.kind(), ErrorKind::InvalidRequest, "{error}");
+    }
+    let sent = client
+        .kits()
+        .schema(kit_id)
+        .no_retries()
+        .send()
+        .await
+        .unwrap_err();
+    assert_ne!(
+        sent.kind(),
+        ErrorKind::InvalidRequest,
+        "a valid id is sent: {sent}"
+    );
+}

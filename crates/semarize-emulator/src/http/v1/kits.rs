@@ -62,16 +62,21 @@ pub(super) async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) 
                 "send ids as a comma-separated list",
             ));
         };
-        let ids: Vec<&str> = raw_ids
-            .split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .collect();
+        // Entries as sent: the spec's pattern counts characters between commas, so an
+        // entry of spaces is an (unknown) id, not an empty entry. Lookups trim it.
+        let ids: Vec<&str> = raw_ids.split(',').collect();
         // `ids=` (or only commas) names no Brick: the spec's "none is 400".
-        if ids.is_empty() {
+        if ids.iter().all(|id| id.is_empty()) {
             return Err(ApiError::bad_request(
                 ErrorCode::IdsRequired,
                 "send at least one Brick id",
+            ));
+        }
+        // The spec's pattern: no empty entry between commas (a list built wrongly).
+        if ids.iter().any(|id| id.is_empty()) {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidRequest,
+                "ids has an empty entry: separate the ids with single commas",
             ));
         }
         if ids.len() > 100 {
@@ -82,7 +87,7 @@ pub(super) async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) 
         }
         let bricks: Vec<_> = ids
             .iter()
-            .filter_map(|id| app.core.catalog.brick(id))
+            .filter_map(|id| app.core.catalog.brick(id.trim()))
             .map(|b| b.metadata())
             .collect();
         Ok(json_response(
