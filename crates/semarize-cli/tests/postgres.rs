@@ -87,6 +87,10 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
         .collect();
     std::fs::write(dir.join("input.jsonl"), input).unwrap();
 
+    // Creations answer after 1 s (under the 2 s lease): a record a worker has claimed
+    // stays in `creating` long enough that the kill below always finds some held,
+    // however loaded the machine is.
+    emulator.control().set_latency("create_run", 1_000);
     let mut doomed = worker(&emulator, &url, &dir, "worker-a");
     let mut b = worker(&emulator, &url, &dir, "worker-b");
     let mut c = worker(&emulator, &url, &dir, "worker-c");
@@ -109,6 +113,7 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     }
     doomed.kill().unwrap();
     doomed.wait().unwrap();
+    emulator.control().set_latency("create_run", 0);
     let orphans: Vec<String> = client
         .query(held_by_a, &[])
         .await

@@ -19,45 +19,48 @@
 
 use std::time::Duration;
 
+use insta::internals::Content;
+
 use crate::client::Client;
 use crate::runtime::{Runtime, VirtualTime};
 
-/// Fields whose values change from run to run, and what they become in snapshots.
-///
-/// The id fields among them ([`ID_FIELDS`]) are redacted only when their value was
-/// generated (it carries a UUID), so an id a test chose itself, such as `evt_1`, stays
-/// visible and checked. The others are always redacted.
-pub const VOLATILE_FIELDS: &[(&str, &str)] = &[
-    ("run_id", "[run_id]"),
-    ("created_at", "[timestamp]"),
+/// Fields redacted whatever their value: the webhook secret and the durations.
+pub const ALWAYS_REDACTED: &[(&str, &str)] = &[
+    ("secret", "[secret]"),
     ("duration_ms", "[duration_ms]"),
     ("waited_ms", "[waited_ms]"),
-    ("request_id", "[request_id]"),
-    ("delivery_id", "[delivery_id]"),
-    ("event_id", "[event_id]"),
-    ("workspace_id", "[workspace_id]"),
-    ("id", "[id]"),
-    ("secret", "[secret]"),
 ];
 
-/// The [`VOLATILE_FIELDS`] that hold ids: redacted only when generated.
-pub const ID_FIELDS: &[&str] = &[
-    "run_id",
-    "request_id",
-    "delivery_id",
-    "event_id",
-    "workspace_id",
-    "id",
-];
+/// Ids that name stable definitions (a Kit, a Kit version, a Brick), not something a
+/// run made: kept visible, since a snapshot of a pinned version must show that version.
+pub const STABLE_IDS: &[&str] = &["kit_id", "kit_version_id", "brick_id"];
 
-/// insta settings with every volatile field redacted, at any depth, and maps sorted (the
-/// bricks of an output are a map whose order is not meaningful).
+/// insta settings that redact what changes from run to run, at any depth, and sort maps
+/// (the bricks of an output are a map whose order is not meaningful).
+///
+/// The rules read values, not a list of known fields, so a field a later /v1 adds is
+/// covered with no change here:
+///
+/// - every RFC 3339 timestamp becomes `[timestamp]`;
+/// - an id (a field named `id` or ending in `_id`) that was generated, that is, carries a
+///   UUID, becomes `[<field>]`; an id a test chose itself, such as `evt_1`, and the
+///   [`STABLE_IDS`] stay visible and checked;
+/// - the [`ALWAYS_REDACTED`] fields.
 ///
 /// ```
-/// let run = serde_json::json!({"run_id": "3c9d6b1e-2f4a-4b7c-8d5e-5e4717000101", "id": "evt_1"});
+/// let event = serde_json::json!({
+///     "id": "evt_1",
+///     "run_id": "3c9d6b1e-2f4a-4b7c-8d5e-5e4717000101",
+///     "data": {"scheduled_at": "2026-02-24T12:05:00.000Z", "duration_ms": 1200, "status": "queued"},
+/// });
 /// semarize::testing::redacted(|| {
-///     insta::assert_json_snapshot!(run, @r#"
+///     insta::assert_json_snapshot!(event, @r#"
 ///     {
+///       "data": {
+///         "duration_ms": "[duration_ms]",
+///         "scheduled_at": "[timestamp]",
+///         "status": "queued"
+///       },
 ///       "id": "evt_1",
 ///       "run_id": "[run_id]"
 ///     }
@@ -67,20 +70,56 @@ pub const ID_FIELDS: &[&str] = &[
 pub fn redactions() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.set_sort_maps(true);
-    for &(field, replacement) in VOLATILE_FIELDS {
-        let selector = format!(".**.{field}");
-        if ID_FIELDS.contains(&field) {
-            settings.add_dynamic_redaction(&selector, move |value, _| {
-                match value.as_str().is_some_and(is_generated) {
-                    true => insta::internals::Content::from(replacement),
-                    false => value,
-                }
-            });
-        } else {
-            settings.add_redaction(&selector, replacement);
-        }
-    }
+    // "." selects the root: the walk below visits every value itself.
+    settings.add_dynamic_redaction(".", |value, _| redact_volatile(value, None));
     settings
+}
+
+/// Applies the rules of [`redactions`] to `value`, found under the key `field`.
+fn redact_volatile(value: Content, field: Option<&str>) -> Content {
+    if let Some(&(_, replacement)) = ALWAYS_REDACTED.iter().find(|(f, _)| Some(*f) == field) {
+        return Content::from(replacement);
+    }
+    let text = |text: &str| -> Option<Content> {
+        let is_id =
+            field.is_some_and(|f| (f == "id" || f.ends_with("_id")) && !STABLE_IDS.contains(&f));
+        if is_id && is_generated(text) {
+            return Some(Content::from(format!("[{}]", field.unwrap_or("id"))));
+        }
+        chrono::DateTime::parse_from_rfc3339(text)
+            .is_ok()
+            .then(|| Content::from("[timestamp]"))
+    };
+    match value {
+        Content::String(s) => text(&s).unwrap_or(Content::String(s)),
+        Content::Some(inner) => Content::Some(Box::new(redact_volatile(*inner, field))),
+        Content::NewtypeStruct(name, inner) => {
+            Content::NewtypeStruct(name, Box::new(redact_volatile(*inner, field)))
+        }
+        Content::Seq(items) => Content::Seq(
+            items
+                .into_iter()
+                .map(|item| redact_volatile(item, field))
+                .collect(),
+        ),
+        Content::Map(entries) => Content::Map(
+            entries
+                .into_iter()
+                .map(|(key, item)| {
+                    let item = redact_volatile(item, key.as_str());
+                    (key, item)
+                })
+                .collect(),
+        ),
+        Content::Struct(name, fields) => Content::Struct(
+            name,
+            fields
+                .into_iter()
+                .map(|(key, item)| (key, redact_volatile(item, Some(key))))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Whether an id carries a UUID (32 hex digits in a row, hyphens aside), as every id
