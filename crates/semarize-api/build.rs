@@ -8,6 +8,7 @@
 //! the generated public surface against `openapi/generated-surface.txt` instead.
 
 include!("codegen.rs");
+include!("spec_check.rs");
 
 /// Names a spec other than the packaged one (an absolute path; a relative one is taken
 /// from this package's directory, where cargo runs build scripts).
@@ -16,6 +17,7 @@ const SPEC_VARIABLE: &str = "SEMARIZE_API_SPEC";
 fn main() {
     println!("cargo:rerun-if-env-changed={SPEC_VARIABLE}");
     println!("cargo:rerun-if-changed=codegen.rs");
+    println!("cargo:rerun-if-changed=spec_check.rs");
     // Read at run time, not with env!(): a build-script binary reused from a shared
     // target directory must look in the checkout being built, not in the one it was
     // compiled in.
@@ -33,6 +35,15 @@ fn main() {
         ))
     });
     let spec = parse_spec(&text).unwrap_or_else(|e| fail(&format!("{}:{e}", spec_path.display())));
+    // Structural mistakes (a misspelt keyword, an unknown type, a dangling $ref) are
+    // reported like a compiler's errors, before progenitor ignores or panics on them.
+    let problems: Vec<String> = check_structure(&text)
+        .into_iter()
+        .map(|problem| format!("{}:{problem}", spec_path.display()))
+        .collect();
+    if !problems.is_empty() {
+        fail(&problems.join("\n"));
+    }
     // progenitor panics on some specs it cannot generate (an unknown `type`, say): that is
     // a message about the spec, not a crash of the build.
     let source = quietly(|| generate(&spec))

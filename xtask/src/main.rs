@@ -15,6 +15,8 @@ mod codegen;
 mod drift;
 mod lint;
 mod open_enums;
+#[path = "../../crates/semarize-api/spec_check.rs"]
+mod spec_structure;
 mod surface;
 
 use std::path::{Path, PathBuf};
@@ -206,7 +208,12 @@ fn read(path: &Path) -> Result<String, Vec<String>> {
 fn check(paths: &SpecPaths) -> Result<String, Vec<String>> {
     let text = read(&paths.spec)?;
     let spec = semarize_spec::Spec::parse(&text).map_err(|e| vec![e.to_string()])?;
-    let mut problems = lint::lint(&spec);
+    // The same report as build.rs: `PATH:LINE:COL: at #/pointer: ...`.
+    let mut problems: Vec<String> = spec_structure::check_structure(&text)
+        .into_iter()
+        .map(|problem| format!("{}:{problem}", paths.spec.display()))
+        .collect();
+    problems.extend(lint::lint(&spec));
     problems.extend(check_routes(&spec));
     problems.extend(open_enums::check(&spec));
     let examples = spec.examples();
@@ -310,7 +317,7 @@ mod tests {
         let mutated = semarize_spec::SPEC_YAML
             .replace("operationId: list_webhooks", "operationId: list_runs");
         let all = check_text(&mutated).unwrap_err().join("\n");
-        assert!(all.contains("duplicate operationId list_runs"), "{all}");
+        assert!(all.contains("duplicate operationId `list_runs`"), "{all}");
     }
 
     #[test]
