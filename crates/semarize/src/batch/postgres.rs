@@ -317,7 +317,7 @@ impl Ledger for PostgresLedger {
                 .await
                 .execute(
                     "UPDATE records SET state = 'accepted', run_id = $3, status = $4, next_poll_at = $5,
-                         lease_owner = NULL, lease_until = NULL, updated_at = $5
+                         lease_owner = NULL, lease_until = NULL, updated_at = (extract(epoch from clock_timestamp()) * 1000)::BIGINT
                      WHERE source_id = $1 AND kit = $2 AND state IN ('pending', 'creating')",
                     &[&source_id, &kit, &run_id, &status, &next_poll_at_ms],
                 )
@@ -346,7 +346,7 @@ impl Ledger for PostgresLedger {
                 .await
                 .execute(
                     "UPDATE records SET state = 'pending', next_attempt_at = $3, error_code = $4,
-                         lease_owner = NULL, lease_until = NULL, updated_at = $3
+                         lease_owner = NULL, lease_until = NULL, updated_at = (extract(epoch from clock_timestamp()) * 1000)::BIGINT
                      WHERE source_id = $1 AND kit = $2 AND state = 'creating'",
                     &[&source_id, &kit, &next_attempt_at_ms, &code],
                 )

@@ -263,7 +263,7 @@ impl Ledger for SqliteLedger {
             connection
                 .execute(
                     "UPDATE records SET state = 'accepted', run_id = ?3, status = ?4, next_poll_at = ?5,
-                         lease_owner = NULL, lease_until = NULL, updated_at = ?5
+                         lease_owner = NULL, lease_until = NULL, updated_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
                      WHERE source_id = ?1 AND kit = ?2 AND state IN ('pending', 'creating')",
                     params![source_id, kit, run_id, status, next_poll_at_ms],
                 )
@@ -288,7 +288,7 @@ impl Ledger for SqliteLedger {
             connection
                 .execute(
                     "UPDATE records SET state = 'pending', next_attempt_at = ?3, error_code = ?4,
-                         lease_owner = NULL, lease_until = NULL, updated_at = ?3
+                         lease_owner = NULL, lease_until = NULL, updated_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
                      WHERE source_id = ?1 AND kit = ?2 AND state = 'creating'",
                     params![source_id, kit, next_attempt_at_ms, code],
                 )
@@ -559,5 +559,55 @@ impl Ledger for SqliteLedger {
                 .map(Option::flatten)
                 .map_err(db)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::ledger::{Ledger, NewRecord};
+
+    #[tokio::test]
+    async fn updated_at_is_when_a_record_changed_never_its_next_poll() {
+        let dir = std::env::temp_dir().join(format!("semarize-updated-at-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ledger.sqlite");
+        let ledger = SqliteLedger::open(&path).unwrap();
+        let now = crate::batch::now_ms();
+        let hour = 3_600_000;
+        let record = |id: &str| NewRecord {
+            source_id: id.to_owned(),
+            kit: "A1B2C3D4".to_owned(),
+            input: r#"{"transcript": "t"}"#.to_owned(),
+            line: 1,
+            idempotency_key: format!("key-{id}"),
+            rejected: None,
+            now_ms: now,
+        };
+        ledger.ingest(vec![record("a"), record("b")]).await.unwrap();
+        let claimed = ledger
+            .claim_for_create("w", now, now + 60_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        // Both are told to come back an hour from now: neither update happens then.
+        ledger
+            .accepted("a", "A1B2C3D4", "run-a", "queued", now + hour)
+            .await
+            .unwrap();
+        ledger
+            .retry_create("b", "A1B2C3D4", now + hour, Some("rate_limited"))
+            .await
+            .unwrap();
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let newest: i64 = connection
+            .query_row("SELECT MAX(updated_at) FROM records", [], |row| row.get(0))
+            .unwrap();
+        assert!(
+            newest <= crate::batch::now_ms() + 1_000,
+            "updated_at {newest} lies in the future (now {now})"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
