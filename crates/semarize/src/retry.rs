@@ -260,6 +260,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_budget_spends_refunds_and_caps_its_tokens() {
+        let budget = RetryBudget::new(10, 4, 1);
+        assert_eq!(budget.available(), 10);
+        assert!(budget.try_spend());
+        assert!(budget.try_spend());
+        assert_eq!(budget.available(), 2);
+        assert!(!budget.try_spend(), "4 tokens cannot be paid from 2");
+        assert_eq!(budget.available(), 2, "a refused retry spends nothing");
+        budget.record_success(4);
+        assert_eq!(
+            budget.available(),
+            6,
+            "a call that retried gets its spend back"
+        );
+        budget.record_success(0);
+        assert_eq!(
+            budget.available(),
+            7,
+            "a first-attempt success returns the refund"
+        );
+        budget.record_success(100);
+        assert_eq!(budget.available(), 10, "never above the capacity");
+        budget.record_success(0);
+        assert_eq!(budget.available(), 10);
+    }
+
+    #[test]
+    fn a_time_out_costs_its_own_price_and_an_unlimited_budget_never_ends() {
+        let budget = RetryBudget::new(100, 5, 1);
+        assert_eq!((budget.cost(false), budget.cost(true)), (5, 10));
+        let budget = RetryBudget::new(100, 5, 1).with_timeout_cost(30);
+        assert_eq!((budget.cost(false), budget.cost(true)), (5, 30));
+        let unlimited = RetryBudget::unlimited();
+        for _ in 0..10_000 {
+            assert!(unlimited.try_spend());
+            assert!(unlimited.try_spend_tokens(unlimited.cost(true)));
+        }
+        assert_eq!(unlimited.available(), u32::MAX);
+    }
+
+    #[test]
     fn backoff_doubles_and_caps() {
         let policy = RetryPolicy::default();
         let full: Vec<u64> = (1..=8)
