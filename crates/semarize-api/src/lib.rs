@@ -24,6 +24,7 @@
 
 // Feature badges on gated items in the docs.rs build.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod open_enums;
 pub mod request_context;
@@ -32,8 +33,11 @@ pub mod webhook_signature;
 
 pub use request_context::RequestContext;
 
+// Generated code follows progenitor's conventions, not this crate's lints; what it
+// exports is re-exported below.
 #[allow(
     missing_docs,
+    unreachable_pub,
     missing_debug_implementations,
     rust_2018_idioms,
     unused_imports,

@@ -11,7 +11,7 @@ use sha2::Digest;
 use crate::error::ApiError;
 
 /// Makes a new `smz_test_` key.
-pub fn generate_api_key() -> String {
+pub(crate) fn generate_api_key() -> String {
     format!("smz_test_{}", uuid::Uuid::new_v4().simple())
 }
 

@@ -90,7 +90,7 @@ pub(crate) struct IdempotencyStore {
 impl IdempotencyStore {
     /// The run an earlier request with `key` created, if the body is the same; a 409
     /// `idempotency_key_conflict` if it is not; `None` for a new key.
-    pub fn replay(&self, key: &str, body_hash: &[u8; 32]) -> Result<Option<Uuid>, ApiError> {
+    pub(crate) fn replay(&self, key: &str, body_hash: &[u8; 32]) -> Result<Option<Uuid>, ApiError> {
         match self.keys.get(key) {
             None => Ok(None),
             Some((hash, run_id)) if hash == body_hash => Ok(Some(*run_id)),
@@ -102,7 +102,7 @@ impl IdempotencyStore {
     }
 
     /// Remembers the run a new key created.
-    pub fn remember(&mut self, key: Arc<str>, body_hash: [u8; 32], run_id: Uuid) {
+    pub(crate) fn remember(&mut self, key: Arc<str>, body_hash: [u8; 32], run_id: Uuid) {
         self.keys.insert(key, (body_hash, run_id));
     }
 }

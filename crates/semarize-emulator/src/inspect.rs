@@ -90,18 +90,18 @@ pub(crate) struct Inspection {
 
 impl Inspection {
     /// Records a create attempt.
-    pub fn record_create(&mut self, attempt: CreateAttempt) {
+    pub(crate) fn record_create(&mut self, attempt: CreateAttempt) {
         push_capped(&mut self.creates, attempt);
     }
 
     /// Records a delivery attempt.
-    pub fn record_delivery(&mut self, record: DeliveryRecord) {
+    pub(crate) fn record_delivery(&mut self, record: DeliveryRecord) {
         push_capped(&mut self.deliveries, record);
     }
 
     /// Counts a run created under an Idempotency-Key (more than one per key would break
     /// the idempotency promise; tests read the counts).
-    pub fn count_run(&mut self, workspace_id: Arc<str>, key: Arc<str>) {
+    pub(crate) fn count_run(&mut self, workspace_id: Arc<str>, key: Arc<str>) {
         *self.runs_per_key.entry((workspace_id, key)).or_insert(0) += 1;
     }
 }

@@ -23,6 +23,7 @@
 
 // Feature badges on gated items in the docs.rs build.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod additive;
 mod admission;

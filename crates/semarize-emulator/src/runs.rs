@@ -50,7 +50,7 @@ impl From<ForcedOutcome> for Outcome {
 
 /// A validated `POST /v1/runs` body.
 #[derive(Debug, Clone)]
-pub struct CreateRun {
+pub(crate) struct CreateRun {
     /// The Kit code (when no version id).
     pub kit_code: Option<String>,
     /// The Kit version id (overrides the code).
@@ -68,7 +68,7 @@ pub struct CreateRun {
 /// What a create did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CreateOutcome {
+pub(crate) enum CreateOutcome {
     /// A new run.
     Created,
     /// The key was seen with the same body: the original run.
@@ -93,7 +93,7 @@ pub(crate) struct RunRecord {
 impl RunRecord {
     /// A run created `now` that takes `latency` and ends with `outcome` (a cancelled run
     /// ends as it would have started).
-    pub fn new(
+    pub(crate) fn new(
         request: &CreateRun,
         kit_code: &str,
         idempotency_key: Option<Arc<str>>,
@@ -121,7 +121,7 @@ impl RunRecord {
     }
 
     /// The run's id.
-    pub fn id(&self) -> Uuid {
+    pub(crate) fn id(&self) -> Uuid {
         self.run_id
     }
 
@@ -140,17 +140,17 @@ impl RunRecord {
     }
 
     /// Whether the run is terminal at `now`.
-    pub fn is_terminal(&self, now: Instant) -> bool {
+    pub(crate) fn is_terminal(&self, now: Instant) -> bool {
         now >= self.finishes
     }
 
     /// When the run becomes terminal.
-    pub fn finishes(&self) -> Instant {
+    pub(crate) fn finishes(&self) -> Instant {
         self.finishes
     }
 
     /// Ends a run that is not terminal yet with `outcome`, at `now`.
-    pub fn force(&mut self, outcome: ForcedOutcome, now: Instant) -> Result<(), String> {
+    pub(crate) fn force(&mut self, outcome: ForcedOutcome, now: Instant) -> Result<(), String> {
         if self.is_terminal(now) {
             return Err(format!(
                 "run {} is already {}",
@@ -166,12 +166,12 @@ impl RunRecord {
 
     /// Marks the terminal event as emitted; false if it already was, so each run
     /// produces one event.
-    pub fn claim_event(&mut self) -> bool {
+    pub(crate) fn claim_event(&mut self) -> bool {
         !std::mem::replace(&mut self.event_emitted, true)
     }
 
     /// The summary `POST /v1/runs` (202) and `GET /v1/runs` return.
-    pub fn summary(&self, now: Instant) -> types::Run {
+    pub(crate) fn summary(&self, now: Instant) -> types::Run {
         crate::built(
             types::Run::builder()
                 .run_id(self.run_id.to_string())
@@ -182,7 +182,7 @@ impl RunRecord {
     }
 
     /// The full detail `GET /v1/runs/{runId}` returns.
-    pub fn detail(&self, now: Instant) -> types::Run {
+    pub(crate) fn detail(&self, now: Instant) -> types::Run {
         let status = self.status(now);
         let mut run = self.summary(now);
         if status.is_terminal() {
@@ -210,7 +210,7 @@ impl RunRecord {
 
     /// Usage so far: nothing before execution, prompt tokens while running, everything
     /// once succeeded; failed and cancelled runs are not charged credits.
-    pub fn usage(&self, now: Instant) -> types::RunUsage {
+    pub(crate) fn usage(&self, now: Instant) -> types::RunUsage {
         let (prompt, completion, credits) = match self.status(now) {
             RunStatus::Queued => (0, 0, 0),
             RunStatus::Succeeded => (self.usage.prompt, self.usage.completion, self.usage.credits),
@@ -230,7 +230,7 @@ impl RunRecord {
     }
 
     /// The run as the inspection surface lists it.
-    pub fn inspection(&self, workspace_id: &Arc<str>, now: Instant) -> RunInspection {
+    pub(crate) fn inspection(&self, workspace_id: &Arc<str>, now: Instant) -> RunInspection {
         RunInspection {
             workspace_id: workspace_id.clone(),
             run_id: self.run_id,
@@ -259,28 +259,28 @@ pub(crate) struct RunStore {
 
 impl RunStore {
     /// A run by its id (as the client sent it).
-    pub fn get(&self, run_id: &str) -> Option<&RunRecord> {
+    pub(crate) fn get(&self, run_id: &str) -> Option<&RunRecord> {
         self.by_id(&Uuid::parse_str(run_id).ok()?)
     }
 
     /// A run by its id, to change it.
-    pub fn get_mut(&mut self, run_id: &str) -> Option<&mut RunRecord> {
+    pub(crate) fn get_mut(&mut self, run_id: &str) -> Option<&mut RunRecord> {
         self.runs.get_mut(&Uuid::parse_str(run_id).ok()?)
     }
 
     /// A run by its parsed id.
-    pub fn by_id(&self, run_id: &Uuid) -> Option<&RunRecord> {
+    pub(crate) fn by_id(&self, run_id: &Uuid) -> Option<&RunRecord> {
         self.runs.get(run_id)
     }
 
     /// Stores a new run.
-    pub fn insert(&mut self, run: RunRecord) {
+    pub(crate) fn insert(&mut self, run: RunRecord) {
         self.order.push(run.run_id);
         self.runs.insert(run.run_id, run);
     }
 
     /// Every run, oldest first.
-    pub fn oldest_first(&self) -> impl DoubleEndedIterator<Item = &RunRecord> {
+    pub(crate) fn oldest_first(&self) -> impl DoubleEndedIterator<Item = &RunRecord> {
         self.order.iter().filter_map(|id| self.runs.get(id))
     }
 }

@@ -60,7 +60,10 @@ impl std::fmt::Debug for Core {
 
 impl Core {
     /// A core seeded from `config`; returns the first usable key of the default workspace.
-    pub fn new(config: &Config, jobs: tokio::sync::mpsc::UnboundedSender<Job>) -> (Self, String) {
+    pub(crate) fn new(
+        config: &Config,
+        jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    ) -> (Self, String) {
         let default_workspace = ids::prefixed("ws");
         let core = Core {
             catalog: config.catalog.clone(),
@@ -100,7 +103,7 @@ impl Core {
     }
 
     /// Creates another workspace with a fresh key; returns (workspace id, key).
-    pub fn add_workspace(&self) -> (String, String) {
+    pub(crate) fn add_workspace(&self) -> (String, String) {
         let id = ids::prefixed("ws");
         let key = generate_api_key();
         self.insert_workspace(&id, std::slice::from_ref(&key), &[]);
@@ -108,7 +111,7 @@ impl Core {
     }
 
     /// Adds a key (live or expired) to an existing workspace.
-    pub fn add_key(&self, workspace_id: &str, key: &str, expired: bool) -> bool {
+    pub(crate) fn add_key(&self, workspace_id: &str, key: &str, expired: bool) -> bool {
         if self.workspace(workspace_id).is_none() {
             return false;
         }
@@ -117,24 +120,24 @@ impl Core {
     }
 
     /// The current settings.
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         self.settings.read().expect("settings lock").clone()
     }
 
     /// Replaces the settings.
-    pub fn set_settings(&self, settings: Settings) -> Result<(), String> {
+    pub(crate) fn set_settings(&self, settings: Settings) -> Result<(), String> {
         settings.validate()?;
         *self.settings.write().expect("settings lock") = settings;
         Ok(())
     }
 
     /// Largest request body accepted.
-    pub fn max_body_bytes(&self) -> usize {
+    pub(crate) fn max_body_bytes(&self) -> usize {
         self.max_body_bytes
     }
 
     /// A workspace by id.
-    pub fn workspace(&self, workspace_id: &str) -> Option<Arc<Mutex<Workspace>>> {
+    pub(crate) fn workspace(&self, workspace_id: &str) -> Option<Arc<Mutex<Workspace>>> {
         self.workspaces
             .read()
             .expect("workspace map lock")
@@ -153,7 +156,7 @@ impl Core {
     }
 
     /// The workspace of a bearer token, or the documented 401.
-    pub fn authenticate(
+    pub(crate) fn authenticate(
         &self,
         authorization: Option<&str>,
     ) -> Result<Arc<Mutex<Workspace>>, ApiError> {
@@ -167,14 +170,14 @@ impl Core {
     }
 
     /// Takes a token from the workspace's create or read bucket, or answers 429.
-    pub fn admit(&self, workspace: &Mutex<Workspace>, create: bool) -> Result<(), ApiError> {
+    pub(crate) fn admit(&self, workspace: &Mutex<Workspace>, create: bool) -> Result<(), ApiError> {
         let settings = self.settings.read().expect("settings lock");
         lock(workspace).admission.admit(&settings, create)
     }
 
     /// Creates a run, or returns the original one for a repeated Idempotency-Key with the
     /// same body.
-    pub fn create_run(
+    pub(crate) fn create_run(
         &self,
         workspace: &Mutex<Workspace>,
         request: CreateRun,
@@ -252,17 +255,17 @@ impl Core {
     }
 
     /// Records a create attempt in the inspection log.
-    pub fn record_create(&self, attempt: CreateAttempt) {
+    pub(crate) fn record_create(&self, attempt: CreateAttempt) {
         lock(&self.log).record_create(attempt);
     }
 
     /// Records a delivery attempt in the inspection log.
-    pub fn record_delivery(&self, record: DeliveryRecord) {
+    pub(crate) fn record_delivery(&self, record: DeliveryRecord) {
         lock(&self.log).record_delivery(record);
     }
 
     /// The full run.
-    pub fn get_run(
+    pub(crate) fn get_run(
         &self,
         workspace: &Mutex<Workspace>,
         run_id: &str,
@@ -276,14 +279,18 @@ impl Core {
     }
 
     /// When a run finishes, if it is not terminal yet.
-    pub fn pending_until(&self, workspace: &Mutex<Workspace>, run_id: &str) -> Option<Instant> {
+    pub(crate) fn pending_until(
+        &self,
+        workspace: &Mutex<Workspace>,
+        run_id: &str,
+    ) -> Option<Instant> {
         let ws = lock(workspace);
         let run = ws.runs.get(run_id)?;
         (!run.is_terminal(Instant::now())).then_some(run.finishes())
     }
 
     /// The most recent runs first.
-    pub fn list_runs(&self, workspace: &Mutex<Workspace>, limit: usize) -> Vec<types::Run> {
+    pub(crate) fn list_runs(&self, workspace: &Mutex<Workspace>, limit: usize) -> Vec<types::Run> {
         let ws = lock(workspace);
         let now = Instant::now();
         ws.runs
@@ -295,7 +302,7 @@ impl Core {
     }
 
     /// The run's usage.
-    pub fn usage(
+    pub(crate) fn usage(
         &self,
         workspace: &Mutex<Workspace>,
         run_id: &str,
@@ -309,22 +316,33 @@ impl Core {
     }
 
     /// Registers (or replaces) the webhook endpoint with a new secret.
-    pub fn upsert_webhook(&self, workspace: &Mutex<Workspace>, url: String) -> types::Webhook {
+    pub(crate) fn upsert_webhook(
+        &self,
+        workspace: &Mutex<Workspace>,
+        url: String,
+    ) -> types::Webhook {
         webhooks::upsert(&mut lock(workspace).webhook, url, self.rotation_grace)
     }
 
     /// The webhook endpoints (without secrets).
-    pub fn list_webhooks(&self, workspace: &Mutex<Workspace>) -> Vec<types::WebhookEndpoint> {
+    pub(crate) fn list_webhooks(
+        &self,
+        workspace: &Mutex<Workspace>,
+    ) -> Vec<types::WebhookEndpoint> {
         webhooks::list(&lock(workspace).webhook)
     }
 
     /// Deletes the endpoint with this id.
-    pub fn delete_webhook(&self, workspace: &Mutex<Workspace>, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn delete_webhook(
+        &self,
+        workspace: &Mutex<Workspace>,
+        id: &str,
+    ) -> Result<(), ApiError> {
         webhooks::delete(&mut lock(workspace).webhook, id)
     }
 
     /// Ends a run that is not terminal yet with a forced outcome, now.
-    pub fn force_outcome(&self, run_id: &str, outcome: ForcedOutcome) -> Result<(), String> {
+    pub(crate) fn force_outcome(&self, run_id: &str, outcome: ForcedOutcome) -> Result<(), String> {
         for workspace in self.workspaces() {
             let mut ws = lock(&workspace);
             let workspace_id = ws.id.clone();
@@ -346,7 +364,7 @@ impl Core {
     }
 
     /// Every run of every workspace, for inspection.
-    pub fn inspect_runs(&self) -> Vec<RunInspection> {
+    pub(crate) fn inspect_runs(&self) -> Vec<RunInspection> {
         let now = Instant::now();
         let mut out = Vec::new();
         for workspace in self.workspaces() {

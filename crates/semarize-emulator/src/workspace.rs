@@ -26,7 +26,7 @@ pub(crate) struct Workspace {
 
 impl Workspace {
     /// An empty workspace.
-    pub fn new(id: Arc<str>) -> Self {
+    pub(crate) fn new(id: Arc<str>) -> Self {
         Workspace {
             id,
             runs: RunStore::default(),

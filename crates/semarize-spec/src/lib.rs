@@ -6,6 +6,8 @@
 //! conformance tests use it to validate every response the emulator sends, and the
 //! documentation-example tests use it to validate the docs' examples.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod convert;
 
 use std::collections::BTreeMap;

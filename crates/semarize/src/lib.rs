@@ -49,6 +49,7 @@
 
 // Feature badges on gated items in the docs.rs build.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, unreachable_pub)]
 
 mod backoff;
 mod call;

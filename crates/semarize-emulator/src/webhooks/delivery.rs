@@ -28,7 +28,7 @@ const DELIVERY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The documented delay after failed attempt `attempt` (1-based): 1m, 2m, 4m, ... 1h.
-pub fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let minutes = 1u64 << (attempt.saturating_sub(1)).min(6);
     Duration::from_secs(minutes * 60).min(Duration::from_secs(3600))
 }

@@ -46,7 +46,7 @@ pub(crate) struct WebhookEndpoint {
 
 impl WebhookEndpoint {
     /// The secrets that sign a delivery at `now`, newest first.
-    pub fn signing_secrets(&self, now: Instant) -> Vec<String> {
+    pub(crate) fn signing_secrets(&self, now: Instant) -> Vec<String> {
         let mut secrets = vec![self.secret.clone()];
         if let Some((previous, until)) = &self.previous_secret
             && now < *until
