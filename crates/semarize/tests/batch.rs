@@ -351,8 +351,11 @@ async fn an_interrupted_run_resumes_without_duplicates() {
     })
     .await;
     f.ingest(&input(60)).await;
+    // A short lease, so the records the first worker abandons are free again soon (with
+    // the default minute the second worker would rightly wait for a minute).
     let (engine, _) = f.engine(BatchOptions {
         concurrency: 4,
+        lease: Duration::from_millis(300),
         ..BatchOptions::default()
     });
     // Stop the engine mid-flight: creations in progress are abandoned as a crash would.
@@ -625,4 +628,42 @@ async fn a_shutdown_stops_claiming_and_a_later_run_resumes() {
     f.run().await;
     assert_eq!(f.states().await.get("succeeded"), Some(&30));
     f.assert_no_duplicates(30);
+}
+
+/// Claiming is continuous: while one creation hangs (its answer drips for seconds), the
+/// other slot keeps claiming and every other record is created. Before, each claimed
+/// group was awaited in full, so the slowest record held the whole batch.
+#[tokio::test]
+async fn a_hanging_creation_does_not_hold_back_the_other_records() {
+    let f = fixture("slowest", |_| {}).await;
+    f.ingest(&input(12)).await;
+    // The first creation's answer arrives one byte every 500 ms: 20 s for this body.
+    f.emulator.control().respond_raw(
+        "create_run",
+        1,
+        semarize_emulator::RawResponse {
+            status: 503,
+            body: "x".repeat(40),
+            drip_ms: 500,
+            ..Default::default()
+        },
+    );
+    let (engine, _) = f.engine(BatchOptions {
+        concurrency: 2,
+        drain_timeout: Duration::from_millis(100),
+        ..BatchOptions::default()
+    });
+    let control = f.emulator.control();
+    let others_created = async {
+        while control.runs().len() < 11 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    // Bounded: with claiming per group, the 11 others would wait out the 20 s drip.
+    let end = tokio::time::timeout(Duration::from_secs(10), engine.run_until(others_created))
+        .await
+        .expect("the 11 other records were created while one creation hung")
+        .unwrap();
+    assert_eq!(end, batch::RunEnd::Stopped);
+    assert_eq!(control.runs().len(), 11, "the hanging creation made no run");
 }

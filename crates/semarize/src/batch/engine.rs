@@ -164,24 +164,6 @@ pub(crate) fn terminal_from_run(run: &Run) -> Terminal {
     }
 }
 
-/// Runs `work` over `items`, `concurrency` at a time; the first error stops the batch.
-async fn in_parallel<T, F, Fut>(
-    items: Vec<T>,
-    concurrency: usize,
-    work: F,
-) -> Result<(), BatchError>
-where
-    F: FnMut(T) -> Fut,
-    Fut: std::future::Future<Output = Result<(), BatchError>>,
-{
-    let results: Vec<Result<(), BatchError>> = futures::stream::iter(items)
-        .map(work)
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    results.into_iter().collect()
-}
-
 /// Milliseconds, saturating (a server-supplied delay may be any length).
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -306,47 +288,146 @@ impl BatchEngine {
         self.backoff(step, cap).max(advised)
     }
 
-    async fn idle(&self) -> Result<(), BatchError> {
+    /// A short rest when nothing is due: until the ledger's next due time, between 10
+    /// and 200 ms.
+    async fn idle_pause(&self) {
         let now = self.now_ms();
+        // A ledger error here only shortens the rest; the claim that follows reports it.
         let due = self
             .ledger
             .next_due_ms()
-            .await?
+            .await
+            .ok()
+            .flatten()
             .unwrap_or(now.saturating_add(200));
         let wait = due.saturating_sub(now).clamp(10, 200) as u64;
         self.runtime()
             .sleeper
             .sleep(Duration::from_millis(wait))
             .await;
-        Ok(())
     }
 
     async fn creation_loop(&self) -> Result<(), BatchError> {
-        let concurrency = self.options.concurrency.max(1);
-        loop {
-            self.create_gate.wait(self.runtime()).await;
-            if self.stopping() {
-                return Ok(());
-            }
+        let claim = |free: usize| async move {
             let now = self.now_ms();
-            let claims = self
+            let lease_until = now.saturating_add(ms(self.options.lease));
+            Ok(self
                 .ledger
-                .claim_for_create(
-                    &self.options.worker_id,
-                    now,
-                    now.saturating_add(ms(self.options.lease)),
-                    concurrency,
-                )
-                .await?;
-            if claims.is_empty() {
-                let counts = self.ledger.counts().await?;
-                if counts.count(RecordState::Pending) + counts.count(RecordState::Creating) == 0 {
-                    return Ok(());
-                }
-                self.idle().await?;
-                continue;
+                .claim_for_create(&self.options.worker_id, now, lease_until, free)
+                .await?)
+        };
+        let finished = || async {
+            let counts = self.ledger.counts().await?;
+            Ok(counts.count(RecordState::Pending) + counts.count(RecordState::Creating) == 0)
+        };
+        self.keep_busy(
+            self.options.concurrency.max(1),
+            &self.create_gate,
+            claim,
+            |claim| self.create_one(claim),
+            finished,
+        )
+        .await
+    }
+
+    /// Keeps up to `concurrency` pieces of work in flight and claims more as soon as one
+    /// finishes, so a slow record never holds back the others. `claim(n)` claims up to
+    /// `n`; when it finds nothing and nothing is in flight, `finished()` says whether the
+    /// loop is done. On stopping, nothing more is claimed and the work in flight drains.
+    /// The first error stops the claiming too; the work in flight drains (its answers
+    /// reach the ledger) and then the error is returned.
+    async fn keep_busy<'a, T, Claim, ClaimFut, Work, WorkFut, Finished, FinishedFut>(
+        &'a self,
+        concurrency: usize,
+        gate: &'a Gate,
+        claim: Claim,
+        work: Work,
+        finished: Finished,
+    ) -> Result<(), BatchError>
+    where
+        Claim: Fn(usize) -> ClaimFut,
+        ClaimFut: std::future::Future<Output = Result<Vec<T>, BatchError>> + Send + 'a,
+        Work: Fn(T) -> WorkFut,
+        WorkFut: std::future::Future<Output = Result<(), BatchError>>,
+        Finished: Fn() -> FinishedFut,
+        FinishedFut: std::future::Future<Output = Result<bool, BatchError>>,
+    {
+        enum Next<T> {
+            Finished(Result<(), BatchError>),
+            Claimed(Result<Vec<T>, BatchError>),
+        }
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        // One claim at a time, kept across iterations: dropping a claim half-way would
+        // leave records leased to this worker until the lease ran out.
+        let mut claiming: Option<futures::future::BoxFuture<'a, Result<Vec<T>, BatchError>>> = None;
+        let mut rest_first = false;
+        let mut failure: Option<BatchError> = None;
+        loop {
+            let claiming_allowed = !self.stopping() && failure.is_none();
+            if claiming.is_none() && in_flight.len() < concurrency && claiming_allowed {
+                let free = concurrency - in_flight.len();
+                let rest = rest_first.then(|| self.idle_pause());
+                let claimed = claim(free);
+                let runtime = self.runtime();
+                let stopping = &self.stopping;
+                claiming = Some(Box::pin(async move {
+                    if let Some(pause) = rest {
+                        pause.await;
+                    }
+                    gate.wait(runtime).await;
+                    if stopping.load(Ordering::Relaxed) {
+                        return Ok(Vec::new());
+                    }
+                    claimed.await
+                }));
+                rest_first = false;
             }
-            in_parallel(claims, concurrency, |claim| self.create_one(claim)).await?;
+            if claiming.is_none() && in_flight.is_empty() {
+                return failure.map_or(Ok(()), Err);
+            }
+            let next = {
+                let completion = async {
+                    match in_flight.next().await {
+                        Some(result) => result,
+                        None => std::future::pending().await,
+                    }
+                };
+                let claimed = async {
+                    match claiming.as_mut() {
+                        Some(claim) => claim.await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    result = completion => Next::Finished(result),
+                    claims = claimed => Next::Claimed(claims),
+                }
+            };
+            match next {
+                Next::Finished(Ok(())) => {}
+                // A claim under way still completes (its records are leased to us by then).
+                Next::Finished(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Next::Claimed(Err(e)) => {
+                    claiming = None;
+                    failure.get_or_insert(e);
+                }
+                Next::Claimed(Ok(claims)) => {
+                    claiming = None;
+                    if claims.is_empty() {
+                        if self.stopping() || failure.is_some() {
+                            continue;
+                        }
+                        if in_flight.is_empty() && finished().await? {
+                            return Ok(());
+                        }
+                        // Nothing due now: rest before claiming again.
+                        rest_first = true;
+                    }
+                    in_flight.extend(claims.into_iter().map(&work));
+                }
+            }
         }
     }
 
@@ -440,31 +521,23 @@ impl BatchEngine {
     }
 
     async fn poll_loop(&self) -> Result<(), BatchError> {
-        let concurrency = self.options.poll_concurrency.max(1);
-        loop {
-            self.poll_gate.wait(self.runtime()).await;
-            if self.stopping() {
-                return Ok(());
-            }
+        let claim = |free: usize| async move {
             let now = self.now_ms();
-            let claims = self
+            let lease_until = now.saturating_add(ms(self.options.lease));
+            Ok(self
                 .ledger
-                .claim_for_poll(
-                    &self.options.worker_id,
-                    now,
-                    now.saturating_add(ms(self.options.lease)),
-                    concurrency * 4,
-                )
-                .await?;
-            if claims.is_empty() {
-                if self.ledger.counts().await?.open() == 0 {
-                    return Ok(());
-                }
-                self.idle().await?;
-                continue;
-            }
-            in_parallel(claims, concurrency, |claim| self.poll_one(claim)).await?;
-        }
+                .claim_for_poll(&self.options.worker_id, now, lease_until, free)
+                .await?)
+        };
+        let finished = || async { Ok(self.ledger.counts().await?.open() == 0) };
+        self.keep_busy(
+            self.options.poll_concurrency.max(1),
+            &self.poll_gate,
+            claim,
+            |claim| self.poll_one(claim),
+            finished,
+        )
+        .await
     }
 
     async fn poll_one(&self, claim: PollClaim) -> Result<(), BatchError> {
