@@ -111,10 +111,28 @@ async fn failed_and_cancelled_are_typed_outcomes() {
         .await
         .unwrap();
     assert!(matches!(outcome, RunOutcome::Cancelled(_)));
+    assert!(!outcome.is_succeeded());
     assert_eq!(
         outcome.into_result().unwrap_err().kind(),
         ErrorKind::RunCancelled
     );
+}
+
+#[tokio::test]
+async fn a_poll_that_fails_past_its_retries_is_skipped_and_waiting_goes_on() {
+    let h = harness_with(|s| s.run_latency_ms = 100, |b| b).await;
+    let created = h.create().send().await.unwrap();
+    // More 503s than one poll's retries: that poll gives up, the wait does not.
+    h.emulator.control().fail_next("get_run", 12, 503, None);
+    let options = WaitOptions::new(Duration::from_secs(600));
+    assert_eq!(options.max_wait(), Duration::from_secs(600));
+    let outcome = h
+        .client
+        .runs()
+        .wait(&created.run.run_id, options)
+        .await
+        .unwrap();
+    assert!(outcome.is_succeeded());
 }
 
 #[tokio::test]

@@ -332,3 +332,38 @@ proptest! {
         prop_assert!(verifier.verify_signature(&now, &header, &flipped).is_err());
     }
 }
+
+#[test]
+fn an_event_is_thin_only_without_every_full_field() {
+    let verifier = Verifier::new(["whsec_current"]).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let with_data = |data: &str| {
+        let body = format!(
+            r#"{{"id":"evt_1","delivery_id":"dlv_1","type":"run.failed","created_at":"2026-02-24T12:05:00Z","data":{data}}}"#
+        );
+        verifier
+            .verify(
+                &delivery("whsec_current", now, body.as_bytes()),
+                body.as_bytes(),
+            )
+            .unwrap()
+    };
+    let thin =
+        r#"{"run_id":"r1","status":"failed","error_code":"run_request_failed","duration_ms":5}"#;
+    assert!(with_data(thin).is_thin());
+    // Any one field of the full shape makes it full.
+    for extra in [
+        r#""run_type":"api""#,
+        r#""created_at":"2026-02-24T12:04:00Z""#,
+        r#""output":{"bricks":{}}"#,
+    ] {
+        let full = thin.replace('}', &format!(",{extra}}}"));
+        assert!(!with_data(&full).is_thin(), "{full}");
+    }
+}
+
+#[test]
+fn a_webhook_secret_debugs_as_redacted() {
+    let secret = semarize::webhooks::WebhookSecret::new("whsec_abcdef").unwrap();
+    assert_eq!(format!("{secret:?}"), "WebhookSecret([redacted])");
+}
