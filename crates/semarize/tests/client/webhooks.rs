@@ -367,3 +367,18 @@ fn a_webhook_secret_debugs_as_redacted() {
     let secret = semarize::webhooks::WebhookSecret::new("whsec_abcdef").unwrap();
     assert_eq!(format!("{secret:?}"), "WebhookSecret([redacted])");
 }
+
+#[test]
+fn a_signature_that_matches_twice_still_verifies() {
+    // Two entries made with one secret (a sender listing the same key twice during a
+    // rotation): matching more than once is still a match.
+    let verifier = Verifier::new(["whsec_current"]).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let mut headers = delivery("whsec_current", now, BODY);
+    let once = headers["semarize-signature"].to_str().unwrap().to_owned();
+    headers.insert(
+        "semarize-signature",
+        format!("{once},{once}").parse().unwrap(),
+    );
+    assert!(verifier.verify(&headers, BODY).is_ok());
+}
