@@ -382,3 +382,15 @@ fn a_signature_that_matches_twice_still_verifies() {
     );
     assert!(verifier.verify(&headers, BODY).is_ok());
 }
+
+#[test]
+fn only_hex_digits_decode_in_a_signature() {
+    let valid = "0123456789abcdefABCDEF".repeat(3);
+    assert!(parse_signature_header(&format!("v1={}", &valid[..64])).is_ok());
+    // The bytes just past each range of digits in ASCII: ':' after '9', 'g'/'G' after 'f'/'F',
+    // '/' before '0', '`' before 'a', '@' before 'A'.
+    for neighbour in [':', 'g', 'G', '/', '`', '@'] {
+        let header = format!("v1={}{neighbour}", "0".repeat(63));
+        assert!(parse_signature_header(&header).is_err(), "{header}");
+    }
+}
