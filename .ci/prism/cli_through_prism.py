@@ -11,24 +11,22 @@ Exit status: 0 when every command exited as expected and Prism logged no violati
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import emulator_control  # noqa: E402
 
 SEMARIZE, PRISM_URL, EMULATOR_URL, API_KEY, PRISM_LOG = sys.argv[1:6]
 FAILURES = []
 
 
 def control(method, path, body=None):
-    """The emulator's control surface, directly (it is not part of the API spec)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        EMULATOR_URL + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        answer.read()
+    """The emulator's control surface (it is not part of the API spec)."""
+    emulator_control.control(EMULATOR_URL, method, path, body)
 
 
 def cli(*args, expect=0):

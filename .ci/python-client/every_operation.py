@@ -10,11 +10,13 @@ Usage: every_operation.py BASE_URL API_KEY CLIENT_PARENT_DIR
 Exit status: 0 when every call parsed, 1 otherwise (each failure is printed).
 """
 
-import json
+import os
 import sys
 import time
-import urllib.request
 import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import emulator_control  # noqa: E402
 
 BASE_URL, API_KEY, CLIENT_PARENT = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, CLIENT_PARENT)
@@ -47,13 +49,8 @@ RESULTS = {"calls": 0, "failed": []}
 
 
 def control(method, path, body=None):
-    """The emulator's control surface (no API key)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        BASE_URL + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        answer.read()
+    """The emulator's control surface (it is not part of the API spec)."""
+    emulator_control.control(BASE_URL, method, path, body)
 
 
 def call(label, status, kind, operation, **kwargs):
