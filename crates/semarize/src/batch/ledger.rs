@@ -256,7 +256,8 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
 
     /// Claims up to `limit` records to create: pending ones whose retry time has come, and
     /// ones whose creation lease expired (their worker died). The lease lasts until
-    /// `lease_until_ms`.
+    /// `lease_until_ms` (PostgreSQL: for `lease_until_ms - now_ms` by the database's
+    /// clock, which every worker shares).
     fn claim_for_create(
         &self,
         owner: &str,

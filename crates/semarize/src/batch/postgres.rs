@@ -37,6 +37,11 @@ impl std::fmt::Debug for PostgresLedger {
     }
 }
 
+/// The database's "now" in Unix milliseconds. Leases are taken and expire by this one
+/// clock, so workers on machines whose clocks disagree never take over a live lease; and
+/// `updated_at` is this time too.
+const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
+
 fn db(e: tokio_postgres::Error) -> LedgerError {
     LedgerError::Database(e.to_string())
 }
@@ -276,19 +281,26 @@ impl Ledger for PostgresLedger {
         limit: usize,
     ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
         let (client, owner) = (self.client.clone(), owner.to_owned());
+        let lease_ms = lease_until_ms.saturating_sub(now_ms);
         bounded(async move {
             let client = client.lock().await;
+            // Leases start and expire by the database's clock (see DB_NOW_MS); retry
+            // times are the workers' own, where skew only shifts a schedule.
             let rows = client
                 .query(
-                    "UPDATE records r SET state = 'creating', lease_owner = $1, created_by = $1, lease_until = $2,
-                         attempts = r.attempts + 1, updated_at = $3
+                    &format!(
+                        "WITH clock AS (SELECT {DB_NOW_MS} AS now)
+                     UPDATE records r SET state = 'creating', lease_owner = $1, created_by = $1,
+                         lease_until = (SELECT now FROM clock) + $2,
+                         attempts = r.attempts + 1, updated_at = (SELECT now FROM clock)
                      FROM (SELECT source_id, kit FROM records
                            WHERE (state = 'pending' AND next_attempt_at <= $3)
-                              OR (state = 'creating' AND lease_until < $3)
+                              OR (state = 'creating' AND lease_until < (SELECT now FROM clock))
                            ORDER BY line LIMIT $4 FOR UPDATE SKIP LOCKED) c
                      WHERE r.source_id = c.source_id AND r.kit = c.kit
-                     RETURNING r.source_id, r.kit, r.input, r.idempotency_key, r.attempts",
-                    &[&owner, &lease_until_ms, &now_ms, &(limit as i64)],
+                     RETURNING r.source_id, r.kit, r.input, r.idempotency_key, r.attempts"
+                    ),
+                    &[&owner, &lease_ms, &now_ms, &(limit as i64)],
                 )
                 .await
                 .map_err(db)?;
@@ -316,9 +328,11 @@ impl Ledger for PostgresLedger {
                 .lock()
                 .await
                 .execute(
-                    "UPDATE records SET state = 'accepted', run_id = $3, status = $4, next_poll_at = $5,
-                         lease_owner = NULL, lease_until = NULL, updated_at = (extract(epoch from clock_timestamp()) * 1000)::BIGINT
-                     WHERE source_id = $1 AND kit = $2 AND state IN ('pending', 'creating')",
+                    &format!(
+                        "UPDATE records SET state = 'accepted', run_id = $3, status = $4, next_poll_at = $5,
+                         lease_owner = NULL, lease_until = NULL, updated_at = {DB_NOW_MS}
+                     WHERE source_id = $1 AND kit = $2 AND state IN ('pending', 'creating')"
+                    ),
                     &[&source_id, &kit, &run_id, &status, &next_poll_at_ms],
                 )
                 .await
@@ -345,9 +359,11 @@ impl Ledger for PostgresLedger {
                 .lock()
                 .await
                 .execute(
-                    "UPDATE records SET state = 'pending', next_attempt_at = $3, error_code = $4,
-                         lease_owner = NULL, lease_until = NULL, updated_at = (extract(epoch from clock_timestamp()) * 1000)::BIGINT
-                     WHERE source_id = $1 AND kit = $2 AND state = 'creating'",
+                    &format!(
+                        "UPDATE records SET state = 'pending', next_attempt_at = $3, error_code = $4,
+                         lease_owner = NULL, lease_until = NULL, updated_at = {DB_NOW_MS}
+                     WHERE source_id = $1 AND kit = $2 AND state = 'creating'"
+                    ),
                     &[&source_id, &kit, &next_attempt_at_ms, &code],
                 )
                 .await
@@ -364,19 +380,24 @@ impl Ledger for PostgresLedger {
         limit: usize,
     ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
         let (client, owner) = (self.client.clone(), owner.to_owned());
+        let lease_ms = lease_until_ms.saturating_sub(now_ms);
         bounded(async move {
             let rows = client
                 .lock()
                 .await
                 .query(
-                    "UPDATE records r SET lease_owner = $1, lease_until = $2, polls = r.polls + 1
+                    &format!(
+                        "WITH clock AS (SELECT {DB_NOW_MS} AS now)
+                     UPDATE records r SET lease_owner = $1,
+                         lease_until = (SELECT now FROM clock) + $2, polls = r.polls + 1
                      FROM (SELECT source_id, kit FROM records
                            WHERE state = 'accepted' AND next_poll_at <= $3
-                             AND (lease_until IS NULL OR lease_until < $3)
+                             AND (lease_until IS NULL OR lease_until < (SELECT now FROM clock))
                            ORDER BY next_poll_at LIMIT $4 FOR UPDATE SKIP LOCKED) c
                      WHERE r.source_id = c.source_id AND r.kit = c.kit
-                     RETURNING r.source_id, r.kit, r.run_id, r.polls",
-                    &[&owner, &lease_until_ms, &now_ms, &(limit as i64)],
+                     RETURNING r.source_id, r.kit, r.run_id, r.polls"
+                    ),
+                    &[&owner, &lease_ms, &now_ms, &(limit as i64)],
                 )
                 .await
                 .map_err(db)?;
@@ -660,6 +681,96 @@ impl Ledger for PostgresLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::ledger::NewRecord;
+
+    /// The test database, or None (and a visible skip) outside CI; under CI=true a missing
+    /// database fails the test, since .ci/run starts one.
+    fn test_database_url() -> Option<String> {
+        match std::env::var("SEMARIZE_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                let under_ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false");
+                assert!(
+                    !under_ci,
+                    "SEMARIZE_TEST_POSTGRES_URL is not set under CI=true"
+                );
+                eprintln!("SKIPPED: SEMARIZE_TEST_POSTGRES_URL is not set");
+                None
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn leases_follow_the_database_clock_not_a_workers() {
+        let Some(url) = test_database_url() else {
+            return;
+        };
+        let ledger = PostgresLedger::connect(&url).await.unwrap();
+        ledger
+            .client
+            .lock()
+            .await
+            .execute("DELETE FROM records", &[])
+            .await
+            .unwrap();
+        let now = crate::batch::now_ms();
+        let records = (1..=3)
+            .map(|i| NewRecord {
+                source_id: format!("clock-{i}"),
+                kit: "A1B2C3D4".to_owned(),
+                input: "{}".to_owned(),
+                line: i,
+                idempotency_key: format!("clock-key-{i}"),
+                rejected: None,
+                now_ms: now,
+            })
+            .collect();
+        ledger.ingest(records).await.unwrap();
+        let hour = 3_600_000;
+        let minute = 60_000;
+        assert_eq!(
+            ledger
+                .claim_for_create("a", now, now + minute, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        // A worker whose clock runs two hours ahead: by its clock the leases ran out long
+        // ago, by the database's they have a minute left. It takes nothing.
+        let ahead = now + 2 * hour;
+        assert!(
+            ledger
+                .claim_for_create("b", ahead, ahead + minute, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A lease that has really run out is taken over, whatever the worker's clock says.
+        ledger
+            .client
+            .lock()
+            .await
+            .execute("UPDATE records SET lease_until = 0", &[])
+            .await
+            .unwrap();
+        let behind = now - 2 * hour;
+        assert_eq!(
+            ledger
+                .claim_for_create("c", behind, behind + minute, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        ledger
+            .client
+            .lock()
+            .await
+            .execute("DELETE FROM records", &[])
+            .await
+            .unwrap();
+    }
 
     #[test]
     fn credentials_never_reach_messages() {
