@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
 use super::ledger::{
     CreateClaim, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
@@ -41,6 +41,19 @@ impl std::fmt::Debug for PostgresLedger {
 /// clock, so workers on machines whose clocks disagree never take over a live lease; and
 /// `updated_at` is this time too.
 const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
+
+/// An error and its causes, `outer: inner: ...`: tokio-postgres's own text alone says
+/// "error performing TLS handshake" and leaves out why (an unknown certificate issuer).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
 
 fn db(e: tokio_postgres::Error) -> LedgerError {
     LedgerError::Database(e.to_string())
@@ -106,14 +119,82 @@ async fn bounded_by<T>(
         })
 }
 
+/// `url` without the query parameter `key`, and that parameter's value.
+fn take_query_parameter(url: &str, key: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut value = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == key => {
+                value = Some(v.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    match kept.is_empty() {
+        true => (base.to_owned(), value),
+        false => (format!("{base}?{}", kept.join("&")), value),
+    }
+}
+
+/// The TLS side of a connection (rustls). The server's certificate is verified against
+/// the system's roots, or against the PEM file named by `sslrootcert` (libpq's name for
+/// it) when the URL has one. Whether TLS is used is the URL's `sslmode`: `disable`,
+/// `prefer` (the default: TLS when the server offers it) or `require`.
+fn tls(root_file: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    // A provider the application installed wins; else the one reqwest's rustls builds.
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let config = match root_file {
+        Some(path) => {
+            let unreadable = |e: &dyn std::fmt::Display| format!("sslrootcert {path}: {e}");
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+                roots
+                    .add(certificate.map_err(|e| unreadable(&e))?)
+                    .map_err(|e| unreadable(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(unreadable(&"no certificate in the file"));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .map_err(|e| format!("TLS: {e}"))?
+                .with_no_client_auth()
+        }
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 impl PostgresLedger {
     /// Connects and applies pending migrations (serialized across workers).
+    ///
+    /// TLS follows the URL's `sslmode` (`disable`, `prefer` by default, `require`); the
+    /// server's certificate is verified against the system's roots, or against
+    /// `sslrootcert=/path/ca.pem` (for managed databases with their own CA).
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         let location = redact(url);
         let open = |reason: String| LedgerError::Open {
             location: location.clone(),
             reason,
         };
+        // tokio-postgres does not know `sslrootcert`: it is this function's.
+        let (url, root_file) = take_query_parameter(url, "sslrootcert");
+        let tls = tls(root_file.as_deref()).map_err(open)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| open(format!("not a PostgreSQL URL: {e}")))?;
@@ -122,7 +203,7 @@ impl PostgresLedger {
         if config.get_options().is_none() {
             config.options(STATEMENT_TIMEOUT_OPTION);
         }
-        let (mut client, connection) = tokio::time::timeout(connect_timeout, config.connect(NoTls))
+        let (mut client, connection) = tokio::time::timeout(connect_timeout, config.connect(tls))
             .await
             .map_err(|_| {
                 open(format!(
@@ -130,7 +211,7 @@ impl PostgresLedger {
                     connect_timeout.as_secs()
                 ))
             })?
-            .map_err(|e| open(e.to_string()))?;
+            .map_err(|e| open(with_causes(&e)))?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::error!(error = %e, "the ledger's PostgreSQL connection closed");
@@ -698,6 +779,68 @@ mod tests {
                 None
             }
         }
+    }
+
+    #[tokio::test]
+    async fn tls_is_used_and_the_server_is_verified() {
+        let Some(url) = test_database_url() else {
+            return;
+        };
+        let (_, root_file) = take_query_parameter(&url, "sslrootcert");
+        if root_file.is_none() {
+            eprintln!("SKIPPED: the test database URL names no sslrootcert (no TLS to test)");
+            return;
+        }
+        let ledger = PostgresLedger::connect(&url).await.unwrap();
+        let row = ledger
+            .client
+            .lock()
+            .await
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(
+            row.get::<_, bool>(0),
+            "the ledger's connection is encrypted"
+        );
+        // Without the CA the server's certificate is unknown: refused, not trusted.
+        let (without_ca, _) = take_query_parameter(&url, "sslrootcert");
+        let err = PostgresLedger::connect(&without_ca)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.to_lowercase().contains("certificate"), "{err}");
+        let missing = format!("{without_ca}&sslrootcert=/nonexistent/ca.pem");
+        let err = PostgresLedger::connect(&missing)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sslrootcert /nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn a_query_parameter_is_taken_out_of_the_url() {
+        assert_eq!(
+            take_query_parameter(
+                "postgres://h/db?sslmode=require&sslrootcert=/ca.pem&x=1",
+                "sslrootcert"
+            ),
+            (
+                "postgres://h/db?sslmode=require&x=1".to_owned(),
+                Some("/ca.pem".to_owned())
+            )
+        );
+        assert_eq!(
+            take_query_parameter("postgres://h/db?sslrootcert=/ca.pem", "sslrootcert"),
+            ("postgres://h/db".to_owned(), Some("/ca.pem".to_owned()))
+        );
+        assert_eq!(
+            take_query_parameter("postgres://h/db", "sslrootcert"),
+            ("postgres://h/db".to_owned(), None)
+        );
     }
 
     #[tokio::test]
