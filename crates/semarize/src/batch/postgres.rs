@@ -843,19 +843,24 @@ mod tests {
         );
     }
 
+    /// Runs one statement on the ledger's connection (test set-up).
+    async fn execute(ledger: &PostgresLedger, statement: &str) {
+        ledger
+            .client
+            .lock()
+            .await
+            .execute(statement, &[])
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn leases_follow_the_database_clock_not_a_workers() {
         let Some(url) = test_database_url() else {
             return;
         };
         let ledger = PostgresLedger::connect(&url).await.unwrap();
-        ledger
-            .client
-            .lock()
-            .await
-            .execute("DELETE FROM records", &[])
-            .await
-            .unwrap();
+        execute(&ledger, "DELETE FROM records").await;
         let now = crate::batch::now_ms();
         let records = (1..=3)
             .map(|i| NewRecord {
@@ -890,13 +895,7 @@ mod tests {
                 .is_empty()
         );
         // A lease that has really run out is taken over, whatever the worker's clock says.
-        ledger
-            .client
-            .lock()
-            .await
-            .execute("UPDATE records SET lease_until = 0", &[])
-            .await
-            .unwrap();
+        execute(&ledger, "UPDATE records SET lease_until = 0").await;
         let behind = now - 2 * hour;
         assert_eq!(
             ledger
@@ -906,13 +905,7 @@ mod tests {
                 .len(),
             3
         );
-        ledger
-            .client
-            .lock()
-            .await
-            .execute("DELETE FROM records", &[])
-            .await
-            .unwrap();
+        execute(&ledger, "DELETE FROM records").await;
     }
 
     #[test]
