@@ -37,11 +37,6 @@ pub fn lint(spec: &Spec) -> Vec<String> {
         raw.pointer("/components/schemas").unwrap_or(&Value::Null),
         "components.schemas",
         &mut |at, schema| {
-            if schema.get("nullable") == Some(&Value::Bool(true)) && schema.get("type").is_none() {
-                problems.push(format!(
-                    "{at}: nullable without a type: OpenAPI 3.0.3 adds null only to a `type` in the same schema"
-                ));
-            }
             if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
                 problems.push(format!(
                 "{at}: additionalProperties: false becomes deny_unknown_fields and breaks additive /v1 changes"

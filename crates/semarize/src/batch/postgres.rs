@@ -280,7 +280,7 @@ async fn finish_where(
     let sql = format!(
         "UPDATE records SET state = $1, status = $2, terminal_status = $2, error_code = $3,
              error_message = $4, output = $5, lease_owner = NULL, lease_until = NULL,
-             updated_at = (extract(epoch from now()) * 1000)::BIGINT
+             updated_at = {DB_NOW_MS}
          WHERE {condition}"
     );
     let terminal_params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [

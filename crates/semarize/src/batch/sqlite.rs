@@ -15,6 +15,9 @@ use super::ledger::{
 };
 use crate::runtime::BoxFuture;
 
+/// SQLite's "now" in Unix milliseconds: what `updated_at` records.
+const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
 /// Versioned migrations, applied in order; the index + 1 is the version.
 fn migrations() -> Vec<String> {
     vec![super::ledger::schema_v1("INTEGER")]
@@ -149,7 +152,7 @@ fn finish_where(
     let sql = format!(
         "UPDATE records SET state = ?1, status = ?2, terminal_status = ?2, error_code = ?3,
              error_message = ?4, output = ?5, lease_owner = NULL, lease_until = NULL,
-             updated_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+             updated_at = {DB_NOW_MS}
          WHERE {condition}"
     );
     let terminal_params: [&dyn rusqlite::ToSql; 5] = [
@@ -262,9 +265,11 @@ impl Ledger for SqliteLedger {
         self.with(move |connection| {
             connection
                 .execute(
-                    "UPDATE records SET state = 'accepted', run_id = ?3, status = ?4, next_poll_at = ?5,
-                         lease_owner = NULL, lease_until = NULL, updated_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
-                     WHERE source_id = ?1 AND kit = ?2 AND state IN ('pending', 'creating')",
+                    &format!(
+                        "UPDATE records SET state = 'accepted', run_id = ?3, status = ?4, next_poll_at = ?5,
+                         lease_owner = NULL, lease_until = NULL, updated_at = {DB_NOW_MS}
+                     WHERE source_id = ?1 AND kit = ?2 AND state IN ('pending', 'creating')"
+                    ),
                     params![source_id, kit, run_id, status, next_poll_at_ms],
                 )
                 .map_err(db)?;
@@ -287,9 +292,11 @@ impl Ledger for SqliteLedger {
         self.with(move |connection| {
             connection
                 .execute(
-                    "UPDATE records SET state = 'pending', next_attempt_at = ?3, error_code = ?4,
-                         lease_owner = NULL, lease_until = NULL, updated_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
-                     WHERE source_id = ?1 AND kit = ?2 AND state = 'creating'",
+                    &format!(
+                        "UPDATE records SET state = 'pending', next_attempt_at = ?3, error_code = ?4,
+                         lease_owner = NULL, lease_until = NULL, updated_at = {DB_NOW_MS}
+                     WHERE source_id = ?1 AND kit = ?2 AND state = 'creating'"
+                    ),
                     params![source_id, kit, next_attempt_at_ms, code],
                 )
                 .map_err(db)?;
