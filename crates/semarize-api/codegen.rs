@@ -18,6 +18,12 @@ pub const OPEN_ENUMS: &[(&str, &str)] = &[
     ("ErrorCode", "crate::open_enums::ErrorCode"),
 ];
 
+/// Schemas whose Rust name differs from the spec's: `Error` would sit beside progenitor's
+/// own `Error<E>` (and `semarize::Error`) and read as the same thing.
+pub const RENAMED_SCHEMAS: &[(&str, &str)] = &[("Error", "ErrorEnvelope")];
+
+include!("codegen_polish.rs");
+
 /// Parses the spec text (YAML or JSON) into an OpenAPI document. An error starts with
 /// `LINE:COL: ` when the parser knows where, so that `{path}:{error}` reads like a
 /// compiler's message.
@@ -67,8 +73,24 @@ pub fn generator() -> progenitor::Generator {
 const KEYWORDS_CHECKED_BY_HAND: [&str; 3] = ["maxLength", "minLength", "pattern"];
 
 /// The spec as the Rust generator sees it: [`KEYWORDS_CHECKED_BY_HAND`] and
-/// `format: uuid` removed from every schema, everything else untouched.
-pub fn for_rust(spec: &openapiv3::OpenAPI) -> Result<openapiv3::OpenAPI, String> {
+/// `format: uuid` removed from every schema and [`RENAMED_SCHEMAS`] renamed, everything
+/// else untouched.
+/// It is returned as JSON, the form [`polish`] reads its descriptions from.
+pub fn for_rust(spec: &openapiv3::OpenAPI) -> Result<serde_json::Value, String> {
+    fn rename_refs(value: &mut serde_json::Value, from: &str, to: &str) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.get("$ref").and_then(|r| r.as_str()) == Some(from) {
+                    map.insert("$ref".to_owned(), to.into());
+                }
+                map.values_mut().for_each(|v| rename_refs(v, from, to));
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|v| rename_refs(v, from, to))
+            }
+            _ => {}
+        }
+    }
     fn relax(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
@@ -93,16 +115,36 @@ pub fn for_rust(spec: &openapiv3::OpenAPI) -> Result<openapiv3::OpenAPI, String>
     }
     let mut value = serde_json::to_value(spec).map_err(|e| e.to_string())?;
     relax(&mut value);
-    serde_json::from_value(value).map_err(|e| e.to_string())
+    if let Some(schemas) = value
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    {
+        for (from, to) in RENAMED_SCHEMAS {
+            if let Some(schema) = schemas.remove(*from) {
+                schemas.insert((*to).to_owned(), schema);
+            }
+        }
+    }
+    for (from, to) in RENAMED_SCHEMAS {
+        rename_refs(
+            &mut value,
+            &format!("#/components/schemas/{from}"),
+            &format!("#/components/schemas/{to}"),
+        );
+    }
+    Ok(value)
 }
 
 /// Generates the client source for `spec`, formatted for humans.
 pub fn generate(spec: &openapiv3::OpenAPI) -> Result<String, String> {
+    let rust_spec = for_rust(spec)?;
+    let openapi = serde_json::from_value(rust_spec.clone()).map_err(|e| e.to_string())?;
     let tokens = generator()
-        .generate_tokens(&for_rust(spec)?)
+        .generate_tokens(&openapi)
         .map_err(|e| format!("progenitor rejected the spec: {e}"))?;
-    let file: syn::File =
+    let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| format!("generated code does not parse: {e}"))?;
+    polish(&mut file, &rust_spec);
     Ok(prettyplease::unparse(&file))
 }
 

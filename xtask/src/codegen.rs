@@ -46,3 +46,63 @@ fn only_operation(spec: &Spec, path: &str, method: &str) -> openapiv3::OpenAPI {
     raw["paths"] = serde_json::json!({ path: { method: operation } });
     serde_json::from_value(raw).unwrap_or_else(|_| spec.openapi().clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every setter of every generated builder (operation and type builders) carries
+    /// documentation taken from the spec.
+    #[test]
+    fn every_builder_setter_is_documented() {
+        let source = generate_guarded(&Spec::bundled()).expect("the bundled spec generates");
+        let file = syn::parse_file(&source).expect("the generated code parses");
+        let mut undocumented = Vec::new();
+        let mut documented = 0;
+        let mut visit = |module: &str, items: &[syn::Item]| {
+            for item in items {
+                let syn::Item::Impl(block) = item else {
+                    continue;
+                };
+                if block.trait_.is_some() {
+                    continue;
+                }
+                let syn::Type::Path(ty) = block.self_ty.as_ref() else {
+                    continue;
+                };
+                let name = ty.path.segments.last().unwrap().ident.to_string();
+                for member in &block.items {
+                    let syn::ImplItem::Fn(f) = member else {
+                        continue;
+                    };
+                    if f.sig.ident == "new" {
+                        continue;
+                    }
+                    if f.attrs.iter().any(|a| a.path().is_ident("doc")) {
+                        documented += 1;
+                    } else {
+                        undocumented.push(format!("{module}::{name}::{}", f.sig.ident));
+                    }
+                }
+            }
+        };
+        let module = |items: &[syn::Item], name: &str| -> Vec<syn::Item> {
+            items
+                .iter()
+                .find_map(|i| match i {
+                    syn::Item::Mod(m) if m.ident == name => m.content.as_ref().map(|c| c.1.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("no module {name}"))
+        };
+        let operation_builders = module(&file.items, "builder");
+        let type_builders = module(&module(&file.items, "types"), "builder");
+        visit("builder", &operation_builders);
+        visit("types::builder", &type_builders);
+        assert!(
+            undocumented.is_empty(),
+            "undocumented setters: {undocumented:#?}"
+        );
+        assert!(documented > 50, "only {documented} setters found");
+    }
+}

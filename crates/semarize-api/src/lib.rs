@@ -9,13 +9,21 @@
 //! [`ResponseValue`]s, whose `headers()` carry `Retry-After` and `X-Request-Id`.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), semarize_api::Error<semarize_api::types::Error>> {
+//! # async fn demo() -> Result<(), semarize_api::Error<semarize_api::types::ErrorEnvelope>> {
 //! let context = semarize_api::RequestContext::new().with_bearer("smz_live_...").unwrap();
 //! let client = semarize_api::Client::new("https://api.semarize.com", context);
 //! let run = client.get_run().run_id("run-id").send().await?;
 //! println!("{} is {}", run.run_id, run.status);
 //! # Ok(()) }
 //! ```
+//!
+//! The generated builders accept what you would write by hand: `&str` for string fields,
+//! a `serde_json::json!` value for an object field or a whole request body (see
+//! [`convert`]). Every setter carries the spec's description of its parameter or field.
+//!
+//! Errors: [`Error`] is progenitor's error of one call; an error *response* (4xx/5xx)
+//! carries its decoded body, [`types::ErrorEnvelope`] (the spec's `Error` schema, renamed
+//! so it cannot be mistaken for either `Error` type).
 //!
 //! The status, type and error-code enumerations are open: values added to /v1 later
 //! decode into an `Unknown` arm (see [`open_enums`]).
@@ -26,6 +34,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod convert;
 pub mod open_enums;
 pub mod request_context;
 pub mod transport;
@@ -52,13 +61,37 @@ pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, builde
 
 /// Every request goes through the [`transport`] layer: same-origin `GET` redirects only, the
 /// response head kept for [`transport::capture_head`], and the body size limited.
+///
+/// Each request is a `semarize.http` span (operation id, method, path, status) at debug
+/// level, so raw calls are traced like the `semarize` crate's own. Headers, query values
+/// and bodies are never recorded.
 impl progenitor_client::ClientHooks<RequestContext> for Client {
     async fn exec(
         &self,
         request: reqwest::Request,
-        _info: &progenitor_client::OperationInfo,
+        info: &progenitor_client::OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        transport::execute(self.client(), request, self.inner().max_response_bytes()).await
+        use tracing::Instrument;
+        let span = tracing::debug_span!(
+            "semarize.http",
+            operation = info.operation_id,
+            method = %request.method(),
+            path = request.url().path(),
+            status = tracing::field::Empty,
+        );
+        let max = self.inner().max_response_bytes();
+        async move {
+            let result = transport::execute(self.client(), request, max).await;
+            match &result {
+                Ok(response) => {
+                    tracing::Span::current().record("status", response.status().as_u16());
+                }
+                Err(error) => tracing::debug!(%error, "no response"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
     }
 }
 

@@ -287,14 +287,14 @@ fn thin_webhook_payload_decodes_as_both_shapes() {
 
 #[test]
 fn error_envelope() {
-    let r: types::Error = decode("Error", r#"{ "error": "invalid_run_mode" }"#);
+    let r: types::ErrorEnvelope = decode("Error", r#"{ "error": "invalid_run_mode" }"#);
     assert_eq!(r.error, types::ErrorCode::InvalidRunMode);
     insta::assert_json_snapshot!(r);
 }
 
 #[test]
 fn rate_limited_429_body() {
-    let r: types::Error = decode(
+    let r: types::ErrorEnvelope = decode(
         "Error",
         r#"{
 "error": "rate_limited",

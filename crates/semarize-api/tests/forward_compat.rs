@@ -64,7 +64,7 @@ fn webhook_event_with_unknown_type_decodes() {
 #[test]
 fn error_with_unknown_code_and_fields_decodes() {
     let payload = json!({"error": "plan_limit_reached", "detail": "d", "hint": "upgrade", "retry_after_seconds": 5});
-    let error: types::Error = serde_json::from_value(payload).unwrap();
+    let error: types::ErrorEnvelope = serde_json::from_value(payload).unwrap();
     assert!(error.error.is_unknown());
     assert_eq!(error.error.as_str(), "plan_limit_reached");
     assert_eq!(error.retry_after_seconds, Some(5));

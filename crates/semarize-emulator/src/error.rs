@@ -52,9 +52,9 @@ impl ApiError {
     }
 
     /// The JSON body.
-    pub fn body(&self) -> semarize_api::types::Error {
+    pub fn body(&self) -> semarize_api::types::ErrorEnvelope {
         crate::built(
-            semarize_api::types::Error::builder()
+            semarize_api::types::ErrorEnvelope::builder()
                 .error(self.code.clone())
                 .detail(self.detail.clone())
                 .message(Some(

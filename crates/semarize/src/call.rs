@@ -25,7 +25,7 @@ fn next_request_id() -> String {
 
 /// What the generated client returns for one attempt.
 pub(crate) type Attempt<T> =
-    Result<semarize_api::ResponseValue<T>, semarize_api::Error<types::Error>>;
+    Result<semarize_api::ResponseValue<T>, semarize_api::Error<types::ErrorEnvelope>>;
 
 /// The facts of one logical call.
 pub(crate) struct Call<'a> {
@@ -322,7 +322,7 @@ async fn classify<T>(
                 ));
             }
             let bytes = response.bytes().await.unwrap_or_default();
-            let body: Option<types::Error> = serde_json::from_slice(&bytes).ok();
+            let body: Option<types::ErrorEnvelope> = serde_json::from_slice(&bytes).ok();
             let advised = advised_delay(
                 &headers,
                 body.as_ref().and_then(|b| b.retry_after_seconds),
@@ -415,7 +415,7 @@ fn not_an_envelope(bytes: &[u8]) -> String {
 
 fn api_failure(
     status: StatusCode,
-    body: Option<&types::Error>,
+    body: Option<&types::ErrorEnvelope>,
     request_id: Option<String>,
     advised: Option<Duration>,
     repeatable: bool,

@@ -323,7 +323,29 @@ impl Client {
         &self.inner.base_url
     }
 
-    /// The generated client underneath, with this client's authorization (no retries).
+    /// The generated client underneath: this client's base URL, authorization, redirect
+    /// rule and response size limit, but none of its retries, idempotency keys or typed
+    /// errors. Each raw call is traced as a `semarize.http` span (operation, method,
+    /// path, status), like the requests this client sends itself.
+    ///
+    /// Use it for what the thin layer does not cover, or to see a response exactly as
+    /// the service sent it:
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &semarize::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let response = client
+    ///     .raw()
+    ///     .create_run()
+    ///     .idempotency_key("order-1234")
+    ///     .body(semarize::serde_json::json!({
+    ///         "kit_code": "A1B2C3D4",
+    ///         "input": { "transcript": "Rep: Hello. Prospect: Hi." },
+    ///     }))
+    ///     .send()
+    ///     .await?;
+    /// println!("HTTP {}: run {}", response.status(), response.run_id);
+    /// # Ok(()) }
+    /// ```
     pub fn raw(&self) -> &semarize_api::Client {
         &self.inner.raw
     }

@@ -176,7 +176,7 @@ impl Error {
     pub(crate) fn with_response(
         mut self,
         status: StatusCode,
-        body: Option<&semarize_api::types::Error>,
+        body: Option<&semarize_api::types::ErrorEnvelope>,
         request_id: Option<String>,
         retry_after: Option<Duration>,
     ) -> Self {

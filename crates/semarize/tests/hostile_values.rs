@@ -76,7 +76,7 @@ proptest! {
 
     #[test]
     fn error_bodies_decode_or_fail_cleanly(body in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let _ = serde_json::from_slice::<semarize::types::Error>(&body);
+        let _ = serde_json::from_slice::<semarize::types::ErrorEnvelope>(&body);
     }
 
     #[test]

@@ -50,8 +50,24 @@ async fn traces_have_spans_per_call_and_attempt_without_secrets() {
         .send()
         .await
         .unwrap();
+    // The generated client underneath, called directly, is traced too.
+    let usage = test
+        .client
+        .raw()
+        .get_run_usage()
+        .run_id(created.run.run_id.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(usage.status(), 200);
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("semarize.call"), "{logs}");
+    let raw_span = logs
+        .lines()
+        .find(|l| l.contains("semarize.http{operation=\"get_run_usage\"") && l.contains(": close"))
+        .unwrap_or_else(|| panic!("no span for the raw call:\n{logs}"));
+    assert!(raw_span.contains("method=GET"), "{raw_span}");
+    assert!(raw_span.contains("status=200"), "{raw_span}");
     assert!(logs.contains("semarize.attempt"));
     assert!(logs.contains("operation=\"create_run\""));
     assert!(logs.contains("attempt=2"));

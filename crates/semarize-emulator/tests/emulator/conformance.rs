@@ -15,7 +15,7 @@ fn decodes(operation: &str, status: u16, body: &Value) {
             .map_err(|e| e.to_string())
     }
     let result = match (operation, status) {
-        (_, 400..) => check::<types::Error>(body),
+        (_, 400..) => check::<types::ErrorEnvelope>(body),
         ("create_run" | "get_run", _) => check::<types::Run>(body),
         ("list_runs", _) => check::<Vec<types::Run>>(body),
         ("get_run_usage", _) => check::<types::RunUsage>(body),
