@@ -37,6 +37,7 @@
 pub mod convert;
 pub mod open_enums;
 pub mod request_context;
+pub mod tls;
 pub mod transport;
 pub mod webhook_signature;
 

@@ -228,7 +228,13 @@ impl ClientBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
+            None if parsed.scheme() == "https" && !semarize_api::tls::HTTPS => {
+                return Err(Error::config(format!(
+                    "the base URL {base_url:?} is HTTPS, and this build has no TLS: enable \
+                     the semarize feature `rustls`, `rustls-ring` or `native-tls`"
+                )));
+            }
+            None => semarize_api::tls::client_builder()
                 .connect_timeout(self.connect_timeout)
                 // Redirects are decided per request by semarize-api (same-origin GETs only).
                 .redirect(reqwest::redirect::Policy::none())

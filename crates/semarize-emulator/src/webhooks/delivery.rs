@@ -62,10 +62,10 @@ pub(crate) async fn run(
     mut jobs: mpsc::UnboundedReceiver<Job>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = reqwest::Client::builder()
+    let client = semarize_api::tls::client_builder()
         .timeout(ATTEMPT_TIMEOUT)
         .build()
-        .expect("a plain HTTP client builds");
+        .expect("an HTTP client with a timeout builds");
     let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut tasks: HashMap<u64, Task> = HashMap::new();
     let mut seq = 0u64;

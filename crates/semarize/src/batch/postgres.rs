@@ -148,10 +148,19 @@ fn take_query_parameter(url: &str, key: &str) -> (String, Option<String>) {
 fn tls(root_file: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    // A provider the application installed wins; else the one reqwest's rustls builds.
+    // A provider the application installed wins; else the one this build's TLS feature
+    // chose for HTTPS, so one process has one rustls provider.
+    #[cfg(any(feature = "rustls", feature = "rustls-ring"))]
+    let provider = semarize_api::tls::rustls_provider();
+    #[cfg(not(any(feature = "rustls", feature = "rustls-ring")))]
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        .ok_or_else(|| {
+            "TLS to PostgreSQL needs a rustls crypto provider: build with the `rustls` or \
+             `rustls-ring` feature, install one with CryptoProvider::install_default, or \
+             connect with sslmode=disable"
+                .to_owned()
+        })?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;
