@@ -129,7 +129,7 @@ fn the_readme_snapshot_example_is_the_snapshot_test() {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("the section opens with a rust example");
-    let test = repo_file("crates/semarize/tests/snapshot.rs");
+    let test = repo_file("tests/tests/snapshot.rs");
     let function = test
         .split("#[tokio::test]")
         .find(|f| f.contains("fn snapshot_a_runs_output("))
@@ -140,6 +140,6 @@ fn the_readme_snapshot_example_is_the_snapshot_test() {
     assert_eq!(
         in_readme,
         code_lines(function),
-        "the README says its example is crates/semarize/tests/snapshot.rs; make them equal"
+        "the README says its example is tests/tests/snapshot.rs; make them equal"
     );
 }
