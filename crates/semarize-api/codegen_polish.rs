@@ -164,7 +164,7 @@ fn type_setter_docs(spec: &serde_json::Value) -> SetterDocs {
     docs
 }
 
-/// Field types whose setters take [`IntoField`](crate::convert::IntoField) instead of
+/// Field types whose setters take `semarize_api::convert::IntoField` instead of
 /// `TryInto` (written as `quote` prints them, spaces removed).
 const FIELDS_WITH_CONVENIENT_SETTERS: [&str; 3] = [
     "::std::option::Option<::std::string::String>",

@@ -16,9 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use semarize::batch::{
-    self, BatchEngine, BatchOptions, Ledger, Progress, ResultFormat, SqliteLedger,
-};
+use semarize_batch as batch;
+use semarize_batch::{BatchEngine, BatchOptions, Ledger, Progress, ResultFormat, SqliteLedger};
 use semarize_emulator::{Config, Emulator, Settings};
 
 const RATE: f64 = 500.0;
@@ -69,7 +68,7 @@ async fn memory(lines: usize) {
     let report = batch::ingest_jsonl(
         &ledger,
         std::io::BufReader::new(std::fs::File::open(&input).unwrap()),
-        "A1B2C3D4",
+        &semarize_batch::Kit::Code("A1B2C3D4".into()),
     )
     .await
     .unwrap();
@@ -127,7 +126,7 @@ async fn engine(records: usize, webhooks: bool) {
     batch::ingest_jsonl(
         ledger.as_ref(),
         std::io::BufReader::new(std::fs::File::open(&input).unwrap()),
-        "A1B2C3D4",
+        &semarize_batch::Kit::Code("A1B2C3D4".into()),
     )
     .await
     .unwrap();

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use semarize::Client;
-use semarize::batch::{
-    self, BatchEngine, BatchError, BatchOptions, Ledger, LedgerCounts, Progress, RecordState,
+use semarize_batch as batch;
+use semarize_batch::{
+    BatchEngine, BatchError, BatchOptions, Kit, Ledger, LedgerCounts, Progress, RecordState,
     ReplaySelection, ResultFormat, RunEnd,
 };
 
@@ -111,10 +112,10 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn kit_id(&self) -> String {
+    fn kit(&self) -> Kit {
         match (&self.kit, &self.kit_version) {
-            (_, Some(version)) => format!("version:{version}"),
-            (Some(kit), None) => kit.clone(),
+            (_, Some(version)) => Kit::Version(version.clone()),
+            (Some(code), None) => Kit::Code(code.clone()),
             (None, None) => unreachable!("clap requires one of them"),
         }
     }
@@ -123,21 +124,36 @@ impl RunArgs {
 fn ledger_failure(e: BatchError) -> Failure {
     match e {
         BatchError::Api(e) => Failure::from(e),
-        other => Failure::usage(other.to_string()),
+        other => Failure::usage(with_causes(&other)),
     }
+}
+
+/// The error and every cause under it that adds something (a cause whose text the
+/// message already holds is not repeated).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 pub async fn open(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
     batch::open_ledger(location)
         .await
-        .map_err(|e| Failure::usage(e.to_string()))
+        .map_err(|e| Failure::usage(with_causes(&e)))
 }
 
 /// Opens a ledger that must exist (status, replay): never creates an empty one.
 async fn open_existing(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
     batch::open_existing_ledger(location)
         .await
-        .map_err(|e| Failure::usage(e.to_string()))
+        .map_err(|e| Failure::usage(with_causes(&e)))
 }
 
 impl BatchCommand {
@@ -173,7 +189,7 @@ impl BatchCommand {
                 let count = ledger
                     .replay(selection, batch_now())
                     .await
-                    .map_err(|e| Failure::usage(e.to_string()))?;
+                    .map_err(|e| Failure::usage(with_causes(&e)))?;
                 eprintln!("replaying {count} records with a new generation (new Idempotency-Keys)");
                 let options = BatchOptions {
                     concurrency: *concurrency,
@@ -314,13 +330,9 @@ pub async fn run_batch(
             args.input.display()
         ))
     })?;
-    let report = batch::ingest_jsonl(
-        ledger.as_ref(),
-        std::io::BufReader::new(file),
-        &args.kit_id(),
-    )
-    .await
-    .map_err(ledger_failure)?;
+    let report = batch::ingest_jsonl(ledger.as_ref(), std::io::BufReader::new(file), &args.kit())
+        .await
+        .map_err(ledger_failure)?;
     for (line, why) in &report.rejected_lines {
         eprintln!("rejected input line {line}: {why}");
     }
@@ -358,7 +370,8 @@ pub async fn run_batch(
                 progress.clone(),
                 receiver_options,
             )
-            .await?;
+            .await
+            .map_err(ledger_failure)?;
             eprintln!("webhooks: receiving on {}", receiver.url);
             options.webhook_grace = Some(Duration::from_secs(30));
             Some(receiver)
@@ -393,7 +406,7 @@ async fn execute_with(
     let counts = ledger
         .counts()
         .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
+        .map_err(|e| Failure::usage(with_causes(&e)))?;
     Ok((counts, end))
 }
 
@@ -484,7 +497,7 @@ async fn status(
             let missing = ledger
                 .runs_without_credits(200)
                 .await
-                .map_err(|e| Failure::usage(e.to_string()))?;
+                .map_err(|e| Failure::usage(with_causes(&e)))?;
             if missing.is_empty() {
                 break;
             }
@@ -493,14 +506,14 @@ async fn status(
                 ledger
                     .set_credits(&run.source_id, &run.kit, usage.credits_consumed as i64)
                     .await
-                    .map_err(|e| Failure::usage(e.to_string()))?;
+                    .map_err(|e| Failure::usage(with_causes(&e)))?;
             }
         }
     }
     let counts = ledger
         .counts()
         .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
+        .map_err(|e| Failure::usage(with_causes(&e)))?;
     summary(&counts, format);
     if format == OutputFormat::Table {
         match (counts.credits_unknown, client) {

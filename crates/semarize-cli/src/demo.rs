@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use semarize::batch::{Ledger, LedgerCounts};
+use semarize_batch::{Ledger, LedgerCounts};
 use semarize_emulator::kits::{BrickKind, Catalog};
 use serde_json::{Value, json};
 
@@ -134,7 +134,7 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         .collect();
     print_results(ledger.as_ref(), &shown, &counts, format).await?;
 
-    let succeeded = counts.count(semarize::batch::RecordState::Succeeded);
+    let succeeded = counts.count(semarize_batch::RecordState::Succeeded);
     say(&format!(
         "\n{succeeded} of {} calls succeeded.",
         counts.total()
@@ -152,7 +152,7 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
             dir.display()
         ));
     }
-    if end == semarize::batch::RunEnd::Stopped {
+    if end == semarize_batch::RunEnd::Stopped {
         return crate::batch::outcome(&counts, end);
     }
     if counts.open() > 0 || counts.unsuccessful() > 0 {

@@ -356,6 +356,13 @@ impl Client {
         &self.inner.raw
     }
 
+    /// The clock, sleeper and jitter this client's calls use (set with
+    /// [`ClientBuilder::runtime`]); work layered on the client, such as batch runs, uses
+    /// them too, so tests drive it on virtual time.
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
     /// The retry budget shared by this client's calls.
     pub fn retry_budget(&self) -> &RetryBudget {
         &self.inner.budget

@@ -43,9 +43,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Features: `rustls` (default; HTTPS), `axum` (the webhook extractor), `testing` (insta
-//! redactions and an in-process emulator for your tests), `batch` (durable batch runs over
-//! a SQLite ledger), `postgres` (the PostgreSQL ledger for many workers).
+//! Features: `rustls` (default), `rustls-ring` or `native-tls` (HTTPS; see
+//! `semarize_api::tls`), `axum` (the webhook extractor), `testing` (insta redactions and an
+//! in-process emulator for your tests). Durable batch runs are the `semarize-batch` crate.
 
 // Feature badges on gated items in the docs.rs build.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -67,9 +67,6 @@ pub mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
-
-#[cfg(feature = "batch")]
-pub mod batch;
 
 pub use backoff::Backoff;
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};

@@ -229,6 +229,21 @@ impl Default for Runtime {
 }
 
 impl Runtime {
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The sleeper.
+    pub fn sleeper(&self) -> &dyn Sleeper {
+        self.sleeper.as_ref()
+    }
+
+    /// The jitter source.
+    pub fn jitter(&self) -> &dyn Jitter {
+        self.jitter.as_ref()
+    }
+
     /// Virtual time for both clock and sleeper, with the given jitter.
     pub fn virtual_time(time: VirtualTime, jitter: impl Jitter + 'static) -> Self {
         Runtime {

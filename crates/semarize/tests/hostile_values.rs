@@ -86,16 +86,3 @@ proptest! {
         prop_assert!(!shown.chars().any(char::is_control));
     }
 }
-
-#[cfg(feature = "batch")]
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
-
-    #[test]
-    fn input_lines_parse_or_say_why(line in ".{0,120}") {
-        match semarize::batch::parse_line(&line) {
-            Ok((id, _)) => prop_assert!(!id.starts_with(semarize::batch::RESERVED_ID_PREFIX)),
-            Err(why) => prop_assert!(!why.is_empty()),
-        }
-    }
-}

@@ -8,7 +8,7 @@ mod webhooks;
 use std::time::Duration;
 
 pub use kits::{Bricks, GetBricks, GetKitSchema, Kits};
-pub use runs::{CreateRun, CreatedRun, GetRun, GetRunUsage, ListRuns, Runs};
+pub use runs::{CreateRun, CreatedRun, GetRun, GetRunUsage, ListRuns, PolledRun, Runs};
 pub use webhooks::{
     DeleteWebhook, ListWebhooks, RegisteredWebhook, UpsertWebhook, WebhookEndpoints,
 };

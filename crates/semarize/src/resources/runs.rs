@@ -320,6 +320,16 @@ impl CreatedRun {
     }
 }
 
+/// A run as one poll saw it, with the service's advice on when to poll again.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PolledRun {
+    /// The run.
+    pub run: Run,
+    /// The answer's `Retry-After`, if it had one.
+    pub retry_after: Option<Duration>,
+}
+
 /// `GET /v1/runs/{runId}`.
 #[derive(Debug)]
 #[must_use = "a request does nothing until sent"]
@@ -333,6 +343,16 @@ impl GetRun<'_> {
     /// Sends the request.
     pub async fn send(self) -> Result<Run, Error> {
         Ok(self.send_reply().await?.value)
+    }
+
+    /// Sends the request and keeps the answer's `Retry-After`, for pollers that schedule
+    /// their own next poll (such as batch engines).
+    pub async fn send_polled(self) -> Result<PolledRun, Error> {
+        let reply = self.send_reply().await?;
+        Ok(PolledRun {
+            run: reply.value,
+            retry_after: reply.retry_after,
+        })
     }
 
     pub(crate) async fn send_reply(self) -> Result<crate::call::Reply<Run>, Error> {

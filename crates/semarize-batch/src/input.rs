@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
-use super::ledger::{Ledger, NewRecord, derive_idempotency_key};
+use super::ledger::{Kit, Ledger, NewRecord, derive_idempotency_key};
 use super::{BatchError, now_ms};
 
 /// Lines stored per transaction.
@@ -72,7 +72,7 @@ pub fn parse_line(line: &str) -> Result<(String, Map<String, Value>), String> {
 pub async fn ingest_jsonl(
     ledger: &dyn Ledger,
     mut reader: impl BufRead,
-    kit: &str,
+    kit: &Kit,
 ) -> Result<IngestReport, BatchError> {
     let mut report = IngestReport::default();
     let mut chunk = Vec::with_capacity(CHUNK);
@@ -83,7 +83,10 @@ pub async fn ingest_jsonl(
         bytes.clear();
         let read = reader
             .read_until(b'\n', &mut bytes)
-            .map_err(|e| BatchError::Input(format!("cannot read line {}: {e}", number + 1)))?;
+            .map_err(|source| BatchError::Input {
+                line: number + 1,
+                source,
+            })?;
         if read == 0 {
             break;
         }
@@ -111,7 +114,7 @@ pub async fn ingest_jsonl(
                 NewRecord {
                     idempotency_key: derive_idempotency_key(&id, kit, &input, 0),
                     source_id: id,
-                    kit: kit.to_owned(),
+                    kit: kit.clone(),
                     input,
                     line: number,
                     rejected: None,
@@ -128,7 +131,7 @@ pub async fn ingest_jsonl(
                 NewRecord {
                     idempotency_key: derive_idempotency_key(&source_id, kit, "{}", 0),
                     source_id,
-                    kit: kit.to_owned(),
+                    kit: kit.clone(),
                     input: "{}".into(),
                     line: number,
                     rejected: Some(why),

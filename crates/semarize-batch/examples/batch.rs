@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use semarize::Client;
-use semarize::batch::{self, BatchEngine, BatchOptions, Progress, RecordState, ResultFormat};
+use semarize_batch as batch;
+use semarize_batch::{BatchEngine, BatchOptions, Progress, RecordState, ResultFormat};
 
 const SAMPLE: &str = r#"{"id": "call-1", "transcript": "Prospect: we lose 3 hours a week on reports. Budget is $500."}
 {"id": "call-2", "transcript": "Prospect: I love it, great work. Let's schedule a demo."}
@@ -60,9 +61,13 @@ async fn run() -> Result<ExitCode, String> {
     let ledger = batch::open_ledger(dir.join("ledger.sqlite").to_str().unwrap_or_default())
         .await
         .map_err(|e| e.to_string())?;
-    let report = batch::ingest_jsonl(ledger.as_ref(), std::io::Cursor::new(input), "A1B2C3D4")
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = batch::ingest_jsonl(
+        ledger.as_ref(),
+        std::io::Cursor::new(input),
+        &semarize_batch::Kit::Code("A1B2C3D4".into()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     println!(
         "ingested {} lines: {} new records, {} rejected",
         report.lines, report.added, report.rejected

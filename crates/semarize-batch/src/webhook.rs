@@ -11,8 +11,9 @@ use axum::routing::post;
 
 use super::engine::{Progress, terminal_from_run};
 use super::ledger::Ledger;
-use crate::client::Client;
-use crate::webhooks::{DedupeBy, Deduper, Verifier, Webhook};
+use crate::BatchError;
+use semarize::Client;
+use semarize::webhooks::{DedupeBy, Deduper, Verifier, Webhook};
 
 #[derive(Clone)]
 struct ReceiverState {
@@ -114,13 +115,15 @@ pub async fn start_webhook_receiver(
     ledger: Arc<dyn Ledger>,
     progress: Arc<Progress>,
     options: ReceiverOptions,
-) -> Result<WebhookReceiver, crate::Error> {
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        crate::Error::config(format!("cannot listen on {listen} for webhooks")).with_source(e)
-    })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| crate::Error::config("no local address").with_source(e))?;
+) -> Result<WebhookReceiver, BatchError> {
+    let listen_error = |source| BatchError::Listen {
+        addr: listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
     let url = options
         .public_url
         .clone()
@@ -134,12 +137,9 @@ pub async fn start_webhook_receiver(
             .into_iter()
             .find(|hook| hook.url != url)
     {
-        return Err(crate::Error::config(format!(
-            "the workspace already has a webhook endpoint ({}); registering this batch's \
-             receiver would replace it, point its deliveries here and break its secret. \
-             Complete runs by polling, or replace it deliberately (--replace-webhook)",
-            crate::text::printable(&existing.url, 200)
-        )));
+        return Err(BatchError::WebhookEndpointInUse {
+            existing_url: semarize::text::printable(&existing.url, 200).into_owned(),
+        });
     }
     let registered = client.webhooks().upsert(&url).send().await?;
     let state = ReceiverState {

@@ -9,10 +9,10 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, Row};
 
 use super::ledger::{
-    CreateClaim, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
+    CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
     ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
 };
-use crate::runtime::BoxFuture;
+use semarize::runtime::BoxFuture;
 
 /// Versioned migrations, applied in order; the index + 1 is the version.
 fn migrations() -> Vec<String> {
@@ -56,7 +56,10 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 }
 
 fn db(e: tokio_postgres::Error) -> LedgerError {
-    LedgerError::Database(e.to_string())
+    LedgerError::Database {
+        message: with_causes(&e),
+        source: Some(Box::new(e)),
+    }
 }
 
 /// The URL without credentials (user info, and a `password` query parameter), for
@@ -112,7 +115,7 @@ async fn bounded_by<T>(
     tokio::time::timeout(limit, operation)
         .await
         .unwrap_or_else(|_| {
-            Err(LedgerError::Database(format!(
+            Err(LedgerError::database_message(format!(
                 "PostgreSQL did not answer within {} s",
                 limit.as_secs_f64()
             )))
@@ -401,7 +404,7 @@ impl Ledger for PostgresLedger {
     fn accepted(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         run_id: &str,
         status: &str,
         next_poll_at_ms: i64,
@@ -409,7 +412,7 @@ impl Ledger for PostgresLedger {
         let client = self.client.clone();
         let (source_id, kit, run_id, status) = (
             source_id.to_owned(),
-            kit.to_owned(),
+            kit.clone(),
             run_id.to_owned(),
             status.to_owned(),
         );
@@ -434,14 +437,14 @@ impl Ledger for PostgresLedger {
     fn retry_create(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         next_attempt_at_ms: i64,
         error_code: Option<&str>,
     ) -> BoxFuture<Result<(), LedgerError>> {
         let client = self.client.clone();
         let (source_id, kit, code) = (
             source_id.to_owned(),
-            kit.to_owned(),
+            kit.clone(),
             error_code.map(str::to_owned),
         );
         bounded(async move {
@@ -506,16 +509,13 @@ impl Ledger for PostgresLedger {
     fn polled(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         status: Option<&str>,
         next_poll_at_ms: i64,
     ) -> BoxFuture<Result<(), LedgerError>> {
         let client = self.client.clone();
-        let (source_id, kit, status) = (
-            source_id.to_owned(),
-            kit.to_owned(),
-            status.map(str::to_owned),
-        );
+        let (source_id, kit, status) =
+            (source_id.to_owned(), kit.clone(), status.map(str::to_owned));
         bounded(async move {
             client
                 .lock()
@@ -534,11 +534,11 @@ impl Ledger for PostgresLedger {
     fn finish(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         terminal: Terminal,
     ) -> BoxFuture<Result<bool, LedgerError>> {
         let client = self.client.clone();
-        let key = vec![source_id.to_owned(), kit.to_owned()];
+        let key = vec![source_id.to_owned(), kit.to_text()];
         bounded(async move {
             let client = client.lock().await;
             finish_where(
@@ -677,11 +677,11 @@ impl Ledger for PostgresLedger {
     fn set_credits(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         credits: i64,
     ) -> BoxFuture<Result<(), LedgerError>> {
         let client = self.client.clone();
-        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        let (source_id, kit) = (source_id.to_owned(), kit.clone());
         bounded(async move {
             client
                 .lock()
@@ -729,7 +729,7 @@ impl Ledger for PostgresLedger {
             }
             .map_err(db)?;
             for row in &rows {
-                let (source_id, kit, input): (String, String, String) =
+                let (source_id, kit, input): (String, Kit, String) =
                     (row.get(0), row.get(1), row.get(3));
                 let next = row.get::<_, i32>(2) + 1;
                 tx.execute(
@@ -771,7 +771,7 @@ impl Ledger for PostgresLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::ledger::NewRecord;
+    use crate::ledger::{Kit, NewRecord};
 
     /// The test database, or None (and a visible skip) outside CI; under CI=true a missing
     /// database fails the test, since .ci/run starts one.
@@ -870,11 +870,11 @@ mod tests {
         };
         let ledger = PostgresLedger::connect(&url).await.unwrap();
         execute(&ledger, "DELETE FROM records").await;
-        let now = crate::batch::now_ms();
+        let now = crate::now_ms();
         let records = (1..=3)
             .map(|i| NewRecord {
                 source_id: format!("clock-{i}"),
-                kit: "A1B2C3D4".to_owned(),
+                kit: Kit::Code("A1B2C3D4".to_owned()),
                 input: "{}".to_owned(),
                 line: i,
                 idempotency_key: format!("clock-key-{i}"),
@@ -943,7 +943,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            LedgerError::Database("PostgreSQL did not answer within 0.02 s".into()).to_string()
+            LedgerError::database_message("PostgreSQL did not answer within 0.02 s").to_string()
         );
     }
 

@@ -42,8 +42,12 @@ pub async fn write_results(
     path: &Path,
     format: ResultFormat,
 ) -> Result<u64, BatchError> {
-    let io = |e: std::io::Error| BatchError::Output(format!("{}: {e}", path.display()));
-    let csv_error = |e: csv::Error| BatchError::Output(format!("{}: {e}", path.display()));
+    let output = |source: Box<dyn std::error::Error + Send + Sync>| BatchError::Output {
+        path: path.to_path_buf(),
+        source,
+    };
+    let io = |e: std::io::Error| output(Box::new(e));
+    let csv_error = |e: csv::Error| output(Box::new(e));
     let temporary = path.with_extension("partial");
     let file = std::io::BufWriter::new(std::fs::File::create(&temporary).map_err(io)?);
     let mut sink = match format {
@@ -74,7 +78,7 @@ pub async fn write_results(
                 Sink::Csv(csv) => csv
                     .write_record([
                         row.id.as_str(),
-                        row.kit.as_str(),
+                        row.kit.to_text().as_str(),
                         row.state.as_str(),
                         row.run_id.as_deref().unwrap_or_default(),
                         row.idempotency_key.as_str(),
@@ -85,7 +89,7 @@ pub async fn write_results(
                     .map_err(csv_error)?,
                 Sink::Json(file) => {
                     serde_json::to_writer(&mut *file, &json_line(row))
-                        .map_err(|e| BatchError::Output(e.to_string()))?;
+                        .map_err(|e| output(Box::new(e)))?;
                     file.write_all(b"\n").map_err(io)?;
                 }
             }

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::ledger::{
-    CreateClaim, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
+    CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
     ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
 };
-use crate::runtime::BoxFuture;
+use semarize::runtime::BoxFuture;
 
 /// SQLite's "now" in Unix milliseconds: what `updated_at` records.
 const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
@@ -41,7 +41,7 @@ impl std::fmt::Debug for SqliteLedger {
 }
 
 fn db(e: rusqlite::Error) -> LedgerError {
-    LedgerError::Database(e.to_string())
+    LedgerError::database(e)
 }
 
 impl SqliteLedger {
@@ -74,7 +74,7 @@ impl SqliteLedger {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
             .map_err(|e| open_error(e.to_string()))?;
         migrate(&connection).map_err(|e| match e {
-            LedgerError::Database(reason) => open_error(reason),
+            LedgerError::Database { message, .. } => open_error(message),
             other => other,
         })?;
         // We hold the only lock: leases of earlier processes belong to the dead. Records
@@ -105,7 +105,7 @@ impl SqliteLedger {
                 f(&mut guard)
             })
             .await
-            .map_err(|e| LedgerError::Database(format!("ledger task failed: {e}")))?
+            .map_err(LedgerError::database)?
         })
     }
 }
@@ -251,14 +251,14 @@ impl Ledger for SqliteLedger {
     fn accepted(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         run_id: &str,
         status: &str,
         next_poll_at_ms: i64,
     ) -> BoxFuture<Result<(), LedgerError>> {
         let (source_id, kit, run_id, status) = (
             source_id.to_owned(),
-            kit.to_owned(),
+            kit.clone(),
             run_id.to_owned(),
             status.to_owned(),
         );
@@ -280,13 +280,13 @@ impl Ledger for SqliteLedger {
     fn retry_create(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         next_attempt_at_ms: i64,
         error_code: Option<&str>,
     ) -> BoxFuture<Result<(), LedgerError>> {
         let (source_id, kit, code) = (
             source_id.to_owned(),
-            kit.to_owned(),
+            kit.clone(),
             error_code.map(str::to_owned),
         );
         self.with(move |connection| {
@@ -341,15 +341,12 @@ impl Ledger for SqliteLedger {
     fn polled(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         status: Option<&str>,
         next_poll_at_ms: i64,
     ) -> BoxFuture<Result<(), LedgerError>> {
-        let (source_id, kit, status) = (
-            source_id.to_owned(),
-            kit.to_owned(),
-            status.map(str::to_owned),
-        );
+        let (source_id, kit, status) =
+            (source_id.to_owned(), kit.clone(), status.map(str::to_owned));
         self.with(move |connection| {
             connection
                 .execute(
@@ -365,10 +362,10 @@ impl Ledger for SqliteLedger {
     fn finish(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         terminal: Terminal,
     ) -> BoxFuture<Result<bool, LedgerError>> {
-        let key = vec![source_id.to_owned(), kit.to_owned()];
+        let key = vec![source_id.to_owned(), kit.to_text()];
         self.with(move |connection| {
             finish_where(
                 connection,
@@ -487,10 +484,10 @@ impl Ledger for SqliteLedger {
     fn set_credits(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         credits: i64,
     ) -> BoxFuture<Result<(), LedgerError>> {
-        let (source_id, kit) = (source_id.to_owned(), kit.to_owned());
+        let (source_id, kit) = (source_id.to_owned(), kit.clone());
         self.with(move |connection| {
             connection
                 .execute(
@@ -509,7 +506,7 @@ impl Ledger for SqliteLedger {
     ) -> BoxFuture<Result<u64, LedgerError>> {
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
-            let selected: Vec<(String, String, i64, String)> = {
+            let selected: Vec<(String, Kit, i64, String)> = {
                 let (sql, ids) = match &selection {
                     ReplaySelection::Failed => (
                         "SELECT source_id, kit, generation, input FROM records
@@ -572,7 +569,7 @@ impl Ledger for SqliteLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::ledger::{Ledger, NewRecord};
+    use crate::ledger::{Kit, Ledger, NewRecord};
 
     #[tokio::test]
     async fn updated_at_is_when_a_record_changed_never_its_next_poll() {
@@ -581,11 +578,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ledger.sqlite");
         let ledger = SqliteLedger::open(&path).unwrap();
-        let now = crate::batch::now_ms();
+        let now = crate::now_ms();
         let hour = 3_600_000;
         let record = |id: &str| NewRecord {
             source_id: id.to_owned(),
-            kit: "A1B2C3D4".to_owned(),
+            kit: Kit::Code("A1B2C3D4".to_owned()),
             input: r#"{"transcript": "t"}"#.to_owned(),
             line: 1,
             idempotency_key: format!("key-{id}"),
@@ -600,11 +597,22 @@ mod tests {
         assert_eq!(claimed.len(), 2);
         // Both are told to come back an hour from now: neither update happens then.
         ledger
-            .accepted("a", "A1B2C3D4", "run-a", "queued", now + hour)
+            .accepted(
+                "a",
+                &Kit::Code("A1B2C3D4".into()),
+                "run-a",
+                "queued",
+                now + hour,
+            )
             .await
             .unwrap();
         ledger
-            .retry_create("b", "A1B2C3D4", now + hour, Some("rate_limited"))
+            .retry_create(
+                "b",
+                &Kit::Code("A1B2C3D4".into()),
+                now + hour,
+                Some("rate_limited"),
+            )
             .await
             .unwrap();
         let connection = rusqlite::Connection::open(&path).unwrap();
@@ -612,7 +620,7 @@ mod tests {
             .query_row("SELECT MAX(updated_at) FROM records", [], |row| row.get(0))
             .unwrap();
         assert!(
-            newest <= crate::batch::now_ms() + 1_000,
+            newest <= crate::now_ms() + 1_000,
             "updated_at {newest} lies in the future (now {now})"
         );
         std::fs::remove_dir_all(&dir).unwrap();

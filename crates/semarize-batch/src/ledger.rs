@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::runtime::BoxFuture;
+use semarize::runtime::BoxFuture;
 
 /// A ledger operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LedgerError {
     /// The database could not be opened or reached.
     #[error("cannot open the ledger {location}: {reason}")]
@@ -23,12 +24,130 @@ pub enum LedgerError {
         reason: String,
     },
     /// A statement failed.
-    #[error("ledger error: {0}")]
-    Database(String),
+    #[error("ledger error: {message}")]
+    Database {
+        /// What failed, with the database's own message.
+        message: String,
+        /// The database driver's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The ledger holds something this version does not understand (a corrupted row or a
     /// newer schema).
     #[error("the ledger is not usable: {0}")]
     Corrupt(String),
+}
+
+impl LedgerError {
+    /// A driver error, its text kept as the message.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn database(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        LedgerError::Database {
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// A failure described by this crate, with no error underneath.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn database_message(message: impl Into<String>) -> Self {
+        LedgerError::Database {
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
+/// The Kit a record runs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Kit {
+    /// An 8-character Kit code: its current version runs.
+    Code(String),
+    /// A Kit version id: exactly that version runs.
+    Version(String),
+}
+
+impl Kit {
+    /// How a pinned version is written in the ledger's `kit` column and in results files.
+    const VERSION_PREFIX: &'static str = "version:";
+
+    /// The ledger's text form: the code, or `version:<id>`. It is part of each record's
+    /// key and of its Idempotency-Key derivation, so it never changes.
+    pub(crate) fn to_text(&self) -> String {
+        match self {
+            Kit::Code(code) => code.clone(),
+            Kit::Version(id) => format!("{}{id}", Self::VERSION_PREFIX),
+        }
+    }
+
+    /// Reads the ledger's text form.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn from_text(text: &str) -> Kit {
+        match text.strip_prefix(Self::VERSION_PREFIX) {
+            Some(id) => Kit::Version(id.to_owned()),
+            None => Kit::Code(text.to_owned()),
+        }
+    }
+}
+
+/// The ledger's text form (the `kit` column of results files): the code, or
+/// `version:<id>`.
+impl std::fmt::Display for Kit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+impl Serialize for Kit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_text())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl rusqlite::ToSql for Kit {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_text()))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl rusqlite::types::FromSql for Kit {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        value.as_str().map(Kit::from_text)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl tokio_postgres::types::ToSql for Kit {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.to_text().to_sql(ty, out)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <String as tokio_postgres::types::ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+#[cfg(feature = "postgres")]
+impl<'a> tokio_postgres::types::FromSql<'a> for Kit {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        <&str as tokio_postgres::types::FromSql>::from_sql(ty, raw).map(Kit::from_text)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <&str as tokio_postgres::types::FromSql>::accepts(ty)
+    }
 }
 
 /// Where a record is in its life.
@@ -102,8 +221,8 @@ impl RecordState {
 pub struct NewRecord {
     /// The source record id.
     pub source_id: String,
-    /// The Kit identifier (`A1B2C3D4`, or `version:<uuid>`).
-    pub kit: String,
+    /// The Kit.
+    pub kit: Kit,
     /// The run input (a JSON object), as JSON text.
     pub input: String,
     /// The input line number (1-based), for ordering results.
@@ -122,7 +241,7 @@ pub struct CreateClaim {
     /// Source record id.
     pub source_id: String,
     /// Kit identifier.
-    pub kit: String,
+    pub kit: Kit,
     /// Input JSON text.
     pub input: String,
     /// The Idempotency-Key to send.
@@ -137,7 +256,7 @@ pub struct PollClaim {
     /// Source record id.
     pub source_id: String,
     /// Kit identifier.
-    pub kit: String,
+    pub kit: Kit,
     /// The run.
     pub run_id: String,
     /// Polls so far.
@@ -167,7 +286,7 @@ pub struct ResultRow {
     /// Source record id.
     pub id: String,
     /// Kit identifier.
-    pub kit: String,
+    pub kit: Kit,
     /// The record's state.
     pub state: RecordState,
     /// The run, when created.
@@ -194,7 +313,7 @@ pub struct RunRef {
     /// Source record id.
     pub source_id: String,
     /// Kit identifier.
-    pub kit: String,
+    pub kit: Kit,
     /// The run.
     pub run_id: String,
 }
@@ -270,7 +389,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     fn accepted(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         run_id: &str,
         status: &str,
         next_poll_at_ms: i64,
@@ -280,7 +399,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     fn retry_create(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         next_attempt_at_ms: i64,
         error_code: Option<&str>,
     ) -> BoxFuture<Result<(), LedgerError>>;
@@ -299,7 +418,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     fn polled(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         status: Option<&str>,
         next_poll_at_ms: i64,
     ) -> BoxFuture<Result<(), LedgerError>>;
@@ -308,7 +427,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     fn finish(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         terminal: Terminal,
     ) -> BoxFuture<Result<bool, LedgerError>>;
 
@@ -333,7 +452,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     fn set_credits(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         credits: i64,
     ) -> BoxFuture<Result<(), LedgerError>>;
 
@@ -355,6 +474,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// Version 1 of the records table, shared by both backends; `big` is the SQL type of
 /// millisecond timestamps and other 64-bit values (`INTEGER` in SQLite, `BIGINT` in
 /// PostgreSQL).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn schema_v1(big: &str) -> String {
     format!(
         r#"
@@ -400,15 +520,19 @@ CREATE INDEX records_line ON records (line);
 /// id fits in the 254-character limit.
 ///
 /// ```
-/// use semarize::batch::derive_idempotency_key as key;
-/// let a = key("call-1", "A1B2C3D4", r#"{"transcript":"a"}"#, 0);
-/// assert_eq!(a, key("call-1", "A1B2C3D4", r#"{"transcript":"a"}"#, 0));
-/// assert_ne!(a, key("call-1", "A1B2C3D4", r#"{"transcript":"a"}"#, 1));
-/// assert_ne!(a, key("call-1", "A1B2C3D4", r#"{"transcript":"b"}"#, 0));
+/// use semarize_batch::{Kit, derive_idempotency_key as key};
+/// let kit = Kit::Code("A1B2C3D4".into());
+/// let a = key("call-1", &kit, r#"{"transcript":"a"}"#, 0);
+/// assert_eq!(a, key("call-1", &kit, r#"{"transcript":"a"}"#, 0));
+/// assert_ne!(a, key("call-1", &kit, r#"{"transcript":"a"}"#, 1));
+/// assert_ne!(a, key("call-1", &kit, r#"{"transcript":"b"}"#, 0));
+/// let pinned = Kit::Version("0f8e5a52-7c1d-4e8a-9b1a-a1b2c3d40101".into());
+/// assert_ne!(a, key("call-1", &pinned, r#"{"transcript":"a"}"#, 0));
 /// assert!(a.len() <= 254);
 /// ```
-pub fn derive_idempotency_key(source_id: &str, kit: &str, input: &str, generation: u32) -> String {
+pub fn derive_idempotency_key(source_id: &str, kit: &Kit, input: &str, generation: u32) -> String {
     use sha2::Digest;
+    let kit = kit.to_text();
     // Lengths first, so no two different (id, kit, input) triples hash the same bytes.
     let digest = sha2::Sha256::new()
         .chain_update((source_id.len() as u64).to_be_bytes())

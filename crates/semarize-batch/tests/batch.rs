@@ -6,11 +6,12 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
-use semarize::batch::{
-    self, BatchEngine, BatchOptions, Ledger, Progress, RecordState, ReplaySelection, ResultFormat,
+use semarize_batch as batch;
+use semarize_batch::{
+    BatchEngine, BatchOptions, Ledger, Progress, RecordState, ReplaySelection, ResultFormat,
     SqliteLedger,
 };
-use semarize_emulator::{Emulator, ForcedOutcome, Settings, WebhookFaults};
+use semarize_emulator::{Emulator, ForcedOutcome, Settings};
 
 struct Fixture {
     emulator: Emulator,
@@ -65,7 +66,7 @@ impl Fixture {
         batch::ingest_jsonl(
             self.ledger.as_ref(),
             Cursor::new(text.to_owned()),
-            "A1B2C3D4",
+            &semarize_batch::Kit::Code("A1B2C3D4".into()),
         )
         .await
         .unwrap()
@@ -188,15 +189,18 @@ async fn faults_never_duplicate_or_lose_a_record() {
     assert_eq!(counts.errors.get("run_request_failed"), Some(&3));
 }
 
+#[cfg(feature = "webhooks")]
 #[tokio::test]
 async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing() {
     let f = fixture("webhooks", |s| s.run_latency_ms = 100).await;
-    f.emulator.control().set_webhook_faults(WebhookFaults {
-        duplicate: 10,
-        delay: 5,
-        delay_ms: 1500,
-        ..Default::default()
-    });
+    f.emulator
+        .control()
+        .set_webhook_faults(semarize_emulator::WebhookFaults {
+            duplicate: 10,
+            delay: 5,
+            delay_ms: 1500,
+            ..Default::default()
+        });
     let progress = Arc::new(Progress::default());
     let receiver = batch::start_webhook_receiver(
         "127.0.0.1:0".parse().unwrap(),
@@ -465,9 +469,13 @@ async fn bad_input_lines_are_rejected_one_by_one() {
     text.extend_from_slice(b"{\"id\": \"b\", \"transcript\": \"caf\xe9 in Latin-1\"}\n");
     text.extend_from_slice(b"{\"id\": \"#line-5\", \"transcript\": \"squatting\"}\n");
     text.extend_from_slice(b"{\"id\": \"c\", \"transcript\": \"fine\"}\n");
-    let report = batch::ingest_jsonl(f.ledger.as_ref(), Cursor::new(text), "A1B2C3D4")
-        .await
-        .unwrap();
+    let report = batch::ingest_jsonl(
+        f.ledger.as_ref(),
+        Cursor::new(text),
+        &semarize_batch::Kit::Code("A1B2C3D4".into()),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.lines, report.added, report.rejected), (5, 5, 3));
     let reasons: Vec<&str> = report
         .rejected_lines
@@ -521,9 +529,13 @@ async fn batches_that_reuse_ids_for_different_content_never_share_a_key() {
     // A second ledger, as a second batch would have, in the same workspace.
     let second: Arc<dyn Ledger> =
         Arc::new(SqliteLedger::open(&f.dir.join("second.sqlite")).unwrap());
-    batch::ingest_jsonl(second.as_ref(), Cursor::new(batch("Second")), "A1B2C3D4")
-        .await
-        .unwrap();
+    batch::ingest_jsonl(
+        second.as_ref(),
+        Cursor::new(batch("Second")),
+        &semarize_batch::Kit::Code("A1B2C3D4".into()),
+    )
+    .await
+    .unwrap();
     let engine = BatchEngine::new(
         second.clone(),
         f.client.clone(),
@@ -546,6 +558,7 @@ async fn batches_that_reuse_ids_for_different_content_never_share_a_key() {
 
 /// A batch never takes over the workspace's webhook endpoint unasked: v1 has one, and
 /// replacing it would point production deliveries at the batch and break their secret.
+#[cfg(feature = "webhooks")]
 #[tokio::test]
 async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it() {
     let f = fixture("keep-endpoint", |_| {}).await;

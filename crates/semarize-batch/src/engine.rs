@@ -1,7 +1,7 @@
 //! The batch engine: creation workers with bounded concurrency behind a shared admission
 //! gate, a separate poller driven by `next_poll_at`, and (optionally) webhook completion.
 //!
-//! Time comes from the client's [`Runtime`](crate::runtime::Runtime) (clock and sleeper),
+//! Time comes from the client's [`Runtime`](semarize::runtime::Runtime) (clock and sleeper),
 //! and delays from the crate's one [`Backoff`] with the client's jitter, so tests run the
 //! engine on virtual time. Only a definite answer from the service makes a record
 //! rejected or failed: a transient or unreadable answer is retried with the same key.
@@ -16,11 +16,11 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::BatchError;
-use super::ledger::{CreateClaim, Ledger, PollClaim, RecordState, Terminal};
-use crate::backoff::Backoff;
-use crate::client::Client;
-use crate::error::{Error, ErrorKind};
-use crate::retry::RetryPolicy;
+use super::ledger::{CreateClaim, Kit, Ledger, PollClaim, RecordState, Terminal};
+use semarize::Backoff;
+use semarize::Client;
+use semarize::RetryPolicy;
+use semarize::{Error, ErrorKind};
 
 /// How the engine works.
 #[derive(Clone, Debug)]
@@ -94,20 +94,20 @@ struct Gate {
 }
 
 impl Gate {
-    async fn wait(&self, runtime: &crate::runtime::Runtime) {
+    async fn wait(&self, runtime: &semarize::runtime::Runtime) {
         let until = *self.until.lock().await;
         if let Some(until) = until {
-            let left = until.saturating_duration_since(runtime.clock.now());
+            let left = until.saturating_duration_since(runtime.clock().now());
             if !left.is_zero() {
-                runtime.sleeper.sleep(left).await;
+                runtime.sleeper().sleep(left).await;
             }
         }
     }
 
     /// Pauses until `delay` from now, unless already paused longer; returns the end.
-    async fn pause(&self, runtime: &crate::runtime::Runtime, delay: Duration) -> Instant {
+    async fn pause(&self, runtime: &semarize::runtime::Runtime, delay: Duration) -> Instant {
         let mut until = self.until.lock().await;
-        let candidate = crate::runtime::saturating_add(runtime.clock.now(), delay);
+        let candidate = semarize::runtime::saturating_add(runtime.clock().now(), delay);
         match *until {
             Some(u) if u >= candidate => u,
             _ => {
@@ -213,7 +213,7 @@ impl BatchEngine {
         };
         self.stopping.store(true, Ordering::Relaxed);
         tracing::info!("stopping: nothing more is claimed; draining the requests in flight");
-        let drain = self.runtime().sleeper.sleep(self.options.drain_timeout);
+        let drain = self.runtime().sleeper().sleep(self.options.drain_timeout);
         match select(work, drain).await {
             Either::Left((result, _)) => result.map(|()| RunEnd::Stopped),
             Either::Right(((), _)) => {
@@ -246,20 +246,20 @@ impl BatchEngine {
         Ok(())
     }
 
-    fn runtime(&self) -> &crate::runtime::Runtime {
-        &self.client.inner.runtime
+    fn runtime(&self) -> &semarize::runtime::Runtime {
+        self.client.runtime()
     }
 
     /// Now, Unix milliseconds, from the client's clock.
     fn now_ms(&self) -> i64 {
-        self.runtime().clock.now_utc().timestamp_millis()
+        self.runtime().clock().now_utc().timestamp_millis()
     }
 
     /// `step` of a backoff from [`BACKOFF_BASE`] to `cap`, with full jitter but never
     /// below the base (no tight loops).
     fn backoff(&self, step: u32, cap: Duration) -> Duration {
         Backoff::new(BACKOFF_BASE, cap.max(BACKOFF_BASE))
-            .full_jitter(step, self.runtime().jitter.fraction())
+            .full_jitter(step, self.runtime().jitter().fraction())
             .max(BACKOFF_BASE)
     }
 
@@ -302,7 +302,7 @@ impl BatchEngine {
             .unwrap_or(now.saturating_add(200));
         let wait = due.saturating_sub(now).clamp(10, 200) as u64;
         self.runtime()
-            .sleeper
+            .sleeper()
             .sleep(Duration::from_millis(wait))
             .await;
     }
@@ -440,9 +440,9 @@ impl BatchEngine {
             )))
         })?;
         let runs = self.client.runs();
-        let request = match claim.kit.strip_prefix("version:") {
-            Some(version) => runs.create_with_kit_version(version),
-            None => runs.create_with_kit_code(&claim.kit),
+        let request = match &claim.kit {
+            Kit::Version(version) => runs.create_with_kit_version(version),
+            Kit::Code(code) => runs.create_with_kit_code(code),
         };
         self.progress.in_flight.fetch_add(1, Ordering::Relaxed);
         self.progress.http_calls.fetch_add(1, Ordering::Relaxed);
@@ -548,12 +548,12 @@ impl BatchEngine {
             .runs()
             .get(&claim.run_id)
             .retry_policy(RetryPolicy::none())
-            .send_reply()
+            .send_polled()
             .await;
         let now = self.now_ms();
         match result {
-            Ok(reply) if reply.value.status.is_terminal() => {
-                let terminal = terminal_from_run(&reply.value);
+            Ok(reply) if reply.run.status.is_terminal() => {
+                let terminal = terminal_from_run(&reply.run);
                 let state = terminal.state;
                 if self
                     .ledger
@@ -569,7 +569,7 @@ impl BatchEngine {
                     claim.polls.saturating_add(1),
                     self.options.max_poll_delay,
                 );
-                let status = reply.value.status.to_string();
+                let status = reply.run.status.to_string();
                 self.ledger
                     .polled(
                         &claim.source_id,
@@ -629,7 +629,7 @@ impl BatchEngine {
     async fn finish_with_error(
         &self,
         source_id: &str,
-        kit: &str,
+        kit: &Kit,
         state: RecordState,
         status: &str,
         fallback_code: &str,

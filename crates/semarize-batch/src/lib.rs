@@ -1,0 +1,166 @@
+//! Durable batch runs: the integration pattern of the Semarize guides, over the `semarize`
+//! client.
+//!
+//! A [`Ledger`] keeps one row per (source record id, Kit): Idempotency-Key, run_id,
+//! status, next_poll_at, attempts, terminal status, error code and message, output. The
+//! [`BatchEngine`] creates runs with bounded concurrency behind a shared admission gate (a
+//! 429 pauses creation for the advised delay and puts the work back in the queue), polls
+//! accepted runs separately by `next_poll_at`, and accepts webhook completions. Keys are
+//! derived from the source id, the Kit and a replay generation, so killing the process at
+//! any instant and starting again finishes the batch with no record run twice and none
+//! lost. Replay is explicit ([`Ledger::replay`]): it never creates a new run for a record
+//! with a run unless asked, and then with a new generation.
+//!
+//! ```no_run
+//! # async fn demo(client: semarize::Client) -> Result<(), semarize_batch::BatchError> {
+//! use std::sync::Arc;
+//! use semarize_batch::{BatchEngine, BatchOptions, Kit, Progress, ResultFormat};
+//!
+//! let ledger = semarize_batch::open_ledger("calls.ledger").await?;
+//! let input = std::io::BufReader::new(std::fs::File::open("calls.jsonl").unwrap());
+//! semarize_batch::ingest_jsonl(ledger.as_ref(), input, &Kit::Code("A1B2C3D4".into())).await?;
+//! BatchEngine::new(ledger.clone(), client, BatchOptions::default(), Arc::new(Progress::default())).run().await?;
+//! semarize_batch::write_results(ledger.as_ref(), std::path::Path::new("results.jsonl"), ResultFormat::JsonLines).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Features: `sqlite` (default: a SQLite file ledger), `postgres` (a PostgreSQL ledger
+//! for many workers on many machines), `webhooks` (completion by verified webhook), and the
+//! TLS choice of `semarize` (`rustls` by default, `rustls-ring`, `native-tls`).
+
+// Feature badges on gated items in the docs.rs build.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, unreachable_pub)]
+
+mod engine;
+mod input;
+mod ledger;
+mod results;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+#[cfg(feature = "webhooks")]
+mod webhook;
+
+#[cfg(feature = "postgres")]
+mod postgres;
+
+use std::sync::Arc;
+
+pub use engine::{BatchEngine, BatchOptions, Progress, RunEnd};
+pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
+pub use ledger::{
+    CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
+    ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
+};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresLedger;
+pub use results::{ResultFormat, write_results};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteLedger;
+#[cfg(feature = "webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+pub use webhook::{ReceiverOptions, WebhookReceiver, start_webhook_receiver};
+
+/// A batch operation failed. Each variant keeps the error underneath as its `source`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The API refused in a way no retry fixes (authentication, permissions), or a
+    /// webhook endpoint could not be registered.
+    #[error(transparent)]
+    Api(#[from] semarize::Error),
+    /// The input could not be read.
+    #[error("cannot read the input at line {line}")]
+    Input {
+        /// The line being read (1-based).
+        line: u64,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The results could not be written.
+    #[error("cannot write the results to {}", path.display())]
+    Output {
+        /// The results file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The webhook receiver cannot listen where it was asked to.
+    #[error("cannot listen on {addr} for webhooks")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The workspace already has a webhook endpoint elsewhere, and registering this
+    /// batch's receiver would replace it (see `ReceiverOptions::replace_existing`).
+    #[error(
+        "the workspace already has a webhook endpoint ({existing_url}); registering this \
+         batch's receiver would replace it, point its deliveries here and break its secret. \
+         Complete runs by polling, or replace it deliberately (--replace-webhook)"
+    )]
+    WebhookEndpointInUse {
+        /// The endpoint's URL (printable).
+        existing_url: String,
+    },
+}
+
+/// Now, Unix milliseconds (the ledger's clock; leases compare these across machines).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Opens a ledger that must exist already: what read-only commands and replays use, so a
+/// mistyped path is an error instead of a new, empty ledger.
+pub async fn open_existing_ledger(location: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    let is_url = location.starts_with("postgres://") || location.starts_with("postgresql://");
+    if !is_url && !std::path::Path::new(location).is_file() {
+        return Err(LedgerError::Open {
+            location: location.to_owned(),
+            reason: "no ledger file there (check the path; only `batch run` creates a ledger)"
+                .into(),
+        });
+    }
+    open_ledger(location).await
+}
+
+/// Opens a ledger: a `postgres://` or `postgresql://` URL (feature `postgres`), or a SQLite
+/// file path (feature `sqlite`).
+pub async fn open_ledger(location: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            return Ok(Arc::new(PostgresLedger::connect(location).await?));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err(LedgerError::Open {
+            location: "a PostgreSQL URL".into(),
+            reason: "this build has no PostgreSQL support (feature `postgres`)".into(),
+        });
+    }
+    #[cfg(feature = "sqlite")]
+    {
+        let path = std::path::PathBuf::from(location);
+        let ledger = tokio::task::spawn_blocking(move || SqliteLedger::open(&path))
+            .await
+            .map_err(LedgerError::database)??;
+        Ok(Arc::new(ledger))
+    }
+    #[cfg(not(feature = "sqlite"))]
+    Err(LedgerError::Open {
+        location: location.to_owned(),
+        reason: "this build has no SQLite support (feature `sqlite`); give a postgres:// URL"
+            .into(),
+    })
+}
