@@ -209,11 +209,16 @@ fn check(paths: &SpecPaths) -> Result<String, Vec<String>> {
     let text = read(&paths.spec)?;
     let spec = semarize_spec::Spec::parse(&text).map_err(|e| vec![e.to_string()])?;
     // The same report as build.rs: `PATH:LINE:COL: at #/pointer: ...`.
-    let mut problems: Vec<String> = spec_structure::check_structure(&text)
+    let structural: Vec<String> = spec_structure::check_structure(&text)
         .into_iter()
         .map(|problem| format!("{}:{problem}", paths.spec.display()))
         .collect();
-    problems.extend(lint::lint(&spec));
+    // A structurally broken spec is reported alone, as build.rs does: what follows
+    // (examples against a broken schema, the generator) would only repeat it noisily.
+    if !structural.is_empty() {
+        return Err(structural);
+    }
+    let mut problems = lint::lint(&spec);
     problems.extend(check_routes(&spec));
     problems.extend(open_enums::check(&spec));
     let examples = spec.examples();

@@ -2,10 +2,8 @@
 //! `FOR UPDATE SKIP LOCKED` so workers never take the same record, and leases so a dead
 //! worker's records are taken over when its lease expires.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
 use tokio_postgres::{Client, Row};
 
 use super::ledger::{
@@ -25,8 +23,27 @@ const MIGRATION_LOCK: i64 = 0x5e3a_72e0;
 /// The PostgreSQL ledger.
 #[derive(Clone)]
 pub struct PostgresLedger {
-    client: Arc<Mutex<Client>>,
+    client: Connections,
     location: String,
+}
+
+/// The ledger's connections, pooled: one worker's creations, polls and webhook
+/// completions run their statements side by side instead of queueing behind one
+/// connection. The size is the URL's `pool_size` (default [`DEFAULT_POOL_SIZE`]).
+#[derive(Clone)]
+struct Connections(deadpool_postgres::Pool);
+
+/// Connections per ledger unless the URL says `pool_size`.
+const DEFAULT_POOL_SIZE: usize = 4;
+
+impl Connections {
+    /// A connection of the pool, opened if none is free and the pool is not full.
+    async fn get(&self) -> Result<deadpool_postgres::Object, LedgerError> {
+        self.0.get().await.map_err(|e| LedgerError::Database {
+            message: with_causes(&e),
+            source: Some(Box::new(e)),
+        })
+    }
 }
 
 impl std::fmt::Debug for PostgresLedger {
@@ -204,8 +221,21 @@ impl PostgresLedger {
             location: location.clone(),
             reason,
         };
-        // tokio-postgres does not know `sslrootcert`: it is this function's.
+        // tokio-postgres knows neither `sslrootcert` nor `pool_size`: they are this
+        // function's.
         let (url, root_file) = take_query_parameter(url, "sslrootcert");
+        let (url, pool_size) = take_query_parameter(&url, "pool_size");
+        let pool_size = match pool_size {
+            None => DEFAULT_POOL_SIZE,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(size @ 1..=1024) => size,
+                _ => {
+                    return Err(open(format!(
+                        "pool_size={raw} is not a number from 1 to 1024"
+                    )));
+                }
+            },
+        };
         let tls = tls(root_file.as_deref()).map_err(open)?;
         let mut config: tokio_postgres::Config = url
             .parse()
@@ -215,21 +245,35 @@ impl PostgresLedger {
         if config.get_options().is_none() {
             config.options(STATEMENT_TIMEOUT_OPTION);
         }
-        let (mut client, connection) = tokio::time::timeout(connect_timeout, config.connect(tls))
-            .await
-            .map_err(|_| {
-                open(format!(
-                    "no answer within {} s (set connect_timeout in the URL to wait longer)",
-                    connect_timeout.as_secs()
-                ))
-            })?
-            .map_err(|e| open(with_causes(&e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "the ledger's PostgreSQL connection closed");
-            }
-        });
-        // Dropping the connection on a timeout releases the session's advisory lock.
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(connect_timeout))
+            .wait_timeout(Some(OPERATION_TIMEOUT))
+            .build()
+            .map_err(|e| open(e.to_string()))?;
+        // The first connection now: a wrong URL, password or certificate is an error of
+        // `connect`, not of the first operation.
+        let no_answer = || {
+            open(format!(
+                "no answer within {} s (set connect_timeout in the URL to wait longer)",
+                connect_timeout.as_secs()
+            ))
+        };
+        let mut client = match tokio::time::timeout(connect_timeout, pool.get()).await {
+            Err(_) | Ok(Err(deadpool_postgres::PoolError::Timeout(_))) => return Err(no_answer()),
+            Ok(Err(e)) => return Err(open(with_causes(&e))),
+            Ok(Ok(client)) => client,
+        };
+        // Migrations are serialized by a session lock, so on this one connection; dropping
+        // it on a timeout ends the session and so releases the lock.
         bounded_by(OPERATION_TIMEOUT, async {
             client
                 .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -244,7 +288,7 @@ impl PostgresLedger {
         })
         .await?;
         Ok(PostgresLedger {
-            client: Arc::new(Mutex::new(client)),
+            client: Connections(pool),
             location,
         })
     }
@@ -327,7 +371,7 @@ impl Ledger for PostgresLedger {
     fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>> {
         let client = self.client.clone();
         bounded(async move {
-            let mut client = client.lock().await;
+            let mut client = client.get().await?;
             let tx = client.transaction().await.map_err(db)?;
             let insert = tx
                 .prepare(
@@ -376,7 +420,7 @@ impl Ledger for PostgresLedger {
         let (client, owner) = (self.client.clone(), owner.to_owned());
         let lease_ms = lease_until_ms.saturating_sub(now_ms);
         bounded(async move {
-            let client = client.lock().await;
+            let client = client.get().await?;
             // Leases start and expire by the database's clock (see DB_NOW_MS); retry
             // times are the workers' own, where skew only shifts a schedule.
             let rows = client
@@ -418,8 +462,8 @@ impl Ledger for PostgresLedger {
         );
         bounded(async move {
             client
-                .lock()
-                .await
+                .get()
+                .await?
                 .execute(
                     &format!(
                         "UPDATE records SET state = 'accepted', run_id = $3, status = $4, next_poll_at = $5,
@@ -449,8 +493,8 @@ impl Ledger for PostgresLedger {
         );
         bounded(async move {
             client
-                .lock()
-                .await
+                .get()
+                .await?
                 .execute(
                     &format!(
                         "UPDATE records SET state = 'pending', next_attempt_at = $3, error_code = $4,
@@ -476,8 +520,8 @@ impl Ledger for PostgresLedger {
         let lease_ms = lease_until_ms.saturating_sub(now_ms);
         bounded(async move {
             let rows = client
-                .lock()
-                .await
+                .get()
+                .await?
                 .query(
                     &format!(
                         "WITH clock AS (SELECT {DB_NOW_MS} AS now)
@@ -518,8 +562,8 @@ impl Ledger for PostgresLedger {
             (source_id.to_owned(), kit.clone(), status.map(str::to_owned));
         bounded(async move {
             client
-                .lock()
-                .await
+                .get()
+                .await?
                 .execute(
                     "UPDATE records SET status = COALESCE($3, status), next_poll_at = $4, lease_owner = NULL, lease_until = NULL
                      WHERE source_id = $1 AND kit = $2 AND state = 'accepted'",
@@ -540,7 +584,7 @@ impl Ledger for PostgresLedger {
         let client = self.client.clone();
         let key = vec![source_id.to_owned(), kit.to_text()];
         bounded(async move {
-            let client = client.lock().await;
+            let client = client.get().await?;
             finish_where(
                 &client,
                 "source_id = $6 AND kit = $7 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
@@ -555,7 +599,7 @@ impl Ledger for PostgresLedger {
         let client = self.client.clone();
         let key = vec![run_id.to_owned()];
         bounded(async move {
-            let client = client.lock().await;
+            let client = client.get().await?;
             finish_where(
                 &client,
                 "run_id = $6 AND state = 'accepted'",
@@ -569,7 +613,7 @@ impl Ledger for PostgresLedger {
     fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
         let client = self.client.clone();
         bounded(async move {
-            let client = client.lock().await;
+            let client = client.get().await?;
             let mut counts = LedgerCounts::default();
             for row in client
                 .query("SELECT state, COUNT(*) FROM records GROUP BY state", &[])
@@ -618,8 +662,8 @@ impl Ledger for PostgresLedger {
         let client = self.client.clone();
         bounded(async move {
             let rows = client
-                .lock()
-                .await
+                .get()
+                .await?
                 .query(
                     "SELECT line, source_id, kit, state, run_id, idempotency_key, error_code, error_message,
                             output, attempts, credits, created_by
@@ -653,8 +697,8 @@ impl Ledger for PostgresLedger {
         let client = self.client.clone();
         bounded(async move {
             let rows = client
-                .lock()
-                .await
+                .get()
+                .await?
                 .query(
                     "SELECT source_id, kit, run_id FROM records
                      WHERE credits IS NULL AND run_id IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled')
@@ -684,8 +728,8 @@ impl Ledger for PostgresLedger {
         let (source_id, kit) = (source_id.to_owned(), kit.clone());
         bounded(async move {
             client
-                .lock()
-                .await
+                .get()
+                .await?
                 .execute(
                     "UPDATE records SET credits = $3 WHERE source_id = $1 AND kit = $2",
                     &[&source_id, &kit, &credits],
@@ -703,7 +747,7 @@ impl Ledger for PostgresLedger {
     ) -> BoxFuture<Result<u64, LedgerError>> {
         let client = self.client.clone();
         bounded(async move {
-            let mut client = client.lock().await;
+            let mut client = client.get().await?;
             let tx = client.transaction().await.map_err(db)?;
             let rows = match &selection {
                 ReplaySelection::Failed => {
@@ -752,8 +796,8 @@ impl Ledger for PostgresLedger {
         let client = self.client.clone();
         bounded(async move {
             let row = client
-                .lock()
-                .await
+                .get()
+                .await?
                 .query_one(
                     "SELECT MIN(due) FROM (
                          SELECT MIN(next_attempt_at) AS due FROM records WHERE state = 'pending'
@@ -790,6 +834,39 @@ mod tests {
         }
     }
 
+    /// One connection held elsewhere (a long statement of another task) does not stop
+    /// the ledger: the pool has another. With one connection behind a lock, the count
+    /// would wait for the held one.
+    #[tokio::test]
+    async fn operations_run_beside_a_busy_connection() {
+        let Some(url) = test_database_url() else {
+            return;
+        };
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let ledger = PostgresLedger::connect(&format!("{url}{separator}pool_size=2"))
+            .await
+            .unwrap();
+        let _busy = ledger.client.get().await.unwrap();
+        let counts = tokio::time::timeout(Duration::from_secs(30), ledger.counts())
+            .await
+            .expect("the pool's other connection answers");
+        counts.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_pool_size_that_is_no_size_is_refused_before_connecting() {
+        for bad in ["0", "many", "100000"] {
+            let error = PostgresLedger::connect(&format!(
+                "postgres://u:secret@127.0.0.1:1/db?pool_size={bad}"
+            ))
+            .await
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains(&format!("pool_size={bad}")), "{error}");
+            assert!(!error.contains("secret"), "{error}");
+        }
+    }
+
     #[tokio::test]
     async fn tls_is_used_and_the_server_is_verified() {
         let Some(url) = test_database_url() else {
@@ -803,8 +880,9 @@ mod tests {
         let ledger = PostgresLedger::connect(&url).await.unwrap();
         let row = ledger
             .client
-            .lock()
+            .get()
             .await
+            .unwrap()
             .query_one(
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
                 &[],
@@ -856,8 +934,9 @@ mod tests {
     async fn execute(ledger: &PostgresLedger, statement: &str) {
         ledger
             .client
-            .lock()
+            .get()
             .await
+            .unwrap()
             .execute(statement, &[])
             .await
             .unwrap();
