@@ -32,6 +32,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 
+mod completion;
 mod engine;
 mod input;
 mod ledger;
@@ -46,6 +47,7 @@ mod postgres;
 
 use std::sync::Arc;
 
+pub use completion::{Completion, complete_from_webhook};
 pub use engine::{BatchEngine, BatchOptions, Progress, RunEnd};
 pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{

@@ -9,7 +9,8 @@ use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 
-use super::engine::{Progress, terminal_from_run};
+use super::completion::{Completion, complete_from_webhook};
+use super::engine::Progress;
 use super::ledger::Ledger;
 use crate::BatchError;
 use semarize::Client;
@@ -50,27 +51,17 @@ async fn receive(State(state): State<ReceiverState>, Webhook(event): Webhook) ->
     if !state.deduper.first_delivery(&event) {
         return StatusCode::OK;
     }
-    // Thin events (and anything without output) are completed by reading the run.
-    match state.client.webhooks().complete(&event).await {
-        Ok(run) if run.status.is_terminal() => match state
-            .ledger
-            .finish_run(&run.run_id, terminal_from_run(&run))
-            .await
-        {
-            Ok(true) => {
-                state
-                    .progress
-                    .by_webhook
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let terminal = terminal_from_run(&run);
-                state.progress.record_done(terminal.state);
-                StatusCode::OK
-            }
-            Ok(false) => StatusCode::OK,
-            // Not stored: answer 5xx so Semarize delivers again.
-            Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-        },
+    match complete_from_webhook(state.ledger.as_ref(), &state.client, &event).await {
+        Ok(Completion::Finished(finished)) => {
+            state
+                .progress
+                .by_webhook
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.progress.record_done(Some(finished));
+            StatusCode::OK
+        }
         Ok(_) => StatusCode::OK,
+        // Not stored: answer 5xx so Semarize delivers again.
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

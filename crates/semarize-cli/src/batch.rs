@@ -102,6 +102,11 @@ pub struct RunArgs {
     /// deliveries come here and its old secret stops working).
     #[arg(long, requires = "webhook_listen")]
     pub replace_webhook: bool,
+    /// Webhooks are received elsewhere (`semarize webhooks listen --ledger` on this
+    /// ledger): a run's first poll waits this many seconds, so polls are only the
+    /// fallback for late webhooks.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "webhook_listen")]
+    pub webhook_grace: Option<u64>,
     /// This worker's name in the ledger's leases (default: random).
     #[arg(long)]
     pub worker_id: Option<String>,
@@ -355,6 +360,9 @@ pub async fn run_batch(
     };
     if let Some(worker_id) = &args.worker_id {
         options.worker_id = worker_id.clone();
+    }
+    if let Some(seconds) = args.webhook_grace {
+        options.webhook_grace = Some(Duration::from_secs(seconds));
     }
     let _receiver = match args.webhook_listen {
         Some(addr) => {

@@ -357,14 +357,28 @@ pub enum WebhooksCommand {
         #[arg(long, default_value_t = 300)]
         tolerance: u64,
     },
-    /// A local receiver that verifies, dedupes and prints events.
+    /// A receiver that verifies, dedupes and prints events; with `--ledger`, it also
+    /// completes the ledger's records (the production shape: this receiver behind your
+    /// public HTTPS URL, batch workers polling only for late webhooks).
     Listen {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8788")]
         addr: std::net::SocketAddr,
-        /// Webhook secret (repeat for rotation).
-        #[arg(long = "secret", required = true)]
+        /// Webhook secret (repeat, or separate with commas, for rotation). Prefer the
+        /// environment: a command line is visible to other users of the machine.
+        #[arg(
+            long = "secret",
+            env = "SEMARIZE_WEBHOOK_SECRET",
+            hide_env_values = true,
+            value_delimiter = ',',
+            required = true
+        )]
         secrets: Vec<String>,
+        /// Complete this ledger's records from the deliveries: a `postgres://` URL that
+        /// `batch run` workers share (a SQLite ledger is one process's at a time). Thin
+        /// events are completed by reading the run, which needs the API key.
+        #[arg(long)]
+        ledger: Option<String>,
         /// The largest delivery body accepted; a larger one is answered 413 naming this
         /// limit.
         #[arg(long, default_value_t = semarize::webhooks::DEFAULT_MAX_BODY_BYTES)]
@@ -474,11 +488,19 @@ impl WebhooksCommand {
             WebhooksCommand::Listen {
                 addr,
                 secrets,
+                ledger,
                 max_body_bytes,
             } => {
                 let verifier = verifier(secrets, semarize::webhooks::DEFAULT_TOLERANCE)?
                     .max_body_bytes(*max_body_bytes);
-                listen(*addr, verifier, format).await
+                let completion = match ledger {
+                    Some(location) => Some(LedgerCompletion {
+                        ledger: crate::batch::open(location).await?,
+                        client: cli.client()?,
+                    }),
+                    None => None,
+                };
+                listen(*addr, verifier, completion, format).await
             }
         }
     }
@@ -512,7 +534,16 @@ fn print_event(event: &semarize::webhooks::VerifiedEvent, format: OutputFormat) 
 struct ListenState {
     verifier: Arc<Verifier>,
     deduper: Deduper,
+    completion: Option<LedgerCompletion>,
     format: OutputFormat,
+}
+
+/// Where `webhooks listen --ledger` records completions, and the client that reads thin
+/// events' runs.
+#[derive(Clone)]
+struct LedgerCompletion {
+    ledger: Arc<dyn semarize_batch::Ledger>,
+    client: semarize::Client,
 }
 
 impl axum::extract::FromRef<ListenState> for Arc<Verifier> {
@@ -524,25 +555,51 @@ impl axum::extract::FromRef<ListenState> for Arc<Verifier> {
 async fn listen(
     addr: std::net::SocketAddr,
     verifier: Verifier,
+    completion: Option<LedgerCompletion>,
     format: OutputFormat,
 ) -> Result<(), Failure> {
     async fn receive(
         axum::extract::State(state): axum::extract::State<ListenState>,
         semarize::webhooks::Webhook(event): semarize::webhooks::Webhook,
-    ) -> &'static str {
-        if state.deduper.first_delivery(&event) {
-            print_event(&event, state.format);
-        } else {
+    ) -> axum::http::StatusCode {
+        if !state.deduper.first_delivery(&event) {
             eprintln!(
                 "duplicate delivery {} (event {}) ignored",
                 event.delivery_id, event.event_id
             );
+            return axum::http::StatusCode::OK;
         }
-        "ok"
+        print_event(&event, state.format);
+        let Some(completion) = &state.completion else {
+            return axum::http::StatusCode::OK;
+        };
+        match semarize_batch::complete_from_webhook(
+            completion.ledger.as_ref(),
+            &completion.client,
+            &event,
+        )
+        .await
+        {
+            Ok(semarize_batch::Completion::Finished(record)) => {
+                eprintln!("run {}: its record is now {record:?}", event.run_id());
+                axum::http::StatusCode::OK
+            }
+            Ok(_) => axum::http::StatusCode::OK,
+            Err(e) => {
+                // Nothing stored: a 5xx makes Semarize deliver it again (a new delivery
+                // id, so the dedupe above lets it through).
+                eprintln!(
+                    "run {}: not recorded ({e}); asking for a redelivery",
+                    event.run_id()
+                );
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
     }
     let state = ListenState {
         verifier: Arc::new(verifier),
         deduper: Deduper::in_memory(DedupeBy::DeliveryId),
+        completion,
         format,
     };
     let listener = tokio::net::TcpListener::bind(addr)

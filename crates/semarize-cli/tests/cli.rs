@@ -1028,3 +1028,129 @@ async fn a_signal_drains_the_batch_and_a_rerun_resumes_it() {
     assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The production receiver: `webhooks listen --ledger` (secret from the environment)
+/// finishes the ledger's record of a delivered run, once; a delivery for a run the
+/// ledger does not hold changes nothing; the record then holds the run's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_listen_with_a_ledger_completes_its_records() {
+    use semarize_batch::Ledger;
+    use std::process::Stdio;
+
+    let emulator = emulator().await;
+    let client = semarize::Client::builder()
+        .api_key(emulator.api_key())
+        .base_url(emulator.base_url())
+        .build()
+        .unwrap();
+    let dir = temp("listen-ledger");
+    let path = dir.join("ledger.sqlite");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // A record whose run was created and accepted, as a batch worker leaves it.
+    let run = {
+        let ledger = semarize_batch::SqliteLedger::open(&path).unwrap();
+        let line = r#"{"id": "call-1", "transcript": "Rep: Hi. Prospect: Our budget is $500."}"#;
+        let kit = semarize_batch::Kit::Code("A1B2C3D4".into());
+        semarize_batch::ingest_jsonl(&ledger, std::io::Cursor::new(line), &kit)
+            .await
+            .unwrap();
+        let claim = ledger
+            .claim_for_create("test", now, now + 60_000, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        let created = client
+            .runs()
+            .create_with_kit_code("A1B2C3D4")
+            .transcript("Rep: Hi. Prospect: Our budget is $500.")
+            .idempotency_key(&claim.idempotency_key)
+            .send()
+            .await
+            .unwrap();
+        let run_id = created.run.run_id.clone();
+        ledger
+            .accepted(
+                &claim.source_id,
+                &claim.kit,
+                &run_id,
+                "queued",
+                now + 3_600_000,
+            )
+            .await
+            .unwrap();
+        let outcome = created
+            .wait(&client, std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+        outcome.run().clone()
+    };
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut listen = Child(
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args(["webhooks", "listen", "--addr", &format!("127.0.0.1:{port}")])
+            .arg("--ledger")
+            .arg(&path)
+            .env("SEMARIZE_WEBHOOK_SECRET", "whsec_old,whsec_ledger")
+            .env("SEMARIZE_API_KEY", emulator.api_key())
+            .env("SEMARIZE_BASE_URL", emulator.base_url())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let errors = ChildLines::new(listen.0.stderr.take().unwrap());
+    errors.until("the listener", |l| l.starts_with("listening on "));
+    let timestamp = (now / 1000).to_string();
+    let deliver = |event_id: &str, data: Value| {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "id": event_id,
+            "delivery_id": format!("dlv_{event_id}"),
+            "type": "run.succeeded",
+            "created_at": "2026-02-24T12:05:00Z",
+            "data": data,
+        }))
+        .unwrap();
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/semarize"))
+            .header(
+                "semarize-signature",
+                semarize::webhooks::sign("whsec_ledger", &timestamp, &body),
+            )
+            .header("semarize-timestamp", &timestamp)
+            .header("semarize-event-id", event_id)
+            .header("semarize-delivery-id", format!("dlv_{event_id}"))
+            .header("semarize-event-type", "run.succeeded")
+            .body(body)
+            .send()
+    };
+    let run_json = serde_json::to_value(&run).unwrap();
+    assert_eq!(
+        deliver("evt_1", run_json.clone()).await.unwrap().status(),
+        200
+    );
+    errors.until("the completion", |l| {
+        l.contains(&run.run_id) && l.contains("now Succeeded")
+    });
+    // Another delivery of the same event (a retry): acknowledged, nothing changes.
+    assert_eq!(deliver("evt_1b", run_json).await.unwrap().status(), 200);
+    // A run of another batch.
+    let mut stranger = serde_json::to_value(&run).unwrap();
+    stranger["run_id"] = "run-not-in-this-ledger".into();
+    assert_eq!(deliver("evt_2", stranger).await.unwrap().status(), 200);
+    drop(listen);
+
+    let ledger = semarize_batch::SqliteLedger::open(&path).unwrap();
+    let counts = ledger.counts().await.unwrap();
+    assert_eq!(counts.count(semarize_batch::RecordState::Succeeded), 1);
+    assert_eq!(counts.total(), 1);
+    let rows = ledger.results(0, 10).await.unwrap();
+    assert!(rows[0].output.is_some(), "the output is stored: {rows:?}");
+}

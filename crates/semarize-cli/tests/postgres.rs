@@ -194,3 +194,143 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The production shape: a receiver (`webhooks listen --ledger`) in front of the shared
+/// ledger finishes the records from verified deliveries, and two workers started with
+/// `--webhook-grace` never poll a run (each webhook arrives well within the grace): every
+/// record succeeds with one creation and no poll, and no run is created twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() {
+    const RECEIVED: usize = 300;
+    let Some(url) = database_url() else { return };
+    // A database of its own: the other test here drops and recreates its tables.
+    let (admin, connection) = tokio_postgres::connect(&without_tls(&url), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    admin
+        .batch_execute("DROP DATABASE IF EXISTS semarize_receiver_test")
+        .await
+        .unwrap();
+    admin
+        .batch_execute("CREATE DATABASE semarize_receiver_test")
+        .await
+        .unwrap();
+    let (base, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let (server, _database) = base.rsplit_once('/').expect("a database in the URL");
+    let url = format!("{server}/semarize_receiver_test?{query}");
+
+    let emulator = Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: 100,
+            create_rate: Some(400.0),
+            allow_http_webhooks: true,
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("semarize-pg-receiver-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input: String = (1..=RECEIVED)
+        .map(|i| {
+            format!("{{\"id\": \"hook-{i}\", \"transcript\": \"Record {i}: budget $500.\"}}\n")
+        })
+        .collect();
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = semarize::Client::builder()
+        .api_key(emulator.api_key())
+        .base_url(emulator.base_url())
+        .build()
+        .unwrap();
+    let registered = client
+        .webhooks()
+        .upsert(format!("http://127.0.0.1:{port}/semarize"))
+        .send()
+        .await
+        .unwrap();
+    let mut receiver = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["webhooks", "listen", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["--ledger", &url])
+        .env("SEMARIZE_WEBHOOK_SECRET", registered.secret.expose_secret())
+        .env("SEMARIZE_API_KEY", emulator.api_key())
+        .env("SEMARIZE_BASE_URL", emulator.base_url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the receiver starts");
+
+    // Workers start once the receiver listens: a delivery refused before that would be
+    // retried on Semarize's schedule, later than the grace.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receiver never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let graced = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args(["batch", "run"])
+            .arg(dir.join("input.jsonl"))
+            .args([
+                "--kit",
+                "A1B2C3D4",
+                "--concurrency",
+                "6",
+                "--worker-id",
+                name,
+            ])
+            .args(["--webhook-grace", "60", "--ledger", &url])
+            .arg("--out")
+            .arg(dir.join(format!("results-{name}.jsonl")))
+            .env("SEMARIZE_API_KEY", emulator.api_key())
+            .env("SEMARIZE_BASE_URL", emulator.base_url())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts")
+    };
+    let (mut one, mut two) = (graced("hooked-1"), graced("hooked-2"));
+    let (first, second) =
+        tokio::task::spawn_blocking(move || (one.wait().unwrap(), two.wait().unwrap()))
+            .await
+            .unwrap();
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert!(first.success() && second.success(), "{first} {second}");
+
+    let (ledger, connection) = tokio_postgres::connect(&without_tls(&url), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = ledger
+        .query_one(
+            "SELECT COUNT(*) FILTER (WHERE state = 'succeeded'), COUNT(*), COALESCE(SUM(polls), 0)::BIGINT FROM records",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (succeeded, total, polls): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((succeeded, total), (RECEIVED as i64, RECEIVED as i64));
+    assert_eq!(
+        polls, 0,
+        "every record was finished by its webhook, none polled"
+    );
+    let control = emulator.control();
+    assert_eq!(control.runs().len(), RECEIVED, "no duplicate runs");
+    assert!(control.deliveries().len() >= RECEIVED);
+    std::fs::remove_dir_all(&dir).ok();
+}
