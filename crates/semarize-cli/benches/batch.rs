@@ -6,6 +6,9 @@
 //! 2. 10,000 records against the emulator with a create limit of 500/s and 200 ms run
 //!    latency: wall time beside the lower bound (records / rate + one run latency), HTTP
 //!    calls per record, 429s received, duplicates; polling, then with webhooks.
+//!    The same on PostgreSQL (`SEMARIZE_TEST_POSTGRES_URL`, a database of its own): 1 and
+//!    4 workers, polling and with webhooks, and 4 workers with 1 creation in 100 answering
+//!    10× the run latency late (no worker may stall behind it).
 //! 3. The naive baseline on the same emulator: the guides' plain polling loop (1 s
 //!    doubling to 10 s, 429 waited out, no admission control, no ledger).
 //!
@@ -112,8 +115,24 @@ fn duplicates(emulator: &Emulator, records: usize) -> usize {
     emulator.control().runs().len().saturating_sub(records)
 }
 
-async fn engine(records: usize, webhooks: bool) {
+/// Where the ledger lives and how many workers share it.
+#[derive(Clone, Copy)]
+enum Ledgers<'a> {
+    /// One worker on a SQLite file.
+    Sqlite,
+    /// `workers` engines, each with its own connections, on one PostgreSQL database.
+    Postgres { url: &'a str, workers: usize },
+}
+
+/// One engine scenario: `records` records, completed by polling or by webhooks; with
+/// `slow_every` N, one creation in N answers 10× the run latency late.
+async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every: Option<u32>) {
     let emulator = emulator().await;
+    if let Some(every) = slow_every {
+        emulator
+            .control()
+            .set_latency_every("create_run", 10 * LATENCY_MS, every);
+    }
     let client = semarize::Client::builder()
         .api_key(emulator.api_key())
         .base_url(emulator.base_url())
@@ -122,7 +141,13 @@ async fn engine(records: usize, webhooks: bool) {
     let dir = temp_dir(if webhooks { "webhooks" } else { "polling" });
     let input = dir.join("input.jsonl");
     write_input(&input, records);
-    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap());
+    let (ledger, workers): (Arc<dyn Ledger>, usize) = match ledgers {
+        Ledgers::Sqlite => (
+            Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap()),
+            1,
+        ),
+        Ledgers::Postgres { url, workers } => (batch::open_ledger(url).await.unwrap(), workers),
+    };
     batch::ingest_jsonl(
         ledger.as_ref(),
         std::io::BufReader::new(std::fs::File::open(&input).unwrap()),
@@ -151,20 +176,42 @@ async fn engine(records: usize, webhooks: bool) {
     } else {
         None
     };
+    // Each PostgreSQL worker opens its own ledger (its own pool), as a process would.
+    let mut engines = Vec::new();
+    for worker in 0..workers {
+        let ledger = match ledgers {
+            Ledgers::Sqlite => ledger.clone(),
+            Ledgers::Postgres { url, .. } => batch::open_ledger(url).await.unwrap(),
+        };
+        let mut options = options.clone();
+        options.worker_id = format!("bench-{worker}");
+        engines.push(BatchEngine::new(
+            ledger,
+            client.clone(),
+            options,
+            progress.clone(),
+        ));
+    }
     let started = Instant::now();
-    BatchEngine::new(ledger.clone(), client, options, progress.clone())
-        .run()
+    futures::future::try_join_all(engines.iter().map(BatchEngine::run))
         .await
         .unwrap();
     let wall = started.elapsed();
     let lower = lower_bound(records);
     let calls = progress.http_calls.load(Ordering::Relaxed);
+    let shape = match ledgers {
+        Ledgers::Sqlite => "SQLite, 1 worker".to_owned(),
+        Ledgers::Postgres { workers, .. } => format!("PostgreSQL, {workers} worker(s)"),
+    };
     println!(
-        "engine{}: {records} records in {:.1}s (lower bound {lower:.1}s, x{:.2}); {:.2} HTTP calls per record; {} 429s; {} duplicates; {} completed by webhook",
-        if webhooks {
-            " with webhooks"
-        } else {
-            ", polling"
+        "engine ({shape}{}{}): {records} records in {:.1}s (lower bound {lower:.1}s, x{:.2}); {:.2} HTTP calls per record; {} 429s; {} duplicates; {} completed by webhook",
+        if webhooks { ", webhooks" } else { ", polling" },
+        match slow_every {
+            Some(every) => format!(
+                ", 1 creation in {every} answers {} ms late",
+                10 * LATENCY_MS
+            ),
+            None => String::new(),
         },
         wall.as_secs_f64(),
         wall.as_secs_f64() / lower,
@@ -189,6 +236,40 @@ async fn engine(records: usize, webhooks: bool) {
     drop(receiver);
     emulator.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `url` with `sslmode=disable` and no `sslrootcert`, for the bench's own set-up
+/// statements (the loopback server accepts both; the engines connect as users do).
+fn without_tls(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("sslmode=") && !p.starts_with("sslrootcert="))
+        .collect();
+    kept.push("sslmode=disable");
+    format!("{base}?{}", kept.join("&"))
+}
+
+/// The bench's own database (created when missing) with no ledger tables, so each
+/// PostgreSQL scenario starts from an empty ledger; returns its URL.
+async fn fresh_bench_database(url: &str) -> String {
+    let (admin, connection) = tokio_postgres::connect(&without_tls(url), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // It may exist from an earlier scenario.
+    let _ = admin.batch_execute("CREATE DATABASE semarize_bench").await;
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (server, _) = base.rsplit_once('/').expect("a database in the URL");
+    let bench = format!("{server}/semarize_bench?{query}");
+    let (db, connection) = tokio_postgres::connect(&without_tls(&bench), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute("DROP TABLE IF EXISTS records, schema_version")
+        .await
+        .unwrap();
+    bench
 }
 
 /// The guides' loop, for comparison: every record a task; create, then poll with 1 s
@@ -272,8 +353,24 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         memory(lines).await;
-        engine(records, false).await;
-        engine(records, true).await;
+        engine(records, false, Ledgers::Sqlite, None).await;
+        engine(records, true, Ledgers::Sqlite, None).await;
+        match std::env::var("SEMARIZE_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => {
+                for (workers, webhooks, slow_every) in [
+                    (1, false, None),
+                    (1, true, None),
+                    (4, false, None),
+                    (4, true, None),
+                    (4, false, Some(100)),
+                ] {
+                    let url = fresh_bench_database(&url).await;
+                    let ledgers = Ledgers::Postgres { url: &url, workers };
+                    engine(records, webhooks, ledgers, slow_every).await;
+                }
+            }
+            _ => println!("PostgreSQL scenarios not run: SEMARIZE_TEST_POSTGRES_URL is not set"),
+        }
         naive(records, 256).await;
     });
 }

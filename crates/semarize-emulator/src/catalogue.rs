@@ -135,6 +135,13 @@ catalogue! {
         library: "set_latency",
         effect: "every call of the operation (`*`: all) waits that long before it is handled; 0 removes it",
     },
+    /// A share of slow calls.
+    SlowShare {
+        name: "a share of slow calls",
+        trigger: http("PUT", "/_emulator/latency", r#"{"operation": "create_run", "ms": 2000, "every": 100}"#),
+        library: "set_latency_every",
+        effect: "one call in `every` (the 100th, 200th, ...) waits that long: 1 % of creations 10× slower",
+    },
     /// Runs that end failed.
     FailingRuns {
         name: "failing runs",

@@ -100,7 +100,13 @@ impl Control {
 
     /// Adds `ms` of latency to every call of `operation` (`*`: all); 0 removes it.
     pub fn set_latency(&self, operation: &str, ms: u64) {
-        lock(&self.core.faults).set_latency(operation.to_owned(), ms);
+        lock(&self.core.faults).set_latency(operation.to_owned(), ms, 1);
+    }
+
+    /// Adds `ms` of latency to one call of `operation` in `every` (the `every`th, the
+    /// 2×`every`th, ...): a share of slow calls, such as 1 % of creations 10× slower.
+    pub fn set_latency_every(&self, operation: &str, ms: u64, every: u32) {
+        lock(&self.core.faults).set_latency(operation.to_owned(), ms, every);
     }
 
     /// Disarms every fault and forced outcome.

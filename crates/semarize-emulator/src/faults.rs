@@ -114,11 +114,19 @@ pub struct WebhookFaults {
     pub fail: u32,
 }
 
+/// Added latency of one operation: `ms` on one call in `every` (1: each call).
+#[derive(Clone, Copy, Debug)]
+struct Latency {
+    ms: u64,
+    every: u32,
+    calls: u64,
+}
+
 /// Every armed fault.
 #[derive(Debug, Default)]
 pub struct Faults {
     armed: VecDeque<(String, u32, FaultAction)>,
-    latency_ms: HashMap<String, u64>,
+    latency: HashMap<String, Latency>,
     outcomes: VecDeque<ForcedOutcome>,
     /// Webhook delivery faults.
     pub webhook: WebhookFaults,
@@ -148,22 +156,41 @@ impl Faults {
         Some(action)
     }
 
-    /// Sets the added latency of `operation` (`*` for all); 0 clears it.
-    pub fn set_latency(&mut self, operation: String, ms: u64) {
+    /// Sets the added latency of `operation` (`*` for all) on one call in `every` (1:
+    /// each call; 0 is taken as 1); `ms` 0 clears it.
+    pub fn set_latency(&mut self, operation: String, ms: u64, every: u32) {
         if ms == 0 {
-            self.latency_ms.remove(&operation);
+            self.latency.remove(&operation);
         } else {
-            self.latency_ms.insert(operation, ms);
+            let every = every.max(1);
+            self.latency.insert(
+                operation,
+                Latency {
+                    ms,
+                    every,
+                    calls: 0,
+                },
+            );
         }
     }
 
-    /// The added latency of `operation`.
-    pub fn latency(&self, operation: &str) -> u64 {
-        self.latency_ms
-            .get(operation)
-            .or_else(|| self.latency_ms.get("*"))
-            .copied()
-            .unwrap_or(0)
+    /// The added latency of this call of `operation`. Deterministic: with `every` N, the
+    /// Nth, 2Nth, ... calls wait.
+    pub fn latency(&mut self, operation: &str) -> u64 {
+        let key = if self.latency.contains_key(operation) {
+            operation
+        } else {
+            "*"
+        };
+        let Some(latency) = self.latency.get_mut(key) else {
+            return 0;
+        };
+        latency.calls = latency.calls.saturating_add(1);
+        if latency.calls % u64::from(latency.every) == 0 {
+            latency.ms
+        } else {
+            0
+        }
     }
 
     /// Queues outcomes for the next runs created.
@@ -186,6 +213,23 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_of_calls_waits_and_the_rest_do_not() {
+        let mut faults = Faults::default();
+        faults.set_latency("create_run".into(), 2_000, 3);
+        let waits: Vec<u64> = (0..7).map(|_| faults.latency("create_run")).collect();
+        assert_eq!(waits, [0, 0, 2_000, 0, 0, 2_000, 0]);
+        assert_eq!(
+            faults.latency("get_run"),
+            0,
+            "another operation is untouched"
+        );
+        faults.set_latency("*".into(), 50, 1);
+        assert_eq!(faults.latency("get_run"), 50, "`*` covers the rest");
+        faults.set_latency("create_run".into(), 0, 1);
+        assert_eq!(faults.latency("create_run"), 50, "cleared: `*` applies");
+    }
 
     #[test]
     fn raw_faults_parse_from_the_control_surface_shape() {

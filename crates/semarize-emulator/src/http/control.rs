@@ -90,6 +90,13 @@ struct LatencyBody {
     #[serde(default = "all")]
     operation: String,
     ms: u64,
+    /// One call in this many waits (default 1: each call).
+    #[serde(default = "every_call")]
+    every: u32,
+}
+
+fn every_call() -> u32 {
+    1
 }
 
 fn all() -> String {
@@ -100,7 +107,7 @@ async fn latency(State(app): State<App>, headers: HeaderMap, body: Body) -> Resp
     done(
         parse::<LatencyBody>(&app, &headers, body)
             .await
-            .map(|b| control(&app).set_latency(&b.operation, b.ms)),
+            .map(|b| control(&app).set_latency_every(&b.operation, b.ms, b.every)),
     )
 }
 

@@ -91,6 +91,7 @@ async fn every_library_method_the_catalogue_names_exists() {
     control.drop_after_commit("create_run", 1);
     control.respond_raw("get_run", 1, Default::default());
     control.set_latency("get_run", 0);
+    control.set_latency_every("get_run", 0, 100);
     control.force_next_runs(ForcedOutcome::Cancel, 1);
     let _ = control.force_run("no-such-run", ForcedOutcome::Cancel);
     control.set_webhook_faults(WebhookFaults::default());
@@ -106,6 +107,7 @@ async fn every_library_method_the_catalogue_names_exists() {
         "drop_after_commit",
         "respond_raw",
         "set_latency",
+        "set_latency_every",
         "force_next_runs",
         "force_run",
         "set_webhook_faults",
