@@ -2,7 +2,7 @@
 //!
 //! Every state change is one committed statement, so a process killed at any instant
 //! leaves a ledger from which the next run resumes: records being created keep their
-//! Idempotency-Key (derived from the source id, the Kit and the replay generation), so a
+//! Idempotency-Key (derived from the source id, the Kit, the content and the generation), so a
 //! creation whose answer was lost is replayed by the server instead of duplicated.
 
 use std::collections::BTreeMap;

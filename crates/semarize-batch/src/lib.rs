@@ -6,7 +6,8 @@
 //! [`BatchEngine`] creates runs with bounded concurrency behind a shared admission gate (a
 //! 429 pauses creation for the advised delay and puts the work back in the queue), polls
 //! accepted runs separately by `next_poll_at`, and accepts webhook completions. Keys are
-//! derived from the source id, the Kit and a replay generation, so killing the process at
+//! derived from the source id, the Kit, the record's content and a replay generation
+//! ([`derive_idempotency_key`]), so killing the process at
 //! any instant and starting again finishes the batch with no record run twice and none
 //! lost. Replay is explicit ([`Ledger::replay`]): it never creates a new run for a record
 //! with a run unless asked, and then with a new generation.

@@ -139,6 +139,24 @@ async fn bounded_by<T>(
         })
 }
 
+/// `url` with libpq's `sslmode=verify-full` or `verify-ca` (which managed databases tell
+/// their users to write) as `require`, the strongest mode tokio-postgres knows: with
+/// rustls, `require` already verifies the certificate chain and the host name.
+fn with_verifying_sslmode(url: &str) -> String {
+    let (url, mode) = take_query_parameter(url, "sslmode");
+    let mode = match mode.as_deref() {
+        Some("verify-full" | "verify-ca") => Some("require".to_owned()),
+        _ => mode,
+    };
+    match mode {
+        None => url,
+        Some(mode) => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}sslmode={mode}")
+        }
+    }
+}
+
 /// `url` without the query parameter `key`, and that parameter's value.
 fn take_query_parameter(url: &str, key: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
@@ -225,6 +243,7 @@ impl PostgresLedger {
         // function's.
         let (url, root_file) = take_query_parameter(url, "sslrootcert");
         let (url, pool_size) = take_query_parameter(&url, "pool_size");
+        let url = with_verifying_sslmode(&url);
         let pool_size = match pool_size {
             None => DEFAULT_POOL_SIZE,
             Some(raw) => match raw.parse::<usize>() {
@@ -928,6 +947,23 @@ mod tests {
             take_query_parameter("postgres://h/db", "sslrootcert"),
             ("postgres://h/db".to_owned(), None)
         );
+    }
+
+    #[test]
+    fn libpq_verifying_modes_are_require_which_verifies() {
+        assert_eq!(
+            with_verifying_sslmode("postgres://h/db?sslmode=verify-full&sslrootcert=/ca.pem"),
+            "postgres://h/db?sslrootcert=/ca.pem&sslmode=require"
+        );
+        assert_eq!(
+            with_verifying_sslmode("postgres://h/db?sslmode=verify-ca"),
+            "postgres://h/db?sslmode=require"
+        );
+        assert_eq!(
+            with_verifying_sslmode("postgres://h/db?sslmode=disable"),
+            "postgres://h/db?sslmode=disable"
+        );
+        assert_eq!(with_verifying_sslmode("postgres://h/db"), "postgres://h/db");
     }
 
     /// Runs one statement on the ledger's connection (test set-up).

@@ -44,7 +44,19 @@ fn database_url() -> Option<String> {
     }
 }
 
+/// A `batch run` worker on `url` with 2 s leases.
 fn worker(emulator: &Emulator, url: &str, dir: &std::path::Path, name: &str) -> Child {
+    worker_with(emulator, url, dir, name, &[])
+}
+
+/// [`worker`] with more flags.
+fn worker_with(
+    emulator: &Emulator,
+    url: &str,
+    dir: &std::path::Path,
+    name: &str,
+    more: &[&str],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_semarize"))
         .args(["batch", "run"])
         .arg(dir.join("input.jsonl"))
@@ -60,6 +72,7 @@ fn worker(emulator: &Emulator, url: &str, dir: &std::path::Path, name: &str) -> 
             "--ledger",
             url,
         ])
+        .args(more)
         .arg("--out")
         .arg(dir.join(format!("results-{name}.jsonl")))
         .env("SEMARIZE_API_KEY", emulator.api_key())
@@ -281,28 +294,7 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let graced = |name: &str| {
-        Command::new(env!("CARGO_BIN_EXE_semarize"))
-            .args(["batch", "run"])
-            .arg(dir.join("input.jsonl"))
-            .args([
-                "--kit",
-                "A1B2C3D4",
-                "--concurrency",
-                "6",
-                "--worker-id",
-                name,
-            ])
-            .args(["--webhook-grace", "60", "--ledger", &url])
-            .arg("--out")
-            .arg(dir.join(format!("results-{name}.jsonl")))
-            .env("SEMARIZE_API_KEY", emulator.api_key())
-            .env("SEMARIZE_BASE_URL", emulator.base_url())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts")
-    };
+    let graced = |name: &str| worker_with(&emulator, &url, &dir, name, &["--webhook-grace", "60"]);
     let (mut one, mut two) = (graced("hooked-1"), graced("hooked-2"));
     let (first, second) =
         tokio::task::spawn_blocking(move || (one.wait().unwrap(), two.wait().unwrap()))
