@@ -23,7 +23,23 @@ use semarize::RetryPolicy;
 use semarize::{Error, ErrorKind};
 
 /// How the engine works.
+///
+/// Start from [`Default`] and set what differs, with the setters or the fields; new
+/// options arrive with a default, so the struct is `#[non_exhaustive]` and is never built
+/// with a literal outside this crate:
+///
+/// ```
+/// use std::time::Duration;
+/// use semarize_batch::BatchOptions;
+///
+/// let options = BatchOptions::default()
+///     .concurrency(16)
+///     .lease(Duration::from_secs(120))
+///     .worker_id("worker-eu-1");
+/// assert_eq!((options.concurrency, options.poll_concurrency), (16, 16));
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BatchOptions {
     /// Run creations in flight at most (default 8).
     pub concurrency: usize,
@@ -64,8 +80,60 @@ impl Default for BatchOptions {
     }
 }
 
+impl BatchOptions {
+    /// Sets [`concurrency`](BatchOptions::concurrency) (at least 1).
+    pub fn concurrency(mut self, creations: usize) -> Self {
+        self.concurrency = creations.max(1);
+        self
+    }
+
+    /// Sets [`poll_concurrency`](BatchOptions::poll_concurrency) (at least 1).
+    pub fn poll_concurrency(mut self, polls: usize) -> Self {
+        self.poll_concurrency = polls.max(1);
+        self
+    }
+
+    /// Sets [`lease`](BatchOptions::lease).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets [`max_poll_delay`](BatchOptions::max_poll_delay).
+    pub fn max_poll_delay(mut self, delay: Duration) -> Self {
+        self.max_poll_delay = delay;
+        self
+    }
+
+    /// Sets [`webhook_grace`](BatchOptions::webhook_grace): a webhook receiver completes
+    /// the runs, and polls wait this long first.
+    pub fn webhook_grace(mut self, grace: Duration) -> Self {
+        self.webhook_grace = Some(grace);
+        self
+    }
+
+    /// Sets [`worker_id`](BatchOptions::worker_id).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = id.into();
+        self
+    }
+
+    /// Sets [`max_rate_limit_pause`](BatchOptions::max_rate_limit_pause).
+    pub fn max_rate_limit_pause(mut self, pause: Duration) -> Self {
+        self.max_rate_limit_pause = pause;
+        self
+    }
+
+    /// Sets [`drain_timeout`](BatchOptions::drain_timeout).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+}
+
 /// Live counters, for progress display.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Progress {
     /// Records in the batch.
     pub total: AtomicU64,

@@ -15,6 +15,7 @@ const REPORTED: usize = 100;
 
 /// What ingestion did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IngestReport {
     /// Non-blank lines read.
     pub lines: u64,

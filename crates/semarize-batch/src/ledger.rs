@@ -153,6 +153,7 @@ impl<'a> tokio_postgres::types::FromSql<'a> for Kit {
 /// Where a record is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RecordState {
     /// Waiting for a creation worker.
     Pending,
@@ -215,6 +216,9 @@ impl RecordState {
         )
     }
 }
+
+// The records below cross the `Ledger` trait and stay exhaustive on purpose: a ledger
+// implemented outside this crate builds them.
 
 /// A record to add.
 #[derive(Clone, Debug)]

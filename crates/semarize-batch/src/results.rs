@@ -11,6 +11,7 @@ const PAGE: usize = 1000;
 
 /// The results file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResultFormat {
     /// One JSON object per line.
     JsonLines,

@@ -86,10 +86,7 @@ impl Fixture {
     }
 
     async fn run(&self) -> Arc<Progress> {
-        let (engine, progress) = self.engine(BatchOptions {
-            concurrency: 8,
-            ..BatchOptions::default()
-        });
+        let (engine, progress) = self.engine(BatchOptions::default().concurrency(8));
         tokio::time::timeout(Duration::from_secs(60), engine.run())
             .await
             .expect("the batch finishes")
@@ -212,10 +209,7 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
     .await
     .unwrap();
     f.ingest(&input(30)).await;
-    let options = BatchOptions {
-        webhook_grace: Some(Duration::from_millis(800)),
-        ..BatchOptions::default()
-    };
+    let options = BatchOptions::default().webhook_grace(Duration::from_millis(800));
     let engine = BatchEngine::new(
         f.ledger.clone(),
         f.client.clone(),
@@ -357,11 +351,11 @@ async fn an_interrupted_run_resumes_without_duplicates() {
     f.ingest(&input(60)).await;
     // A short lease, so the records the first worker abandons are free again soon (with
     // the default minute the second worker would rightly wait for a minute).
-    let (engine, _) = f.engine(BatchOptions {
-        concurrency: 4,
-        lease: Duration::from_millis(300),
-        ..BatchOptions::default()
-    });
+    let (engine, _) = f.engine(
+        BatchOptions::default()
+            .concurrency(4)
+            .lease(Duration::from_millis(300)),
+    );
     // Stop the engine mid-flight: creations in progress are abandoned as a crash would.
     let _ = tokio::time::timeout(Duration::from_millis(150), engine.run()).await;
     let partial = f.emulator.control().runs().len();
@@ -370,10 +364,7 @@ async fn an_interrupted_run_resumes_without_duplicates() {
         "stopped mid-way ({partial} runs)"
     );
     // The abandoned leases expire; a new worker takes the records over.
-    let (engine, _) = f.engine(BatchOptions {
-        lease: Duration::from_millis(200),
-        ..BatchOptions::default()
-    });
+    let (engine, _) = f.engine(BatchOptions::default().lease(Duration::from_millis(200)));
     tokio::time::timeout(Duration::from_secs(60), engine.run())
         .await
         .unwrap()
@@ -438,10 +429,8 @@ async fn a_huge_retry_after_pauses_for_the_limit_only() {
         },
     );
     f.ingest(&input(5)).await;
-    let (engine, progress) = f.engine(BatchOptions {
-        max_rate_limit_pause: Duration::from_millis(300),
-        ..BatchOptions::default()
-    });
+    let (engine, progress) =
+        f.engine(BatchOptions::default().max_rate_limit_pause(Duration::from_millis(300)));
     tokio::time::timeout(Duration::from_secs(30), engine.run())
         .await
         .expect("the pause was capped")
@@ -616,10 +605,7 @@ async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it
 async fn a_shutdown_stops_claiming_and_a_later_run_resumes() {
     let f = fixture("shutdown", |s| s.run_latency_ms = 200).await;
     f.ingest(&input(30)).await;
-    let (engine, _) = f.engine(BatchOptions {
-        concurrency: 2,
-        ..BatchOptions::default()
-    });
+    let (engine, _) = f.engine(BatchOptions::default().concurrency(2));
     let control = f.emulator.control();
     let under_way = async {
         while control.runs().is_empty() {
@@ -661,11 +647,11 @@ async fn a_hanging_creation_does_not_hold_back_the_other_records() {
             ..Default::default()
         },
     );
-    let (engine, _) = f.engine(BatchOptions {
-        concurrency: 2,
-        drain_timeout: Duration::from_millis(100),
-        ..BatchOptions::default()
-    });
+    let (engine, _) = f.engine(
+        BatchOptions::default()
+            .concurrency(2)
+            .drain_timeout(Duration::from_millis(100)),
+    );
     let control = f.emulator.control();
     let others_created = async {
         while control.runs().len() < 11 {

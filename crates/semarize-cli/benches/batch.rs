@@ -156,10 +156,7 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
     .await
     .unwrap();
     let progress = Arc::new(Progress::default());
-    let mut options = BatchOptions {
-        concurrency: 16,
-        ..BatchOptions::default()
-    };
+    let mut options = BatchOptions::default().concurrency(16);
     let receiver = if webhooks {
         options.webhook_grace = Some(Duration::from_secs(30));
         Some(

@@ -95,8 +95,8 @@ pub struct RunArgs {
     pub webhook_listen: Option<std::net::SocketAddr>,
     /// The public HTTPS URL that forwards to --webhook-listen's /webhooks/semarize (a
     /// tunnel or reverse proxy); registered instead of the local http:// address, which
-    /// only the emulator accepts.
-    #[arg(long, requires = "webhook_listen")]
+    /// only the emulator accepts. Also spelt --register-webhook.
+    #[arg(long, visible_alias = "register-webhook", requires = "webhook_listen")]
     pub webhook_url: Option<String>,
     /// Replace the workspace's existing webhook endpoint (v1 has one per workspace: its
     /// deliveries come here and its old secret stops working).
@@ -196,10 +196,7 @@ impl BatchCommand {
                     .await
                     .map_err(|e| Failure::usage(with_causes(&e)))?;
                 eprintln!("replaying {count} records with a new generation (new Idempotency-Keys)");
-                let options = BatchOptions {
-                    concurrency: *concurrency,
-                    ..BatchOptions::default()
-                };
+                let options = BatchOptions::default().concurrency(*concurrency);
                 let (counts, end) = execute(&client, ledger.clone(), options).await?;
                 if let Some(out) = out {
                     write(ledger.as_ref(), out, (*file_format).into()).await?;
@@ -353,16 +350,14 @@ pub async fn run_batch(
     );
 
     let progress = Arc::new(Progress::default());
-    let mut options = BatchOptions {
-        concurrency: args.concurrency.max(1),
-        lease: Duration::from_secs(args.lease_seconds.max(1)),
-        ..BatchOptions::default()
-    };
+    let mut options = BatchOptions::default()
+        .concurrency(args.concurrency)
+        .lease(Duration::from_secs(args.lease_seconds.max(1)));
     if let Some(worker_id) = &args.worker_id {
-        options.worker_id = worker_id.clone();
+        options = options.worker_id(worker_id.clone());
     }
     if let Some(seconds) = args.webhook_grace {
-        options.webhook_grace = Some(Duration::from_secs(seconds));
+        options = options.webhook_grace(Duration::from_secs(seconds));
     }
     let _receiver = match args.webhook_listen {
         Some(addr) => {

@@ -7,20 +7,11 @@ use std::time::{Duration, Instant};
 
 use semarize_emulator::{Config, Emulator, Settings};
 
+mod common;
+use common::Xorshift;
+
 const RECORDS: usize = 1200;
 const KILLS: usize = 20;
-
-/// A small deterministic generator for kill times (the seed makes failures reproducible).
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn batch_command(emulator: &Emulator, dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_semarize"));
@@ -60,11 +51,7 @@ async fn a_batch_killed_at_random_points_finishes_with_no_duplicate_and_no_loss(
         .collect();
     std::fs::write(dir.join("input.jsonl"), input).unwrap();
 
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_u64);
-    let mut random = Xorshift(seed);
+    let mut random = Xorshift::from_env(0x5eed);
     let mut kills = 0;
     while kills < KILLS {
         let mut child = batch_command(&emulator, &dir)

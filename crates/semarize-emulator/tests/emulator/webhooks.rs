@@ -186,8 +186,16 @@ async fn failed_deliveries_are_retried_with_a_new_delivery_id_and_the_same_event
     delivery_ids.dedup();
     assert_eq!(delivery_ids.len(), 3, "a new delivery id per attempt");
     assert!(all.iter().all(|d| verifies(d, &secret)));
-    let log = env.emulator.control().deliveries();
-    let attempts: Vec<(u32, String)> = log.iter().map(|d| (d.attempt, d.result.clone())).collect();
+    // The receiver has the third delivery before the emulator has read its answer and
+    // logged the attempt.
+    let control = env.emulator.control();
+    env.eventually("three attempts logged", || control.deliveries().len() == 3)
+        .await;
+    let attempts: Vec<(u32, String)> = control
+        .deliveries()
+        .iter()
+        .map(|d| (d.attempt, d.result.clone()))
+        .collect();
     assert_eq!(
         attempts,
         vec![
@@ -233,7 +241,11 @@ async fn large_payloads_are_sent_as_thin_events() {
     assert_eq!(keys, vec!["duration_ms", "error_code", "run_id", "status"]);
     assert_eq!(data["run_id"], run_id.as_str());
     let _: semarize_api::types::ThinWebhookEvent = serde_json::from_value(event.clone()).unwrap();
-    assert!(env.emulator.control().deliveries()[0].thin);
+    // Logged once the emulator has read the receiver's answer.
+    let control = env.emulator.control();
+    env.eventually("the attempt logged", || !control.deliveries().is_empty())
+        .await;
+    assert!(control.deliveries()[0].thin);
 }
 
 #[tokio::test]
