@@ -18,6 +18,11 @@ use common::Xorshift;
 
 const RECORDS: usize = 2000;
 
+/// One test at a time: each starts several worker processes on a 2-core machine, and
+/// run side by side they starve each other (a webhook delivery that times out under that
+/// load is retried a minute later, after the grace the receiver test measures against).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `url` with `sslmode=disable` and no `sslrootcert` (which only the ledger knows).
 fn without_tls(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
@@ -124,6 +129,7 @@ fn worker_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     let Some(url) = database_url() else { return };
+    let _turn = ONE_AT_A_TIME.lock().await;
     // The workers connect as users do (the URL's TLS settings); this test's own look
     // into the tables goes without TLS, which the loopback server also accepts.
     let (client, connection) = tokio_postgres::connect(&without_tls(&url), tokio_postgres::NoTls)
@@ -249,6 +255,7 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
 async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() {
     const RECEIVED: usize = 300;
     let Some(url) = database_url() else { return };
+    let _turn = ONE_AT_A_TIME.lock().await;
     let url = fresh_database(&url, "semarize_receiver_test").await;
 
     let emulator = Emulator::start(Config {
@@ -356,6 +363,7 @@ async fn four_workers_killed_at_random_points_finish_with_no_duplicate_and_no_lo
     const WORKERS: usize = 4;
     const KILLS: usize = 20;
     let Some(url) = database_url() else { return };
+    let _turn = ONE_AT_A_TIME.lock().await;
     let url = fresh_database(&url, "semarize_crash_test").await;
     let emulator = Emulator::start(Config {
         settings: Settings {
