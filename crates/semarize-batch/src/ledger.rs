@@ -473,7 +473,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
 }
 
 /// The current schema version of both backends.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Version 1 of the records table, shared by both backends; `big` is the SQL type of
 /// millisecond timestamps and other 64-bit values (`INTEGER` in SQLite, `BIGINT` in
@@ -514,6 +514,17 @@ CREATE INDEX records_run ON records (run_id);
 CREATE INDEX records_line ON records (line);
 "#
     )
+}
+
+/// Version 2: the claimable records in line order. A claim walks `line` until it finds
+/// pending or expired records; over the whole-table `records_line` index that walk passed
+/// every record already done, so claims grew with the batch (quadratic over a batch, and
+/// on PostgreSQL with four workers enough to delay webhook completions past Semarize's
+/// 10 s answer window). Partial indexes exist in both backends.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn schema_v2() -> String {
+    "CREATE INDEX records_claimable ON records (line) WHERE state = 'pending' OR state = 'creating';"
+        .to_owned()
 }
 
 /// The Idempotency-Key of a record's generation: derived from the record's identity

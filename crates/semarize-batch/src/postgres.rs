@@ -14,7 +14,10 @@ use semarize::runtime::BoxFuture;
 
 /// Versioned migrations, applied in order; the index + 1 is the version.
 fn migrations() -> Vec<String> {
-    vec![super::ledger::schema_v1("BIGINT")]
+    vec![
+        super::ledger::schema_v1("BIGINT"),
+        super::ledger::schema_v2(),
+    ]
 }
 
 /// An arbitrary constant: the advisory lock that serializes migrations across workers.

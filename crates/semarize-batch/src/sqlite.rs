@@ -20,7 +20,10 @@ const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEG
 
 /// Versioned migrations, applied in order; the index + 1 is the version.
 fn migrations() -> Vec<String> {
-    vec![super::ledger::schema_v1("INTEGER")]
+    vec![
+        super::ledger::schema_v1("INTEGER"),
+        super::ledger::schema_v2(),
+    ]
 }
 
 /// The SQLite ledger.

@@ -217,6 +217,22 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
         duplicates(&emulator, records),
         progress.by_webhook.load(Ordering::Relaxed),
     );
+    if webhooks {
+        // Why records were polled after all: a delivery that failed comes back on the
+        // documented schedule (a minute later), after the grace.
+        let log = emulator.control().deliveries();
+        let failed: Vec<_> = log.iter().filter(|d| d.result != "delivered").collect();
+        println!(
+            "  deliveries: {} attempts, {} failed ({} without an answer within 10 s, {} 5xx)",
+            log.len(),
+            failed.len(),
+            failed.iter().filter(|d| d.status.is_none()).count(),
+            failed
+                .iter()
+                .filter(|d| d.status.is_some_and(|s| s >= 500))
+                .count(),
+        );
+    }
     // Times are printed, never asserted; correctness is asserted, so a bench run that
     // duplicated or lost a record fails CI.
     assert_eq!(
