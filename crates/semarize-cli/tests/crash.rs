@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use semarize_emulator::{Config, Emulator, Settings};
 
 mod common;
-use common::Xorshift;
+use common::{Xorshift, batch_dir};
 
 const RECORDS: usize = 1200;
 const KILLS: usize = 20;
@@ -41,15 +41,9 @@ async fn a_batch_killed_at_random_points_finishes_with_no_duplicate_and_no_loss(
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("semarize-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let input: String = (1..=RECORDS)
-        .map(|i| {
-            format!("{{\"id\": \"rec-{i}\", \"transcript\": \"Record {i}: losing {i} hours.\"}}\n")
-        })
-        .collect();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let dir = batch_dir("semarize-crash", RECORDS, |i| {
+        format!("{{\"id\": \"rec-{i}\", \"transcript\": \"Record {i}: losing {i} hours.\"}}")
+    });
 
     let mut random = Xorshift::from_env(0x5eed);
     let mut kills = 0;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use semarize_emulator::{Config, Emulator, Settings};
 
 mod common;
-use common::Xorshift;
+use common::{Xorshift, batch_dir};
 
 const RECORDS: usize = 2000;
 
@@ -53,14 +53,21 @@ fn database_url() -> Option<String> {
     }
 }
 
+/// A connection to `url` without TLS, for the tests' own look into the tables (the
+/// loopback server accepts both; the workers connect as users do).
+async fn plain_connection(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&without_tls(url), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// An empty database `name` on the server of `url`, and its URL (the same settings): a
 /// test with a database of its own runs beside the one that drops and recreates the
 /// tables of the URL's database.
 async fn fresh_database(url: &str, name: &str) -> String {
-    let (admin, connection) = tokio_postgres::connect(&without_tls(url), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let admin = plain_connection(url).await;
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
         .await
@@ -76,10 +83,7 @@ async fn fresh_database(url: &str, name: &str) -> String {
 
 /// The states of the records in the ledger at `url`, with their counts.
 async fn states(url: &str) -> BTreeMap<String, i64> {
-    let (client, connection) = tokio_postgres::connect(&without_tls(url), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = plain_connection(url).await;
     let rows = client
         .query("SELECT state, COUNT(*) FROM records GROUP BY state", &[])
         .await
@@ -130,12 +134,7 @@ fn worker_with(
 async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     let Some(url) = database_url() else { return };
     let _turn = ONE_AT_A_TIME.lock().await;
-    // The workers connect as users do (the URL's TLS settings); this test's own look
-    // into the tables goes without TLS, which the loopback server also accepts.
-    let (client, connection) = tokio_postgres::connect(&without_tls(&url), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = plain_connection(&url).await;
     client
         .batch_execute("DROP TABLE IF EXISTS records, schema_version")
         .await
@@ -151,13 +150,9 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("semarize-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let input: String = (1..=RECORDS)
-        .map(|i| format!("{{\"id\": \"pg-{i}\", \"transcript\": \"Record {i}: losing hours.\"}}\n"))
-        .collect();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let dir = batch_dir("semarize-pg", RECORDS, |i| {
+        format!("{{\"id\": \"pg-{i}\", \"transcript\": \"Record {i}: losing hours.\"}}")
+    });
 
     // Creations answer after 1 s (under the 2 s lease): a record a worker has claimed
     // stays in `creating` long enough that the kill below always finds some held,
@@ -269,15 +264,9 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("semarize-pg-receiver-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let input: String = (1..=RECEIVED)
-        .map(|i| {
-            format!("{{\"id\": \"hook-{i}\", \"transcript\": \"Record {i}: budget $500.\"}}\n")
-        })
-        .collect();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let dir = batch_dir("semarize-pg-receiver", RECEIVED, |i| {
+        format!("{{\"id\": \"hook-{i}\", \"transcript\": \"Record {i}: budget $500.\"}}")
+    });
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -329,10 +318,7 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
     let _ = receiver.wait();
     assert!(first.success() && second.success(), "{first} {second}");
 
-    let (ledger, connection) = tokio_postgres::connect(&without_tls(&url), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let ledger = plain_connection(&url).await;
     let row = ledger
         .query_one(
             "SELECT COUNT(*) FILTER (WHERE state = 'succeeded'), COUNT(*), COALESCE(SUM(polls), 0)::BIGINT FROM records",
@@ -375,18 +361,11 @@ async fn four_workers_killed_at_random_points_finish_with_no_duplicate_and_no_lo
     })
     .await
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("semarize-pg-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let input: String = (1..=BATCH)
-        .map(|i| format!("{{\"id\": \"k-{i}\", \"transcript\": \"Record {i}: churn risk.\"}}\n"))
-        .collect();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let dir = batch_dir("semarize-pg-crash", BATCH, |i| {
+        format!("{{\"id\": \"k-{i}\", \"transcript\": \"Record {i}: churn risk.\"}}")
+    });
 
-    let (ledger, connection) = tokio_postgres::connect(&without_tls(&url), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let ledger = plain_connection(&url).await;
     let held = "SELECT COUNT(*) FROM records \
                 WHERE lease_owner = $1 AND state IN ('creating', 'accepted')";
 
