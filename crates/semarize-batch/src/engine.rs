@@ -385,8 +385,8 @@ impl BatchEngine {
                 .await?)
         };
         let finished = || async {
-            let counts = self.ledger.counts().await?;
-            Ok(counts.count(RecordState::Pending) + counts.count(RecordState::Creating) == 0)
+            const TO_CREATE: &[RecordState] = &[RecordState::Pending, RecordState::Creating];
+            Ok(!self.ledger.any_in(TO_CREATE).await?)
         };
         self.keep_busy(
             self.options.concurrency.max(1),
@@ -597,7 +597,7 @@ impl BatchEngine {
                 .claim_for_poll(&self.options.worker_id, now, lease_until, free)
                 .await?)
         };
-        let finished = || async { Ok(self.ledger.counts().await?.open() == 0) };
+        let finished = || async { Ok(!self.ledger.any_in(RecordState::OPEN).await?) };
         self.keep_busy(
             self.options.poll_concurrency.max(1),
             &self.poll_gate,

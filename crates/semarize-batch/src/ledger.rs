@@ -184,6 +184,13 @@ impl RecordState {
         RecordState::Rejected,
     ];
 
+    /// The states of a record not yet terminal.
+    pub const OPEN: &'static [RecordState] = &[
+        RecordState::Pending,
+        RecordState::Creating,
+        RecordState::Accepted,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -348,9 +355,7 @@ impl LedgerCounts {
 
     /// Records not yet terminal.
     pub fn open(&self) -> u64 {
-        self.count(RecordState::Pending)
-            + self.count(RecordState::Creating)
-            + self.count(RecordState::Accepted)
+        RecordState::OPEN.iter().map(|s| self.count(*s)).sum()
     }
 
     /// Records that ended without succeeding: failed, cancelled or rejected.
@@ -441,6 +446,17 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
 
     /// Counts per state and error code, and credits.
     fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>>;
+
+    /// Whether any record is in one of `states`. Every worker asks this each time it
+    /// finds nothing to claim, so a backend answers it from an index; this default counts
+    /// the whole ledger, which is right but costs a full scan.
+    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+        let counts = self.counts();
+        Box::pin(async move {
+            let counts = counts.await?;
+            Ok(states.iter().any(|state| counts.count(*state) > 0))
+        })
+    }
 
     /// Results in input order, `limit` rows after line `after_line`.
     fn results(

@@ -551,6 +551,23 @@ impl Ledger for SqliteLedger {
         })
     }
 
+    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+        self.with(move |connection| {
+            let placeholders = vec!["?"; states.len()].join(", ");
+            connection
+                .prepare_cached(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM records WHERE state IN ({placeholders}))"
+                ))
+                .and_then(|mut statement| {
+                    statement.query_row(
+                        rusqlite::params_from_iter(states.iter().map(|s| s.as_str())),
+                        |r| r.get::<_, bool>(0),
+                    )
+                })
+                .map_err(db)
+        })
+    }
+
     fn next_due_ms(&self) -> BoxFuture<Result<Option<i64>, LedgerError>> {
         self.with(|connection| {
             connection
@@ -626,6 +643,42 @@ mod tests {
             newest <= crate::now_ms() + 1_000,
             "updated_at {newest} lies in the future (now {now})"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn any_in_answers_per_state_as_the_counts_do() {
+        let dir = std::env::temp_dir().join(format!("semarize-any-in-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ledger = SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap();
+        let (pending, accepted) = (&[RecordState::Pending][..], &[RecordState::Accepted][..]);
+        assert!(!ledger.any_in(RecordState::OPEN).await.unwrap());
+        let now = crate::now_ms();
+        let kit = Kit::Code("A1B2C3D4".to_owned());
+        let record = NewRecord {
+            source_id: "a".to_owned(),
+            kit: kit.clone(),
+            input: r#"{"transcript": "t"}"#.to_owned(),
+            line: 1,
+            idempotency_key: "key-a".to_owned(),
+            rejected: None,
+            now_ms: now,
+        };
+        ledger.ingest(vec![record]).await.unwrap();
+        assert!(ledger.any_in(pending).await.unwrap());
+        assert!(!ledger.any_in(accepted).await.unwrap());
+        ledger
+            .claim_for_create("w", now, now + 60_000, 1)
+            .await
+            .unwrap();
+        ledger
+            .accepted("a", &kit, "run-a", "queued", now)
+            .await
+            .unwrap();
+        assert!(!ledger.any_in(pending).await.unwrap());
+        assert!(ledger.any_in(accepted).await.unwrap());
+        assert!(ledger.any_in(RecordState::OPEN).await.unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
