@@ -591,6 +591,19 @@ mod tests {
     use super::*;
     use crate::ledger::{Kit, Ledger, NewRecord};
 
+    /// A record of the Kit `A1B2C3D4` with the source id `id`.
+    fn record(id: &str, now_ms: i64) -> NewRecord {
+        NewRecord {
+            source_id: id.to_owned(),
+            kit: Kit::Code("A1B2C3D4".to_owned()),
+            input: r#"{"transcript": "t"}"#.to_owned(),
+            line: 1,
+            idempotency_key: format!("key-{id}"),
+            rejected: None,
+            now_ms,
+        }
+    }
+
     #[tokio::test]
     async fn updated_at_is_when_a_record_changed_never_its_next_poll() {
         let dir = std::env::temp_dir().join(format!("semarize-updated-at-{}", std::process::id()));
@@ -600,16 +613,10 @@ mod tests {
         let ledger = SqliteLedger::open(&path).unwrap();
         let now = crate::now_ms();
         let hour = 3_600_000;
-        let record = |id: &str| NewRecord {
-            source_id: id.to_owned(),
-            kit: Kit::Code("A1B2C3D4".to_owned()),
-            input: r#"{"transcript": "t"}"#.to_owned(),
-            line: 1,
-            idempotency_key: format!("key-{id}"),
-            rejected: None,
-            now_ms: now,
-        };
-        ledger.ingest(vec![record("a"), record("b")]).await.unwrap();
+        ledger
+            .ingest(vec![record("a", now), record("b", now)])
+            .await
+            .unwrap();
         let claimed = ledger
             .claim_for_create("w", now, now + 60_000, 10)
             .await
@@ -656,16 +663,7 @@ mod tests {
         assert!(!ledger.any_in(RecordState::OPEN).await.unwrap());
         let now = crate::now_ms();
         let kit = Kit::Code("A1B2C3D4".to_owned());
-        let record = NewRecord {
-            source_id: "a".to_owned(),
-            kit: kit.clone(),
-            input: r#"{"transcript": "t"}"#.to_owned(),
-            line: 1,
-            idempotency_key: "key-a".to_owned(),
-            rejected: None,
-            now_ms: now,
-        };
-        ledger.ingest(vec![record]).await.unwrap();
+        ledger.ingest(vec![record("a", now)]).await.unwrap();
         assert!(ledger.any_in(pending).await.unwrap());
         assert!(!ledger.any_in(accepted).await.unwrap());
         ledger
