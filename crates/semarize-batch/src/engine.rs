@@ -50,8 +50,10 @@ pub struct BatchOptions {
     pub lease: Duration,
     /// The cap of the delay between polls of one run (default 10 s).
     pub max_poll_delay: Duration,
-    /// With a webhook receiver, the first poll of a run waits this long: polls are then
-    /// only the fallback for late webhooks (default 30 s).
+    /// When webhooks complete the runs, the first poll of a run waits this long, so polls
+    /// are only the fallback for late webhooks. `None` (the default) polls from the start,
+    /// as the run's `Retry-After` advises; a batch with a webhook receiver sets
+    /// [`DEFAULT_WEBHOOK_GRACE`] unless told otherwise.
     pub webhook_grace: Option<Duration>,
     /// This worker's name in leases.
     pub worker_id: String,
@@ -236,6 +238,11 @@ pub(crate) fn terminal_from_run(run: &Run) -> Terminal {
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// How long a run's first poll waits when webhooks complete the runs, unless set
+/// ([`BatchOptions::webhook_grace`]): Semarize delivers within seconds of the end of a
+/// run, so polls only catch late deliveries.
+pub const DEFAULT_WEBHOOK_GRACE: Duration = Duration::from_secs(30);
 
 /// The first step of every engine backoff.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -729,5 +736,11 @@ impl Progress {
         if state != Some(RecordState::Succeeded) {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a record that a webhook made terminal.
+    pub fn record_webhook_completion(&self, state: RecordState) {
+        self.by_webhook.fetch_add(1, Ordering::Relaxed);
+        self.record_done(Some(state));
     }
 }

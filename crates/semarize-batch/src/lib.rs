@@ -49,7 +49,7 @@ mod postgres;
 use std::sync::Arc;
 
 pub use completion::{Completion, complete_from_webhook};
-pub use engine::{BatchEngine, BatchOptions, Progress, RunEnd};
+pub use engine::{BatchEngine, BatchOptions, DEFAULT_WEBHOOK_GRACE, Progress, RunEnd};
 pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{
     CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
@@ -64,7 +64,7 @@ pub use results::{ResultFormat, write_results};
 pub use sqlite::SqliteLedger;
 #[cfg(feature = "webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
-pub use webhook::{ReceiverOptions, WebhookReceiver, start_webhook_receiver};
+pub use webhook::{Delivery, Receiver, ReceiverOptions, WebhookReceiver, start_webhook_receiver};
 
 /// A batch operation failed. Each variant keeps the error underneath as its `source`.
 #[derive(Debug, thiserror::Error)]
@@ -124,30 +124,41 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Opens a ledger that must exist already: what read-only commands and replays use, so a
-/// mistyped path is an error instead of a new, empty ledger.
-pub async fn open_existing_ledger(location: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
-    let is_url = location.starts_with("postgres://") || location.starts_with("postgresql://");
-    if !is_url && !std::path::Path::new(location).is_file() {
-        return Err(LedgerError::Open {
-            location: location.to_owned(),
-            reason: "no ledger file there (check the path; only `batch run` creates a ledger)"
-                .into(),
-        });
-    }
-    open_ledger(location).await
+/// Whether opening a ledger may create it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// A new, empty ledger where there is none: what a batch run does.
+    IfMissing,
+    /// The ledger must be there already ([`LedgerError::NotFound`] otherwise).
+    Never,
 }
 
-/// Opens a ledger: a `postgres://` or `postgresql://` URL (feature `postgres`), or a SQLite
+/// Opens a ledger that must exist already: what a webhook receiver, `batch status` and
+/// `batch replay` use, so that a mistyped path or URL is [`LedgerError::NotFound`] instead
+/// of a new, empty ledger that would acknowledge deliveries for runs it never heard of.
+/// Nothing is created: no SQLite file, no PostgreSQL table. (A ledger of an older schema
+/// is upgraded.)
+pub async fn open_existing_ledger(location: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    open(location, Create::Never).await
+}
+
+/// Opens a ledger, creating it when there is none: a `postgres://` or `postgresql://` URL
+/// (feature `postgres`; the database must exist, its tables are created), or a SQLite
 /// file path (feature `sqlite`).
 pub async fn open_ledger(location: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    open(location, Create::IfMissing).await
+}
+
+async fn open(location: &str, create: Create) -> Result<Arc<dyn Ledger>, LedgerError> {
     if location.starts_with("postgres://") || location.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
-            return Ok(Arc::new(PostgresLedger::connect(location).await?));
+            return Ok(Arc::new(
+                PostgresLedger::connect_with(location, create).await?,
+            ));
         }
         #[cfg(not(feature = "postgres"))]
-        return Err(LedgerError::Open {
+        return Err(LedgerError::Invalid {
             location: "a PostgreSQL URL".into(),
             reason: "this build has no PostgreSQL support (feature `postgres`)".into(),
         });
@@ -155,15 +166,18 @@ pub async fn open_ledger(location: &str) -> Result<Arc<dyn Ledger>, LedgerError>
     #[cfg(feature = "sqlite")]
     {
         let path = std::path::PathBuf::from(location);
-        let ledger = tokio::task::spawn_blocking(move || SqliteLedger::open(&path))
+        let ledger = tokio::task::spawn_blocking(move || SqliteLedger::open_with(&path, create))
             .await
             .map_err(LedgerError::database)??;
         Ok(Arc::new(ledger))
     }
     #[cfg(not(feature = "sqlite"))]
-    Err(LedgerError::Open {
-        location: location.to_owned(),
-        reason: "this build has no SQLite support (feature `sqlite`); give a postgres:// URL"
-            .into(),
-    })
+    {
+        let _ = create;
+        Err(LedgerError::Invalid {
+            location: location.to_owned(),
+            reason: "this build has no SQLite support (feature `sqlite`); give a postgres:// URL"
+                .into(),
+        })
+    }
 }

@@ -10,6 +10,7 @@ use super::ledger::{
     CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
     ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
 };
+use crate::Create;
 use semarize::runtime::BoxFuture;
 
 /// Versioned migrations, applied in order; the index + 1 is the version.
@@ -253,14 +254,25 @@ fn tls(root_file: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConne
 }
 
 impl PostgresLedger {
-    /// Connects and applies pending migrations (serialized across workers).
+    /// Connects, creates the ledger's tables when the database has none, and applies
+    /// pending migrations (serialized across workers).
     ///
     /// TLS follows the URL's `sslmode` (`disable`, `prefer` by default, `require`); the
     /// server's certificate is verified against the system's roots, or against
     /// `sslrootcert=/path/ca.pem` (for managed databases with their own CA).
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        Self::connect_with(url, Create::IfMissing).await
+    }
+
+    /// [`PostgresLedger::connect`] for a ledger that must exist: a database without the
+    /// ledger's tables is [`LedgerError::NotFound`], and nothing is created in it.
+    pub async fn connect_existing(url: &str) -> Result<Self, LedgerError> {
+        Self::connect_with(url, Create::Never).await
+    }
+
+    pub(crate) async fn connect_with(url: &str, create: Create) -> Result<Self, LedgerError> {
         let location = redact(url);
-        let open = |reason: String| LedgerError::Open {
+        let open = |reason: String| LedgerError::Invalid {
             location: location.clone(),
             reason,
         };
@@ -305,15 +317,17 @@ impl PostgresLedger {
             .map_err(|e| open(e.to_string()))?;
         // The first connection now: a wrong URL, password or certificate is an error of
         // `connect`, not of the first operation.
-        let no_answer = || {
-            open(format!(
+        let no_answer = || LedgerError::Unavailable {
+            location: location.clone(),
+            reason: format!(
                 "no answer within {} s (set connect_timeout in the URL to wait longer)",
                 connect_timeout.as_secs()
-            ))
+            ),
+            source: None,
         };
         let mut client = match tokio::time::timeout(connect_timeout, pool.get()).await {
             Err(_) | Ok(Err(deadpool_postgres::PoolError::Timeout(_))) => return Err(no_answer()),
-            Ok(Err(e)) => return Err(open(with_causes(&e))),
+            Ok(Err(e)) => return Err(connect_error(&location, e)),
             Ok(Ok(client)) => client,
         };
         // Migrations are serialized by a session lock, so on this one connection; dropping
@@ -322,12 +336,26 @@ impl PostgresLedger {
             client
                 .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
                 .await
-                .map_err(|e| open(e.to_string()))?;
-            let migrated = migrate(&mut client).await;
+                .map_err(db)?;
+            // No early return until the lock is released: the connection goes back to
+            // the pool.
+            let existing = match create {
+                Create::IfMissing => Ok(true),
+                Create::Never => has_schema(&client).await,
+            };
+            let migrated = match existing {
+                Ok(true) => migrate(&mut client).await,
+                Ok(false) => Err(LedgerError::NotFound {
+                    location: location.clone(),
+                    reason: "the database has no ledger tables (only a batch run creates them)"
+                        .into(),
+                }),
+                Err(e) => Err(e),
+            };
             client
                 .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
                 .await
-                .map_err(|e| open(e.to_string()))?;
+                .map_err(db)?;
             migrated
         })
         .await?;
@@ -336,6 +364,46 @@ impl PostgresLedger {
             unanalyzed: Default::default(),
             location,
         })
+    }
+}
+
+/// Whether the database holds the ledger's tables (any schema version).
+async fn has_schema(client: &Client) -> Result<bool, LedgerError> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass('records') IS NOT NULL AND to_regclass('schema_version') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.get(0))
+}
+
+/// The first connection failed: a database that does not exist is not found, refused
+/// credentials are the URL's fault, anything else (refused, reset, a TLS handshake that
+/// failed) is the database being unavailable.
+fn connect_error(location: &str, error: deadpool_postgres::PoolError) -> LedgerError {
+    use tokio_postgres::error::SqlState;
+    let reason = with_causes(&error);
+    let code = match &error {
+        deadpool_postgres::PoolError::Backend(e) => e.code().cloned(),
+        _ => None,
+    };
+    match code {
+        Some(code) if code == SqlState::INVALID_CATALOG_NAME => LedgerError::NotFound {
+            location: location.to_owned(),
+            reason,
+        },
+        // Class 28: invalid authorization (a wrong user or password).
+        Some(code) if code.code().starts_with("28") => LedgerError::Invalid {
+            location: location.to_owned(),
+            reason,
+        },
+        _ => LedgerError::Unavailable {
+            location: location.to_owned(),
+            reason,
+            source: Some(Box::new(error)),
+        },
     }
 }
 

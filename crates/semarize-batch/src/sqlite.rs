@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::Create;
 
 use super::ledger::{
     CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
@@ -48,14 +50,48 @@ fn db(e: rusqlite::Error) -> LedgerError {
 }
 
 impl SqliteLedger {
-    /// Opens (or creates) the ledger file, takes its exclusive lock, applies pending
-    /// migrations, and releases leases left by processes that died.
+    /// Opens the ledger file, creating it when there is none, takes its exclusive lock,
+    /// applies pending migrations, and releases leases left by processes that died.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        Self::open_with(path, Create::IfMissing)
+    }
+
+    /// [`SqliteLedger::open`] for a ledger that must exist: a file that is not there, or
+    /// holds no ledger, is [`LedgerError::NotFound`], and nothing is created.
+    pub fn open_existing(path: &Path) -> Result<Self, LedgerError> {
+        Self::open_with(path, Create::Never)
+    }
+
+    pub(crate) fn open_with(path: &Path, create: Create) -> Result<Self, LedgerError> {
         let location = path.display().to_string();
-        let open_error = |reason: String| LedgerError::Open {
+        let invalid = |reason: String| LedgerError::Invalid {
             location: location.clone(),
             reason,
         };
+        let not_found = |reason: &str| LedgerError::NotFound {
+            location: location.clone(),
+            reason: format!("{reason} (check the path; only a batch run creates a ledger)"),
+        };
+        if create == Create::Never {
+            // Looked at before the lock file is made: a path that holds no ledger is left
+            // exactly as it was.
+            if !path.is_file() {
+                return Err(not_found("no such file"));
+            }
+            let holds_ledger = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|connection| has_schema(&connection));
+            let not_a_database = |e: &rusqlite::Error| {
+                e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase)
+            };
+            match holds_ledger {
+                Ok(true) => {}
+                Ok(false) => return Err(not_found("the file holds no ledger")),
+                Err(e) if not_a_database(&e) => {
+                    return Err(not_found("the file is not a SQLite database"));
+                }
+                Err(e) => return Err(invalid(e.to_string())),
+            }
+        }
         // `<file name>.lock`, the whole name kept: `l.db` and `l.sqlite` in one folder are
         // two ledgers with two locks.
         let mut lock_name = path.file_name().unwrap_or_default().to_os_string();
@@ -66,18 +102,18 @@ impl SqliteLedger {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| open_error(format!("{}: {e}", lock_path.display())))?;
+            .map_err(|e| invalid(format!("{}: {e}", lock_path.display())))?;
         lock.try_lock().map_err(|_| {
-            open_error(
+            invalid(
                 "another process is using this ledger (use PostgreSQL for several workers)".into(),
             )
         })?;
-        let connection = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        let connection = Connection::open(path).map_err(|e| invalid(e.to_string()))?;
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
-            .map_err(|e| open_error(e.to_string()))?;
+            .map_err(|e| invalid(e.to_string()))?;
         migrate(&connection).map_err(|e| match e {
-            LedgerError::Database { message, .. } => open_error(message),
+            LedgerError::Database { message, .. } => invalid(message),
             other => other,
         })?;
         // We hold the only lock: leases of earlier processes belong to the dead. Records
@@ -88,7 +124,7 @@ impl SqliteLedger {
                 "UPDATE records SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE state = 'creating';
                  UPDATE records SET lease_owner = NULL, lease_until = NULL WHERE state = 'accepted' AND lease_until IS NOT NULL;",
             )
-            .map_err(|e| open_error(e.to_string()))?;
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(SqliteLedger {
             connection: Arc::new(Mutex::new(connection)),
             location,
@@ -111,6 +147,15 @@ impl SqliteLedger {
             .map_err(LedgerError::database)?
         })
     }
+}
+
+/// Whether the file holds a ledger's tables (any schema version).
+fn has_schema(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT COUNT(*) = 2 FROM sqlite_master WHERE type = 'table' AND name IN ('records', 'schema_version')",
+        [],
+        |r| r.get(0),
+    )
 }
 
 fn migrate(connection: &Connection) -> Result<(), LedgerError> {

@@ -1,5 +1,8 @@
-//! Webhook completion for batches: a local receiver that verifies, dedupes and finishes
-//! records by run id, so polls are only the fallback for late webhooks.
+//! The one webhook receiver: verifies each delivery, drops repeated ones, completes the
+//! ledger's record of the run, and answers 503 when the record could not be stored so that
+//! Semarize delivers again. A batch run's own receiver ([`start_webhook_receiver`]) and a
+//! standalone one in front of a shared ledger (`semarize webhooks listen --ledger`) are
+//! both this [`Receiver`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,55 +17,214 @@ use super::engine::Progress;
 use super::ledger::Ledger;
 use crate::BatchError;
 use semarize::Client;
-use semarize::webhooks::{DedupeBy, Deduper, Verifier, Webhook};
+use semarize::webhooks::{DedupeBy, Deduper, VerifiedEvent, Verifier, Webhook};
 
-#[derive(Clone)]
-struct ReceiverState {
-    verifier: Arc<Verifier>,
-    deduper: Deduper,
-    ledger: Arc<dyn Ledger>,
-    client: Client,
-    progress: Arc<Progress>,
+/// What the receiver did with one verified delivery (given to
+/// [`Receiver::on_delivery`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// A delivery seen before (the same `Semarize-Delivery-Id`): acknowledged, nothing
+    /// done.
+    Duplicate,
+    /// Verified and acknowledged; the receiver has no ledger to complete.
+    Received,
+    /// Verified, and the ledger's record was completed or left as it was.
+    Completed(Completion),
+    /// The record could not be stored (the message says why): answered 503, so Semarize
+    /// delivers again.
+    NotStored(String),
 }
 
-impl FromRef<ReceiverState> for Arc<Verifier> {
-    fn from_ref(state: &ReceiverState) -> Self {
-        state.verifier.clone()
+/// Called for each verified delivery with what was done.
+type Observer = Arc<dyn Fn(&VerifiedEvent, &Delivery) + Send + Sync>;
+
+/// A webhook receiver: verification, dedupe, completion of a ledger's records, 503 when a
+/// record cannot be stored. Build it, then [`serve`](Receiver::serve) it or mount its
+/// [`router`](Receiver::router) in your own axum application.
+///
+/// ```no_run
+/// # async fn demo(client: semarize::Client) -> Result<(), semarize_batch::BatchError> {
+/// use semarize::webhooks::Verifier;
+/// use semarize_batch::{Receiver, open_existing_ledger};
+///
+/// let ledger = open_existing_ledger("postgres://ledger.internal/batches").await?;
+/// let verifier = Verifier::new(["whsec_current", "whsec_previous"])?;
+/// let receiver = Receiver::new(verifier)
+///     .completing(ledger, client)
+///     .serve("0.0.0.0:8788".parse().unwrap())
+///     .await?;
+/// receiver.wait().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Receiver {
+    verifier: Arc<Verifier>,
+    deduper: Deduper,
+    completion: Option<(Arc<dyn Ledger>, Client)>,
+    progress: Option<Arc<Progress>>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("verifier", &self.verifier)
+            .field(
+                "ledger",
+                &self.completion.as_ref().map(|(ledger, _)| ledger),
+            )
+            .finish_non_exhaustive()
     }
 }
 
-/// A running receiver.
+impl FromRef<Receiver> for Arc<Verifier> {
+    fn from_ref(receiver: &Receiver) -> Self {
+        receiver.verifier.clone()
+    }
+}
+
+impl Receiver {
+    /// A receiver that verifies with `verifier` and drops repeated deliveries (by
+    /// `Semarize-Delivery-Id`, in memory).
+    pub fn new(verifier: Verifier) -> Self {
+        Receiver {
+            verifier: Arc::new(verifier),
+            deduper: Deduper::in_memory(DedupeBy::DeliveryId),
+            completion: None,
+            progress: None,
+            observer: None,
+        }
+    }
+
+    /// Completes `ledger`'s records from the deliveries; thin events are completed by
+    /// reading the run with `client`. Open the ledger with
+    /// [`open_existing_ledger`](crate::open_existing_ledger): a receiver in front of a
+    /// ledger that does not exist would acknowledge every delivery and store nothing.
+    pub fn completing(mut self, ledger: Arc<dyn Ledger>, client: Client) -> Self {
+        self.completion = Some((ledger, client));
+        self
+    }
+
+    /// Counts completions in `progress` (a batch run's live counters).
+    pub fn progress(mut self, progress: Arc<Progress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Calls `observer` with each verified delivery and what was done with it (to print
+    /// or log it).
+    pub fn on_delivery(
+        mut self,
+        observer: impl Fn(&VerifiedEvent, &Delivery) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// What to do with one verified delivery, and the status to answer it with.
+    async fn handle(&self, event: &VerifiedEvent) -> (StatusCode, Delivery) {
+        if !self.deduper.first_delivery(event) {
+            return (StatusCode::OK, Delivery::Duplicate);
+        }
+        let Some((ledger, client)) = &self.completion else {
+            return (StatusCode::OK, Delivery::Received);
+        };
+        match complete_from_webhook(ledger.as_ref(), client, event).await {
+            Ok(completion) => {
+                if let (Completion::Finished(state), Some(progress)) = (completion, &self.progress)
+                {
+                    progress.record_webhook_completion(state);
+                }
+                (StatusCode::OK, Delivery::Completed(completion))
+            }
+            // Nothing stored: a 5xx makes Semarize deliver again (a new delivery id, so
+            // the dedupe lets it through).
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Delivery::NotStored(e.to_string()),
+            ),
+        }
+    }
+
+    /// The receiver as an axum router: it answers POST on any path.
+    pub fn router(self) -> Router {
+        async fn receive(State(receiver): State<Receiver>, Webhook(event): Webhook) -> StatusCode {
+            let (status, delivery) = receiver.handle(&event).await;
+            if let Some(observer) = &receiver.observer {
+                observer(&event, &delivery);
+            }
+            status
+        }
+        Router::new().fallback(post(receive)).with_state(self)
+    }
+
+    /// Listens on `listen` and serves until the returned handle is dropped.
+    pub async fn serve(self, listen: SocketAddr) -> Result<WebhookReceiver, BatchError> {
+        let listener = bind(listen).await?;
+        let addr = local_addr(&listener, listen)?;
+        Ok(self.serve_on(listener, addr, format!("http://{addr}/webhooks/semarize")))
+    }
+
+    fn serve_on(
+        self,
+        listener: tokio::net::TcpListener,
+        addr: SocketAddr,
+        url: String,
+    ) -> WebhookReceiver {
+        let app = self.router();
+        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        WebhookReceiver { addr, url, task }
+    }
+}
+
+async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, BatchError> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| BatchError::Listen {
+            addr: listen,
+            source,
+        })
+}
+
+fn local_addr(
+    listener: &tokio::net::TcpListener,
+    listen: SocketAddr,
+) -> Result<SocketAddr, BatchError> {
+    listener.local_addr().map_err(|source| BatchError::Listen {
+        addr: listen,
+        source,
+    })
+}
+
+/// A running receiver; dropping it stops it.
 #[derive(Debug)]
 pub struct WebhookReceiver {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The URL registered with the API.
+    /// The URL registered with the API (or, for a receiver that registered nothing, its
+    /// local address).
     pub url: String,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl WebhookReceiver {
+    /// Serves until the server fails (it does not end by itself otherwise).
+    pub async fn wait(mut self) -> Result<(), BatchError> {
+        let addr = self.addr;
+        let ended = (&mut self.task).await;
+        let source = match ended {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(e) => std::io::Error::other(e),
+        };
+        Err(BatchError::Listen { addr, source })
+    }
 }
 
 impl Drop for WebhookReceiver {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-async fn receive(State(state): State<ReceiverState>, Webhook(event): Webhook) -> StatusCode {
-    if !state.deduper.first_delivery(&event) {
-        return StatusCode::OK;
-    }
-    match complete_from_webhook(state.ledger.as_ref(), &state.client, &event).await {
-        Ok(Completion::Finished(finished)) => {
-            state
-                .progress
-                .by_webhook
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            state.progress.record_done(Some(finished));
-            StatusCode::OK
-        }
-        Ok(_) => StatusCode::OK,
-        // Not stored: answer 5xx so Semarize delivers again.
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -99,7 +261,7 @@ impl ReceiverOptions {
 
 /// Binds `listen`, registers the receiver as the workspace's endpoint (see
 /// [`ReceiverOptions`]: an existing endpoint elsewhere is kept unless replacing is asked),
-/// and serves it.
+/// and serves a [`Receiver`] completing `ledger`'s records with the new secret.
 pub async fn start_webhook_receiver(
     listen: SocketAddr,
     client: Client,
@@ -107,14 +269,8 @@ pub async fn start_webhook_receiver(
     progress: Arc<Progress>,
     options: ReceiverOptions,
 ) -> Result<WebhookReceiver, BatchError> {
-    let listen_error = |source| BatchError::Listen {
-        addr: listen,
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(listen_error)?;
-    let addr = listener.local_addr().map_err(listen_error)?;
+    let listener = bind(listen).await?;
+    let addr = local_addr(&listener, listen)?;
     let url = options
         .public_url
         .clone()
@@ -133,20 +289,8 @@ pub async fn start_webhook_receiver(
         });
     }
     let registered = client.webhooks().upsert(&url).send().await?;
-    let state = ReceiverState {
-        verifier: Arc::new(Verifier::from_secrets([registered.secret])?),
-        deduper: Deduper::in_memory(DedupeBy::DeliveryId),
-        ledger,
-        client,
-        progress,
-    };
-    let app = Router::new()
-        .route("/webhooks/semarize", post(receive))
-        .with_state(state);
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the webhook receiver stopped");
-        }
-    });
-    Ok(WebhookReceiver { addr, url, task })
+    let receiver = Receiver::new(Verifier::from_secrets([registered.secret])?)
+        .completing(ledger, client)
+        .progress(progress);
+    Ok(receiver.serve_on(listener, addr, url))
 }

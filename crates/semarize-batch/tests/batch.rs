@@ -491,8 +491,27 @@ async fn ledgers_are_opened_only_where_they_exist_and_locked_by_full_name() {
     let err = batch::open_existing_ledger(missing.to_str().unwrap())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("no ledger file"), "{err}");
+    assert!(matches!(err, batch::LedgerError::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains("no such file"), "{err}");
+    assert!(!err.is_unavailable());
     assert!(!missing.exists(), "nothing was created");
+    assert!(
+        !dir.join("typo.sqlite.lock").exists(),
+        "not even a lock file"
+    );
+    // An empty file is an empty SQLite database: no ledger, and it stays empty.
+    let other = dir.join("other.sqlite");
+    std::fs::write(&other, b"").unwrap();
+    let err = batch::open_existing_ledger(other.to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("holds no ledger"), "{err}");
+    assert!(std::fs::read(&other).unwrap().is_empty());
+    // A ledger that exists opens.
+    drop(SqliteLedger::open(&dir.join("real.sqlite")).unwrap());
+    batch::open_existing_ledger(dir.join("real.sqlite").to_str().unwrap())
+        .await
+        .expect("an existing ledger opens");
 
     let db = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let sqlite = SqliteLedger::open(&dir.join("l.sqlite")).expect("a second lock, not the first");

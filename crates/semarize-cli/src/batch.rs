@@ -102,10 +102,10 @@ pub struct RunArgs {
     /// deliveries come here and its old secret stops working).
     #[arg(long, requires = "webhook_listen")]
     pub replace_webhook: bool,
-    /// Webhooks are received elsewhere (`semarize webhooks listen --ledger` on this
-    /// ledger): a run's first poll waits this many seconds, so polls are only the
-    /// fallback for late webhooks.
-    #[arg(long, value_name = "SECONDS", conflicts_with = "webhook_listen")]
+    /// A run's first poll waits this many seconds, so polls are only the fallback for
+    /// late webhooks: for webhooks received elsewhere (`semarize webhooks listen --ledger`
+    /// on this ledger), or with --webhook-listen (default 30 there).
+    #[arg(long, value_name = "SECONDS")]
     pub webhook_grace: Option<u64>,
     /// This worker's name in the ledger's leases (default: random).
     #[arg(long)]
@@ -126,10 +126,23 @@ impl RunArgs {
     }
 }
 
-fn ledger_failure(e: BatchError) -> Failure {
+/// A batch's failure by cause: the API's as for every command, a ledger's by
+/// [`ledger_failure`], a file or listening address that cannot be used is usage (2).
+pub fn batch_failure(e: BatchError) -> Failure {
     match e {
         BatchError::Api(e) => Failure::from(e),
+        BatchError::Ledger(e) => ledger_failure(&e),
         other => Failure::usage(with_causes(&other)),
+    }
+}
+
+/// A ledger that is not there, a wrong location or a corrupted ledger is configuration
+/// (2); a database that cannot be reached, or fails mid-run, is unavailable (4).
+pub fn ledger_failure(e: &batch::LedgerError) -> Failure {
+    if e.is_unavailable() {
+        Failure::unavailable(with_causes(e))
+    } else {
+        Failure::usage(with_causes(e))
     }
 }
 
@@ -148,17 +161,18 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Opens a batch's ledger, creating it when there is none: only `batch run` does.
 pub async fn open(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
     batch::open_ledger(location)
         .await
-        .map_err(|e| Failure::usage(with_causes(&e)))
+        .map_err(|e| ledger_failure(&e))
 }
 
-/// Opens a ledger that must exist (status, replay): never creates an empty one.
-async fn open_existing(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
+/// Opens a ledger that must exist (status, replay, a webhook receiver): never creates one.
+pub async fn open_existing(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
     batch::open_existing_ledger(location)
         .await
-        .map_err(|e| Failure::usage(with_causes(&e)))
+        .map_err(|e| ledger_failure(&e))
 }
 
 impl BatchCommand {
@@ -167,9 +181,9 @@ impl BatchCommand {
             BatchCommand::Run(args) => {
                 let client = cli.client()?;
                 let ledger = open(&args.ledger).await?;
-                let (counts, end) = run_batch(&client, ledger, args).await?;
+                let (counts, stopped) = run_batch(&client, ledger, args).await?;
                 summary(&counts, format);
-                outcome(&counts, end)
+                outcome(&counts, stopped)
             }
             BatchCommand::Status { ledger } => {
                 let ledger = open_existing(ledger).await?;
@@ -194,29 +208,56 @@ impl BatchCommand {
                 let count = ledger
                     .replay(selection, batch_now())
                     .await
-                    .map_err(|e| Failure::usage(with_causes(&e)))?;
+                    .map_err(|e| ledger_failure(&e))?;
                 eprintln!("replaying {count} records with a new generation (new Idempotency-Keys)");
                 let options = BatchOptions::default().concurrency(*concurrency);
-                let (counts, end) = execute(&client, ledger.clone(), options).await?;
+                let (counts, stopped) = execute(&client, ledger.clone(), options).await?;
                 if let Some(out) = out {
                     write(ledger.as_ref(), out, (*file_format).into()).await?;
                 }
                 summary(&counts, format);
-                outcome(&counts, end)
+                outcome(&counts, stopped)
             }
         }
     }
 }
 
-/// The exit of a batch command whose summary is printed: 130 when a signal stopped it,
-/// else [`records_outcome`].
-pub fn outcome(counts: &LedgerCounts, end: RunEnd) -> Result<(), Failure> {
-    if end == RunEnd::Stopped {
+/// The signal that stopped a batch: it exits 128 + the signal's number, the shell's
+/// convention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGINT (Ctrl-C): exit 130.
+    Interrupt,
+    /// SIGTERM: exit 143.
+    Terminate,
+}
+
+impl StopSignal {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            StopSignal::Interrupt => 130,
+            StopSignal::Terminate => 143,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+        }
+    }
+}
+
+/// The exit of a batch command whose summary is printed: 130 or 143 when a signal stopped
+/// it, else [`records_outcome`].
+pub fn outcome(counts: &LedgerCounts, stopped: Option<StopSignal>) -> Result<(), Failure> {
+    if let Some(signal) = stopped {
         return Err(Failure {
-            exit_code: 130,
+            exit_code: signal.exit_code(),
             message: format!(
-                "stopped by a signal with {} of {} records still open; every answer received \
+                "stopped by {} with {} of {} records still open; every answer received \
                  is in the ledger: run the same command again to resume",
+                signal.name(),
                 counts.open(),
                 counts.total()
             ),
@@ -225,20 +266,24 @@ pub fn outcome(counts: &LedgerCounts, end: RunEnd) -> Result<(), Failure> {
     records_outcome(counts)
 }
 
-/// Completes on the first SIGINT (Ctrl-C) or SIGTERM. A second one ends the process at
-/// once (exit 130), which is safe: the ledger resumes without duplicates. The handlers
-/// are installed when this is called, before any work starts, so no signal falls between
-/// starting and listening.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM, after noting which in `stopped_by`.
+/// A second one ends the process at once with that second signal's code, which is safe:
+/// the ledger resumes without duplicates. The handlers are installed when this is called,
+/// before any work starts, so no signal falls between starting and listening.
+fn shutdown_signal(
+    stopped_by: Arc<std::sync::OnceLock<StopSignal>>,
+) -> impl std::future::Future<Output = ()> {
     let mut signals = Signals::install();
     async move {
-        signals.next().await;
+        let first = signals.next().await;
+        let _ = stopped_by.set(first);
         eprintln!(
-            "stopping: finishing the requests in flight (send the signal again to stop at once)"
+            "stopping on {}: finishing the requests in flight (send a signal again to stop at once)",
+            first.name()
         );
         tokio::spawn(async move {
-            signals.next().await;
-            std::process::exit(130);
+            let second = signals.next().await;
+            std::process::exit(i32::from(second.exit_code()));
         });
     }
 }
@@ -246,7 +291,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// SIGINT and SIGTERM, listened to from the moment of installation.
 struct Signals {
     #[cfg(unix)]
-    streams: Vec<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -255,36 +302,37 @@ impl Signals {
         {
             use tokio::signal::unix::{SignalKind, signal};
             Signals {
-                streams: [SignalKind::interrupt(), SignalKind::terminate()]
-                    .into_iter()
-                    .filter_map(|kind| signal(kind).ok())
-                    .collect(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
         }
         #[cfg(not(unix))]
         Signals {}
     }
 
-    async fn next(&mut self) {
+    /// The next signal; never, when no handler could be installed.
+    async fn next(&mut self) -> StopSignal {
         #[cfg(unix)]
         {
-            match self.streams.as_mut_slice() {
-                [interrupt, terminate] => {
-                    tokio::select! {
-                        _ = interrupt.recv() => {}
-                        _ = terminate.recv() => {}
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
                     }
+                    None => std::future::pending().await,
                 }
-                [one] => {
-                    one.recv().await;
-                }
-                // No handler could be installed: never stop early.
-                _ => std::future::pending().await,
+            }
+            tokio::select! {
+                () = recv(&mut self.interrupt) => StopSignal::Interrupt,
+                () = recv(&mut self.terminate) => StopSignal::Terminate,
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = tokio::signal::ctrl_c().await;
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => StopSignal::Interrupt,
+                Err(_) => std::future::pending().await,
+            }
         }
     }
 }
@@ -314,7 +362,7 @@ fn batch_now() -> i64 {
 async fn write(ledger: &dyn Ledger, out: &Path, format: ResultFormat) -> Result<u64, Failure> {
     let rows = batch::write_results(ledger, out, format)
         .await
-        .map_err(ledger_failure)?;
+        .map_err(batch_failure)?;
     eprintln!("results: {} ({rows} records)", out.display());
     Ok(rows)
 }
@@ -325,7 +373,7 @@ pub async fn run_batch(
     client: &Client,
     ledger: Arc<dyn Ledger>,
     args: &RunArgs,
-) -> Result<(LedgerCounts, RunEnd), Failure> {
+) -> Result<(LedgerCounts, Option<StopSignal>), Failure> {
     let file = std::fs::File::open(&args.input).map_err(|e| {
         Failure::usage(format!(
             "cannot read input file {}: {e}",
@@ -334,7 +382,7 @@ pub async fn run_batch(
     })?;
     let report = batch::ingest_jsonl(ledger.as_ref(), std::io::BufReader::new(file), &args.kit())
         .await
-        .map_err(ledger_failure)?;
+        .map_err(batch_failure)?;
     for (line, why) in &report.rejected_lines {
         eprintln!("rejected input line {line}: {why}");
     }
@@ -374,9 +422,11 @@ pub async fn run_batch(
                 receiver_options,
             )
             .await
-            .map_err(ledger_failure)?;
+            .map_err(batch_failure)?;
             eprintln!("webhooks: receiving on {}", receiver.url);
-            options.webhook_grace = Some(Duration::from_secs(30));
+            if args.webhook_grace.is_none() {
+                options = options.webhook_grace(batch::DEFAULT_WEBHOOK_GRACE);
+            }
             Some(receiver)
         }
         None => None,
@@ -390,27 +440,31 @@ async fn execute(
     client: &Client,
     ledger: Arc<dyn Ledger>,
     options: BatchOptions,
-) -> Result<(LedgerCounts, RunEnd), Failure> {
+) -> Result<(LedgerCounts, Option<StopSignal>), Failure> {
     execute_with(client, ledger, options, Arc::new(Progress::default())).await
 }
 
+/// Runs the engine until every record is terminal or a signal stops it; the final counts,
+/// and the signal if one stopped it.
 async fn execute_with(
     client: &Client,
     ledger: Arc<dyn Ledger>,
     options: BatchOptions,
     progress: Arc<Progress>,
-) -> Result<(LedgerCounts, RunEnd), Failure> {
+) -> Result<(LedgerCounts, Option<StopSignal>), Failure> {
     let engine = BatchEngine::new(ledger.clone(), client.clone(), options, progress.clone());
     let display = tokio::spawn(show_progress(progress.clone()));
-    let result = engine.run_until(shutdown_signal()).await;
+    let stopped_by = Arc::new(std::sync::OnceLock::new());
+    let result = engine.run_until(shutdown_signal(stopped_by.clone())).await;
     display.abort();
     let _ = display.await;
-    let end = result.map_err(ledger_failure)?;
-    let counts = ledger
-        .counts()
-        .await
-        .map_err(|e| Failure::usage(with_causes(&e)))?;
-    Ok((counts, end))
+    let end = result.map_err(batch_failure)?;
+    let counts = ledger.counts().await.map_err(|e| ledger_failure(&e))?;
+    let stopped = match end {
+        RunEnd::Stopped => stopped_by.get().copied(),
+        _ => None,
+    };
+    Ok((counts, stopped))
 }
 
 /// Progress bars on a terminal, a plain line every two seconds otherwise.
@@ -500,7 +554,7 @@ async fn status(
             let missing = ledger
                 .runs_without_credits(200)
                 .await
-                .map_err(|e| Failure::usage(with_causes(&e)))?;
+                .map_err(|e| ledger_failure(&e))?;
             if missing.is_empty() {
                 break;
             }
@@ -509,14 +563,11 @@ async fn status(
                 ledger
                     .set_credits(&run.source_id, &run.kit, usage.credits_consumed as i64)
                     .await
-                    .map_err(|e| Failure::usage(with_causes(&e)))?;
+                    .map_err(|e| ledger_failure(&e))?;
             }
         }
     }
-    let counts = ledger
-        .counts()
-        .await
-        .map_err(|e| Failure::usage(with_causes(&e)))?;
+    let counts = ledger.counts().await.map_err(|e| ledger_failure(&e))?;
     summary(&counts, format);
     if format == OutputFormat::Table {
         match (counts.credits_unknown, client) {

@@ -2,11 +2,10 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use semarize::webhooks::{DedupeBy, Deduper, Verifier, WebhookError};
+use semarize::webhooks::{Verifier, WebhookError};
 use semarize::{Client, RunMode, WaitOptions};
 
 use crate::output::{self, Failure, OutputFormat};
@@ -493,14 +492,14 @@ impl WebhooksCommand {
             } => {
                 let verifier = verifier(secrets, semarize::webhooks::DEFAULT_TOLERANCE)?
                     .max_body_bytes(*max_body_bytes);
-                let completion = match ledger {
-                    Some(location) => Some(LedgerCompletion {
-                        ledger: crate::batch::open(location).await?,
-                        client: cli.client()?,
-                    }),
-                    None => None,
-                };
-                listen(*addr, verifier, completion, format).await
+                let mut receiver = semarize_batch::Receiver::new(verifier);
+                if let Some(location) = ledger {
+                    // A receiver never creates a ledger: in front of a mistyped one it
+                    // would acknowledge every delivery and store nothing.
+                    let ledger = crate::batch::open_existing(location).await?;
+                    receiver = receiver.completing(ledger, cli.client()?);
+                }
+                listen(*addr, receiver, format).await
             }
         }
     }
@@ -530,89 +529,41 @@ fn print_event(event: &semarize::webhooks::VerifiedEvent, format: OutputFormat) 
     }
 }
 
-#[derive(Clone)]
-struct ListenState {
-    verifier: Arc<Verifier>,
-    deduper: Deduper,
-    completion: Option<LedgerCompletion>,
-    format: OutputFormat,
-}
-
-/// Where `webhooks listen --ledger` records completions, and the client that reads thin
-/// events' runs.
-#[derive(Clone)]
-struct LedgerCompletion {
-    ledger: Arc<dyn semarize_batch::Ledger>,
-    client: semarize::Client,
-}
-
-impl axum::extract::FromRef<ListenState> for Arc<Verifier> {
-    fn from_ref(state: &ListenState) -> Self {
-        state.verifier.clone()
-    }
-}
-
+/// Serves `receiver` on `addr`, printing each delivery and what it did, until stopped.
 async fn listen(
     addr: std::net::SocketAddr,
-    verifier: Verifier,
-    completion: Option<LedgerCompletion>,
+    receiver: semarize_batch::Receiver,
     format: OutputFormat,
 ) -> Result<(), Failure> {
-    async fn receive(
-        axum::extract::State(state): axum::extract::State<ListenState>,
-        semarize::webhooks::Webhook(event): semarize::webhooks::Webhook,
-    ) -> axum::http::StatusCode {
-        if !state.deduper.first_delivery(&event) {
-            eprintln!(
+    use semarize_batch::{Completion, Delivery};
+    let receiver = receiver
+        .on_delivery(move |event, delivery| match delivery {
+            Delivery::Duplicate => eprintln!(
                 "duplicate delivery {} (event {}) ignored",
                 event.delivery_id, event.event_id
-            );
-            return axum::http::StatusCode::OK;
-        }
-        print_event(&event, state.format);
-        let Some(completion) = &state.completion else {
-            return axum::http::StatusCode::OK;
-        };
-        match semarize_batch::complete_from_webhook(
-            completion.ledger.as_ref(),
-            &completion.client,
-            &event,
-        )
-        .await
-        {
-            Ok(semarize_batch::Completion::Finished(record)) => {
-                eprintln!("run {}: its record is now {record:?}", event.run_id());
-                axum::http::StatusCode::OK
+            ),
+            Delivery::Received => print_event(event, format),
+            Delivery::Completed(completion) => {
+                print_event(event, format);
+                if let Completion::Finished(record) = completion {
+                    eprintln!("run {}: its record is now {record:?}", event.run_id());
+                }
             }
-            Ok(_) => axum::http::StatusCode::OK,
-            Err(e) => {
-                // Nothing stored: a 5xx makes Semarize deliver it again (a new delivery
-                // id, so the dedupe above lets it through).
+            Delivery::NotStored(why) => {
+                print_event(event, format);
                 eprintln!(
-                    "run {}: not recorded ({e}); asking for a redelivery",
+                    "run {}: not recorded ({why}); asking for a redelivery",
                     event.run_id()
                 );
-                axum::http::StatusCode::SERVICE_UNAVAILABLE
             }
-        }
-    }
-    let state = ListenState {
-        verifier: Arc::new(verifier),
-        deduper: Deduper::in_memory(DedupeBy::DeliveryId),
-        completion,
-        format,
-    };
-    let listener = tokio::net::TcpListener::bind(addr)
+            other => eprintln!("delivery {}: {other:?}", event.delivery_id),
+        })
+        .serve(addr)
         .await
-        .map_err(|e| Failure::usage(format!("cannot listen on {addr}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    eprintln!("listening on http://{local} (any path); Ctrl-C to stop");
-    let app = axum::Router::new()
-        .fallback(axum::routing::post(receive))
-        .with_state(state);
-    axum::serve(listener, app)
-        .await
-        .map_err(|e| Failure::usage(format!("the receiver stopped: {e}")))
+        .map_err(crate::batch::batch_failure)?;
+    eprintln!(
+        "listening on http://{} (any path); Ctrl-C to stop",
+        receiver.addr
+    );
+    receiver.wait().await.map_err(crate::batch::batch_failure)
 }

@@ -124,7 +124,7 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
     };
     let finished = run_batch(&client, ledger.clone(), &run_args).await;
     emulator.shutdown().await;
-    let (counts, end) = finished?;
+    let (counts, stopped) = finished?;
     let shown: Vec<&str> = kit
         .version
         .bricks
@@ -153,8 +153,8 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
             dir.display()
         ));
     }
-    if end == semarize_batch::RunEnd::Stopped {
-        return crate::batch::outcome(&counts, end);
+    if stopped.is_some() {
+        return crate::batch::outcome(&counts, stopped);
     }
     if counts.open() > 0 || counts.unsuccessful() > 0 {
         return Err(Failure::run(format!(
@@ -188,7 +188,7 @@ async fn print_results(
     let rows = ledger
         .results(0, 1000)
         .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
+        .map_err(|e| crate::batch::ledger_failure(&e))?;
     let output_of = |output: &Option<String>| -> Value {
         output
             .as_deref()

@@ -29,6 +29,15 @@ impl Failure {
         }
     }
 
+    /// A service the command depends on, other than the API, is unavailable: the ledger's
+    /// database cannot be reached or failed (exit 4, as for the API).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Failure {
+            exit_code: 4,
+            message: message.into(),
+        }
+    }
+
     /// A failed or cancelled run, or failed batch records (exit 1).
     pub fn run(message: impl Into<String>) -> Self {
         Failure {

@@ -400,7 +400,22 @@ async fn bad_flags_and_files_are_clear_errors() {
                 "/nonexistent/dir/ledger.sqlite",
             ],
             2,
-            "cannot open the ledger",
+            "no ledger at /nonexistent/dir/ledger.sqlite: no such file",
+        ),
+        (
+            &[
+                "batch",
+                "run",
+                "/dev/null",
+                "--kit",
+                "A1B2C3D4",
+                "--ledger",
+                "/nonexistent/dir/ledger.sqlite",
+                "--out",
+                "/tmp/x.jsonl",
+            ],
+            2,
+            "cannot open the ledger /nonexistent/dir/ledger.sqlite",
         ),
         (&["kits", "schema"], 2, "--kit-code"),
         (&["frobnicate"], 2, "unrecognized subcommand"),
@@ -951,12 +966,101 @@ async fn flags_instead_of_the_environment_and_verbose_logging() {
     );
 }
 
-/// SIGTERM (or Ctrl-C) drains a batch: nothing more is claimed, the requests in flight
-/// finish, results and the summary are written, exit 130; running it again resumes with
-/// no duplicate.
+/// Only `batch run` creates a ledger: a receiver, `batch status` and `batch replay` in
+/// front of a SQLite file that is not there, or that holds no ledger, exit 2 with one
+/// line and create nothing (no file, no lock file, the other file unchanged); a ledger
+/// database that cannot be reached exits 4, like an unavailable API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_is_missing_exits_2_and_one_unreachable_exits_4() {
+    let dir = temp("missing-ledger");
+    let missing = dir.join("typo.sqlite");
+    let not_a_ledger = dir.join("notes.sqlite");
+    std::fs::write(&not_a_ledger, "not a ledger").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args(args)
+            .env("SEMARIZE_WEBHOOK_SECRET", "whsec_test")
+            .env("SEMARIZE_API_KEY", "smz_test_unused")
+            .env("SEMARIZE_BASE_URL", "http://127.0.0.1:9")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for ledger in [&missing, &not_a_ledger] {
+        let ledger = ledger.to_str().unwrap();
+        for args in [
+            &[
+                "webhooks",
+                "listen",
+                "--addr",
+                "127.0.0.1:0",
+                "--ledger",
+                ledger,
+            ][..],
+            &["batch", "status", "--ledger", ledger],
+            &["batch", "replay", "--ledger", ledger, "--failed"],
+        ] {
+            let output = run(args);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{args:?}: {}",
+                stderr(&output)
+            );
+            let text = stderr(&output);
+            assert!(
+                text.contains(&format!("no ledger at {ledger}")),
+                "{args:?}: {text}"
+            );
+            assert_eq!(text.trim().lines().count(), 1, "{args:?}: one line: {text}");
+        }
+    }
+    let mut left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["notes.sqlite"], "nothing was created");
+    assert_eq!(std::fs::read(&not_a_ledger).unwrap(), b"not a ledger");
+
+    // A PostgreSQL server that is not there: unavailable, not a usage error.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("postgres://u:hunter2@127.0.0.1:{port}/ledger?sslmode=disable");
+    let output = run(&["batch", "status", "--ledger", &unreachable]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot reach the ledger"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("hunter2"), "{}", stderr(&output));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A signal drains a batch: nothing more is claimed, the requests in flight finish,
+/// results and the summary are written, and it exits 128 + the signal's number (SIGINT
+/// 130, SIGTERM 143); running it again resumes with no duplicate. A second signal during
+/// the drain stops it at once with the second signal's code.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_drains_the_batch_and_a_rerun_resumes_it() {
+    for (signals, code, rerun) in [
+        (&["INT"][..], 130, true),
+        (&["TERM"][..], 143, false),
+        (&["TERM", "INT"][..], 130, false),
+    ] {
+        signal_a_batch(signals, code, rerun).await;
+    }
+}
+
+/// Runs a batch, sends `signals` once it is under way (the next 300 ms after the first),
+/// and expects exit `code`; with `rerun`, runs it again to the end.
+#[cfg(unix)]
+async fn signal_a_batch(signals: &[&str], code: i32, rerun: bool) {
     let emulator = Emulator::start(Config {
         settings: Settings {
             run_latency_ms: 400,
@@ -966,7 +1070,13 @@ async fn a_signal_drains_the_batch_and_a_rerun_resumes_it() {
     })
     .await
     .unwrap();
-    let dir = temp("signal");
+    let second_signal = signals.len() > 1;
+    if second_signal {
+        // Creations in flight for 5 s: a drain that waited for them would outlast the
+        // second signal by far.
+        emulator.control().set_latency("create_run", 5_000);
+    }
+    let dir = temp(&format!("signal-{}", signals.join("-")));
     let input = dir.join("in.jsonl");
     let records = 60;
     let text: String = (1..=records)
@@ -990,20 +1100,25 @@ async fn a_signal_drains_the_batch_and_a_rerun_resumes_it() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Signal once the batch is under way: runs exist, and not all of them.
+    // Signal once the batch is under way: creations were sent, and not all of them.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while emulator.control().runs().is_empty() {
+    while emulator.control().create_attempts().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the batch never started"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let signalled = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
+    for (i, signal) in signals.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        let signalled = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {}", child.id())])
+            .status()
+            .unwrap();
+        assert!(signalled.success());
+    }
     let output = tokio::time::timeout(
         std::time::Duration::from_secs(30),
         tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
@@ -1011,21 +1126,33 @@ async fn a_signal_drains_the_batch_and_a_rerun_resumes_it() {
     .await
     .expect("the batch stops within its drain timeout")
     .unwrap();
-    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("run the same command again to resume"),
-        "{}",
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{signals:?}: {}",
         stderr(&output)
     );
-    let counts: Value = serde_json::from_slice(&output.stdout).expect("the summary is printed");
-    let succeeded = counts["states"]["succeeded"].as_u64().unwrap_or(0);
-    assert!(succeeded < records, "stopped before the end: {counts}");
-
-    let rerun = command().output().unwrap();
-    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
-    let control = emulator.control();
-    assert_eq!(control.runs().len(), records as usize, "no duplicate run");
-    assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
+    if second_signal {
+        // Stopped at once: the first signal's drain waits for creations that take 5 s (it
+        // would have exited 143), and no summary was printed.
+        assert!(output.stdout.is_empty(), "no summary after a second signal");
+    } else {
+        assert!(
+            stderr(&output).contains("run the same command again to resume"),
+            "{}",
+            stderr(&output)
+        );
+        let counts: Value = serde_json::from_slice(&output.stdout).expect("the summary is printed");
+        let succeeded = counts["states"]["succeeded"].as_u64().unwrap_or(0);
+        assert!(succeeded < records, "stopped before the end: {counts}");
+    }
+    if rerun {
+        let rerun = command().output().unwrap();
+        assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+        let control = emulator.control();
+        assert_eq!(control.runs().len(), records as usize, "no duplicate run");
+        assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -284,6 +284,20 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
         .send()
         .await
         .unwrap();
+    // The receiver needs the ledger to exist: a batch run over no records creates it (as
+    // the README's production shape says), and ends at once.
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let created = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["batch", "run"])
+        .arg(&empty)
+        .args(["--kit", "A1B2C3D4", "--ledger", &url, "--out"])
+        .arg(dir.join("empty-results.jsonl"))
+        .env("SEMARIZE_API_KEY", emulator.api_key())
+        .env("SEMARIZE_BASE_URL", emulator.base_url())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
     let mut receiver = Command::new(env!("CARGO_BIN_EXE_semarize"))
         .args(["webhooks", "listen", "--addr", &format!("127.0.0.1:{port}")])
         .args(["--ledger", &url])
@@ -449,4 +463,57 @@ async fn four_workers_killed_at_random_points_finish_with_no_duplicate_and_no_lo
          {created_during_kills} of {BATCH} runs created during the kills"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Only `batch run` creates a ledger: on a database that never saw one, a receiver,
+/// `batch status` and `batch replay` each say so in one line and exit 2, and the database
+/// is left without a single table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_database_is_no_ledger_and_gets_no_tables() {
+    let Some(url) = database_url() else {
+        return;
+    };
+    let url = fresh_database(&url, "semarize_cli_no_ledger").await;
+    for args in [
+        &[
+            "webhooks",
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--ledger",
+            &url,
+        ][..],
+        &["batch", "status", "--ledger", &url],
+        &["batch", "replay", "--ledger", &url, "--failed"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args(args)
+            .env("SEMARIZE_WEBHOOK_SECRET", "whsec_test")
+            .env("SEMARIZE_API_KEY", "smz_test_unused")
+            .env("SEMARIZE_BASE_URL", "http://127.0.0.1:9")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("no ledger at") && stderr.contains("only a batch run creates"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: one line: {stderr}"
+        );
+    }
+    let tables: i64 = plain_connection(&url)
+        .await
+        .query_one(
+            "SELECT COUNT(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "nothing was created");
 }
