@@ -7,14 +7,14 @@ use semarize::webhooks::VerifiedEvent;
 
 use crate::BatchError;
 use crate::engine::terminal_from_run;
-use crate::ledger::{Ledger, RecordState};
+use crate::ledger::{Ledger, TerminalState};
 
 /// What one verified delivery did to the ledger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Completion {
     /// The run's record is now terminal, in this state.
-    Finished(RecordState),
+    Finished(TerminalState),
     /// Nothing changed: the run is not terminal yet, its record was already terminal (a
     /// duplicate or late delivery, or a poll got there first), or no record has this run.
     Unchanged,
@@ -50,7 +50,7 @@ pub async fn complete_from_webhook(
     let terminal = terminal_from_run(&run);
     let state = terminal.state;
     if ledger.finish_run(&run.run_id, terminal).await? {
-        Ok(Completion::Finished(state.unwrap_or(RecordState::Failed)))
+        Ok(Completion::Finished(state))
     } else {
         Ok(Completion::Unchanged)
     }

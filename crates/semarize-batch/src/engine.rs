@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::BatchError;
-use super::ledger::{CreateClaim, Kit, Ledger, PollClaim, RecordState, Terminal};
+use super::ledger::{
+    CreateClaim, Kit, Ledger, PollClaim, RecordState, Terminal, TerminalState, Transition,
+};
 use semarize::Backoff;
 use semarize::Client;
 use semarize::RetryPolicy;
@@ -215,12 +217,12 @@ pub enum RunEnd {
 /// The terminal record of a run.
 pub(crate) fn terminal_from_run(run: &Run) -> Terminal {
     let state = match run.status {
-        RunStatus::Succeeded => RecordState::Succeeded,
-        RunStatus::Failed => RecordState::Failed,
-        _ => RecordState::Cancelled,
+        RunStatus::Succeeded => TerminalState::Succeeded,
+        RunStatus::Failed => TerminalState::Failed,
+        _ => TerminalState::Cancelled,
     };
     Terminal {
-        state: Some(state),
+        state,
         status: run.status.to_string(),
         error_code: run.error_code.as_ref().map(|c| c.as_str().to_owned()),
         error_message: run
@@ -368,14 +370,14 @@ impl BatchEngine {
     async fn idle_pause(&self) {
         let now = self.now_ms();
         // A ledger error here only shortens the rest; the claim that follows reports it.
-        let due = self
+        let due_in = self
             .ledger
-            .next_due_ms()
+            .next_due_in_ms(now)
             .await
             .ok()
             .flatten()
-            .unwrap_or(now.saturating_add(200));
-        let wait = due.saturating_sub(now).clamp(10, 200) as u64;
+            .unwrap_or(200);
+        let wait = due_in.clamp(10, 200) as u64;
         self.runtime()
             .sleeper()
             .sleep(Duration::from_millis(wait))
@@ -384,17 +386,17 @@ impl BatchEngine {
 
     async fn creation_loop(&self) -> Result<(), BatchError> {
         let claim = |free: usize| async move {
-            let now = self.now_ms();
-            let lease_until = now.saturating_add(ms(self.options.lease));
             Ok(self
                 .ledger
-                .claim_for_create(&self.options.worker_id, now, lease_until, free)
+                .claim_for_create(
+                    &self.options.worker_id,
+                    self.now_ms(),
+                    self.options.lease,
+                    free,
+                )
                 .await?)
         };
-        let finished = || async {
-            const TO_CREATE: &[RecordState] = &[RecordState::Pending, RecordState::Creating];
-            Ok(!self.ledger.any_in(TO_CREATE).await?)
-        };
+        let finished = || async { Ok(!self.ledger.any_in(RecordState::TO_CREATE).await?) };
         self.keep_busy(
             self.options.concurrency.max(1),
             &self.create_gate,
@@ -530,78 +532,68 @@ impl BatchEngine {
             .send()
             .await;
         self.progress.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let now = self.now_ms();
-        match result {
-            Ok(created) => {
-                let first_poll = match self.options.webhook_grace {
+        let transition = match result {
+            Ok(created) => Transition::Created {
+                run_id: created.run.run_id.clone(),
+                status: created.run.status.to_string(),
+                // Polls wait out the webhook grace, or the server's (capped) advice.
+                poll_in: match self.options.webhook_grace {
                     Some(grace) => grace,
-                    None => created.retry_after.unwrap_or(Duration::from_secs(1)),
-                };
-                let status = created.run.status.to_string();
-                self.ledger
-                    .accepted(
-                        &claim.source_id,
-                        &claim.kit,
-                        &created.run.run_id,
-                        &status,
-                        now.saturating_add(ms(first_poll)),
-                    )
-                    .await?;
-            }
+                    None => {
+                        self.capped_advice(created.retry_after.unwrap_or(Duration::from_secs(1)))
+                    }
+                },
+            },
             Err(e) if e.kind() == ErrorKind::RateLimited => {
                 self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
                 let delay = self.rate_limit_delay(&e);
                 self.create_gate.pause(self.runtime(), delay).await;
-                let until = now.saturating_add(ms(delay));
+                let until = self.now_ms().saturating_add(ms(delay));
                 self.progress
                     .creation_paused_until_ms
                     .fetch_max(until, Ordering::Relaxed);
-                self.ledger
-                    .retry_create(&claim.source_id, &claim.kit, until, Some("rate_limited"))
-                    .await?;
+                Transition::RetryCreate {
+                    retry_in: delay,
+                    error_code: "rate_limited".into(),
+                }
             }
             Err(e) if is_fatal(&e) => return Err(BatchError::Api(e)),
             // Transient, or no definite answer (an unreadable 2xx: the run may exist): the
             // same key next time, so the service dedupes.
             Err(e) if e.is_retryable() => {
-                let delay =
-                    self.next_delay(e.retry_after(), claim.attempts, Duration::from_secs(60));
-                let code = e
-                    .code()
-                    .map(|c| c.as_str().to_owned())
-                    .unwrap_or_else(|| format!("{:?}", e.kind()).to_lowercase());
                 tracing::info!(source_id = %claim.source_id, error = %e, "creation will be retried");
-                self.ledger
-                    .retry_create(
-                        &claim.source_id,
-                        &claim.kit,
-                        now.saturating_add(ms(delay)),
-                        Some(&code),
-                    )
-                    .await?;
+                Transition::RetryCreate {
+                    retry_in: self.next_delay(
+                        e.retry_after(),
+                        claim.attempts,
+                        Duration::from_secs(60),
+                    ),
+                    error_code: e
+                        .code()
+                        .map(|c| c.as_str().to_owned())
+                        .unwrap_or_else(|| format!("{:?}", e.kind()).to_lowercase()),
+                }
             }
-            Err(e) => {
-                self.finish_with_error(
-                    &claim.source_id,
-                    &claim.kit,
-                    RecordState::Rejected,
-                    "rejected",
-                    "invalid_request",
-                    &e,
-                )
-                .await?;
-            }
-        }
-        Ok(())
+            Err(e) => Transition::Finished(failure(
+                TerminalState::Rejected,
+                "rejected",
+                "invalid_request",
+                &e,
+            )),
+        };
+        self.record(&claim.source_id, &claim.kit, transition).await
     }
 
     async fn poll_loop(&self) -> Result<(), BatchError> {
         let claim = |free: usize| async move {
-            let now = self.now_ms();
-            let lease_until = now.saturating_add(ms(self.options.lease));
             Ok(self
                 .ledger
-                .claim_for_poll(&self.options.worker_id, now, lease_until, free)
+                .claim_for_poll(
+                    &self.options.worker_id,
+                    self.now_ms(),
+                    self.options.lease,
+                    free,
+                )
                 .await?)
         };
         let finished = || async { Ok(!self.ledger.any_in(RecordState::OPEN).await?) };
@@ -625,122 +617,95 @@ impl BatchEngine {
             .retry_policy(RetryPolicy::none())
             .send_polled()
             .await;
-        let now = self.now_ms();
-        match result {
+        let transition = match result {
             Ok(reply) if reply.run.status.is_terminal() => {
-                let terminal = terminal_from_run(&reply.run);
-                let state = terminal.state;
-                if self
-                    .ledger
-                    .finish(&claim.source_id, &claim.kit, terminal)
-                    .await?
-                {
-                    self.progress.record_done(state);
-                }
+                Transition::Finished(terminal_from_run(&reply.run))
             }
-            Ok(reply) => {
-                let delay = self.next_delay(
+            Ok(reply) => Transition::Polled {
+                status: Some(reply.run.status.to_string()),
+                poll_in: self.next_delay(
                     reply.retry_after,
                     claim.polls.saturating_add(1),
                     self.options.max_poll_delay,
-                );
-                let status = reply.run.status.to_string();
-                self.ledger
-                    .polled(
-                        &claim.source_id,
-                        &claim.kit,
-                        Some(&status),
-                        now.saturating_add(ms(delay)),
-                    )
-                    .await?;
-            }
+                ),
+            },
             Err(e) if e.kind() == ErrorKind::RateLimited => {
                 self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
                 let delay = self.rate_limit_delay(&e);
                 self.poll_gate.pause(self.runtime(), delay).await;
-                self.ledger
-                    .polled(
-                        &claim.source_id,
-                        &claim.kit,
-                        None,
-                        now.saturating_add(ms(delay)),
-                    )
-                    .await?;
+                Transition::Polled {
+                    status: None,
+                    poll_in: delay,
+                }
             }
             Err(e) if is_fatal(&e) => return Err(BatchError::Api(e)),
             // Transient, or an answer that could not be read: the run may well have
             // finished, so it is polled again, never failed on an unreadable answer.
-            Err(e) if e.is_retryable() => {
-                let delay =
-                    self.next_delay(e.retry_after(), claim.polls, self.options.max_poll_delay);
-                self.ledger
-                    .polled(
-                        &claim.source_id,
-                        &claim.kit,
-                        None,
-                        now.saturating_add(ms(delay)),
-                    )
-                    .await?;
-            }
-            Err(e) => {
-                // The run cannot be read (404: not visible to this key). Recorded, not retried.
-                self.finish_with_error(
-                    &claim.source_id,
-                    &claim.kit,
-                    RecordState::Failed,
-                    "unknown",
-                    "run_unreadable",
-                    &e,
-                )
-                .await?;
-            }
+            Err(e) if e.is_retryable() => Transition::Polled {
+                status: None,
+                poll_in: self.next_delay(e.retry_after(), claim.polls, self.options.max_poll_delay),
+            },
+            // The run cannot be read (404: not visible to this key). Recorded, not retried.
+            Err(e) => Transition::Finished(failure(
+                TerminalState::Failed,
+                "unknown",
+                "run_unreadable",
+                &e,
+            )),
+        };
+        self.record(&claim.source_id, &claim.kit, transition).await
+    }
+
+    /// Applies `transition` to the record, counting it once if it made it terminal.
+    async fn record(
+        &self,
+        source_id: &str,
+        kit: &Kit,
+        transition: Transition,
+    ) -> Result<(), BatchError> {
+        let finished = match &transition {
+            Transition::Finished(terminal) => Some(terminal.state),
+            _ => None,
+        };
+        let changed = self
+            .ledger
+            .apply(source_id, kit, transition, self.now_ms())
+            .await?;
+        if let (true, Some(state)) = (changed, finished) {
+            self.progress.record_done(state);
         }
         Ok(())
     }
 }
 
-impl BatchEngine {
-    /// Ends a record because of an error no retry fixes, counting it once.
-    async fn finish_with_error(
-        &self,
-        source_id: &str,
-        kit: &Kit,
-        state: RecordState,
-        status: &str,
-        fallback_code: &str,
-        error: &Error,
-    ) -> Result<(), BatchError> {
-        let terminal = Terminal {
-            state: Some(state),
-            status: status.to_owned(),
-            error_code: Some(
-                error
-                    .code()
-                    .map(|c| c.as_str().to_owned())
-                    .unwrap_or_else(|| fallback_code.to_owned()),
-            ),
-            error_message: Some(error.to_string()),
-            output: None,
-        };
-        if self.ledger.finish(source_id, kit, terminal).await? {
-            self.progress.record_done(Some(state));
-        }
-        Ok(())
+/// How a record ends because of an error no retry fixes.
+fn failure(state: TerminalState, status: &str, fallback_code: &str, error: &Error) -> Terminal {
+    Terminal {
+        state,
+        status: status.to_owned(),
+        error_code: Some(
+            error
+                .code()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_else(|| fallback_code.to_owned()),
+        ),
+        error_message: Some(error.to_string()),
+        output: None,
     }
 }
 
 impl Progress {
     /// Counts a record that became terminal.
-    pub fn record_done(&self, state: Option<RecordState>) {
+    pub fn record_done(&self, state: TerminalState) {
         self.done.fetch_add(1, Ordering::Relaxed);
-        if state != Some(RecordState::Succeeded) {
+        if state != TerminalState::Succeeded {
             self.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Counts a record that a webhook made terminal.
-    pub fn record_webhook_completion(&self, state: RecordState) {
+    pub fn record_webhook_completion(&self, state: TerminalState) {
         self.by_webhook.fetch_add(1, Ordering::Relaxed);
-        self.record_done(Some(state));
+        self.record_done(state);
     }
 }

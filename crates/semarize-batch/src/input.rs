@@ -5,8 +5,8 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
+use super::BatchError;
 use super::ledger::{Kit, Ledger, NewRecord, derive_idempotency_key};
-use super::{BatchError, now_ms};
 
 /// Lines stored per transaction.
 const CHUNK: usize = 1000;
@@ -108,7 +108,6 @@ pub async fn ingest_jsonl(
                 Err(format!("the id {id:?} appeared on an earlier line"))
             }
         });
-        let now = now_ms();
         let record = match parsed {
             Ok((id, input)) => {
                 let input = Value::Object(input).to_string();
@@ -119,7 +118,6 @@ pub async fn ingest_jsonl(
                     input,
                     line: number,
                     rejected: None,
-                    now_ms: now,
                 }
             }
             Err(why) => {
@@ -136,7 +134,6 @@ pub async fn ingest_jsonl(
                     input: "{}".into(),
                     line: number,
                     rejected: Some(why),
-                    now_ms: now,
                 }
             }
         };

@@ -52,8 +52,9 @@ pub use completion::{Completion, complete_from_webhook};
 pub use engine::{BatchEngine, BatchOptions, DEFAULT_WEBHOOK_GRACE, Progress, RunEnd};
 pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{
-    CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
-    ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
+    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim,
+    RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, TerminalState,
+    Transition, derive_idempotency_key,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -115,13 +116,6 @@ pub enum BatchError {
         /// The endpoint's URL (printable).
         existing_url: String,
     },
-}
-
-/// Now, Unix milliseconds (the ledger's clock; leases compare these across machines).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Whether opening a ledger may create it.

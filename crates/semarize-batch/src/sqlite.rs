@@ -6,27 +6,20 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, Row, params};
 
 use crate::Create;
-
-use super::ledger::{
-    CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim, RecordState,
-    ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, derive_idempotency_key,
+use crate::ledger::sql::{self, Dialect, Statement, Value};
+use crate::ledger::{
+    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim,
+    RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, Transition,
+    derive_idempotency_key,
 };
 use semarize::runtime::BoxFuture;
 
-/// SQLite's "now" in Unix milliseconds: what `updated_at` records.
-const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
-
-/// Versioned migrations, applied in order; the index + 1 is the version.
-fn migrations() -> Vec<String> {
-    vec![
-        super::ledger::schema_v1("INTEGER"),
-        super::ledger::schema_v2(),
-    ]
-}
+const DIALECT: Dialect = Dialect::Sqlite;
 
 /// The SQLite ledger.
 #[derive(Clone)]
@@ -174,7 +167,12 @@ fn migrate(connection: &Connection) -> Result<(), LedgerError> {
             "the ledger has schema version {current}; this build knows up to {SCHEMA_VERSION}"
         )));
     }
-    for (index, sql) in migrations().iter().enumerate().skip(current as usize) {
+    for (index, sql) in DIALECT
+        .migrations()
+        .iter()
+        .enumerate()
+        .skip(current as usize)
+    {
         let version = index as i64 + 1;
         let tx = connection.unchecked_transaction().map_err(db)?;
         tx.execute_batch(sql).map_err(db)?;
@@ -188,38 +186,71 @@ fn migrate(connection: &Connection) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Makes the records matching `condition` terminal. The terminal fields are `?1`..`?5`;
-/// `key` fills `?6` onwards. Returns whether a record changed.
-fn finish_where(
-    connection: &Connection,
-    condition: &str,
-    key: &[String],
-    terminal: Terminal,
-) -> Result<bool, LedgerError> {
-    let state = terminal.state.unwrap_or(RecordState::Failed);
-    let sql = format!(
-        "UPDATE records SET state = ?1, status = ?2, terminal_status = ?2, error_code = ?3,
-             error_message = ?4, output = ?5, lease_owner = NULL, lease_until = NULL,
-             updated_at = {DB_NOW_MS}
-         WHERE {condition}"
-    );
-    let terminal_params: [&dyn rusqlite::ToSql; 5] = [
-        &state.as_str(),
-        &terminal.status,
-        &terminal.error_code,
-        &terminal.error_message,
-        &terminal.output,
-    ];
-    let all: Vec<&dyn rusqlite::ToSql> = terminal_params
-        .into_iter()
-        .chain(key.iter().map(|k| k as &dyn rusqlite::ToSql))
-        .collect();
-    let changed = connection.execute(&sql, all.as_slice()).map_err(db)?;
-    Ok(changed > 0)
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Value::Int(value) => value.to_sql(),
+            Value::Text(value) => value.to_sql(),
+        }
+    }
 }
 
-fn state_of(raw: String) -> Result<RecordState, LedgerError> {
-    RecordState::parse(&raw)
+/// Runs a statement; the rows it changed.
+fn execute(connection: &Connection, statement: &Statement) -> Result<usize, LedgerError> {
+    connection
+        .prepare_cached(&statement.sql)
+        .and_then(|mut prepared| prepared.execute(rusqlite::params_from_iter(&statement.params)))
+        .map_err(db)
+}
+
+/// Runs a query, reading each row with `read`.
+fn query<T>(
+    connection: &Connection,
+    statement: &Statement,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, LedgerError> {
+    let mut prepared = connection.prepare_cached(&statement.sql).map_err(db)?;
+    let rows = prepared
+        .query_map(rusqlite::params_from_iter(&statement.params), read)
+        .map_err(db)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(db)
+}
+
+/// A statement without parameters.
+fn plain(sql: impl Into<String>) -> Statement {
+    Statement {
+        sql: sql.into(),
+        params: Vec::new(),
+    }
+}
+
+/// A stored count or counter, which SQLite keeps as a signed 64-bit integer.
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn counter(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl SqliteLedger {
+    fn claim<T: Send + 'static>(
+        &self,
+        kind: ClaimKind,
+        owner: &str,
+        now_ms: i64,
+        lease: Duration,
+        limit: usize,
+        read: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> BoxFuture<Result<Vec<T>, LedgerError>> {
+        let statement = sql::claim(DIALECT, kind, owner, now_ms, lease, limit);
+        self.with(move |connection| query(connection, &statement, read))
+    }
+
+    /// Runs one statement that changes records; whether any changed.
+    fn change(&self, statement: Statement) -> BoxFuture<Result<bool, LedgerError>> {
+        self.with(move |connection| Ok(execute(connection, &statement)? > 0))
+    }
 }
 
 impl Ledger for SqliteLedger {
@@ -227,33 +258,8 @@ impl Ledger for SqliteLedger {
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
             let mut added = 0;
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO records (source_id, kit, line, input, idempotency_key, state,
-                             error_code, error_message, created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-                    )
-                    .map_err(db)?;
-                for r in records {
-                    let (state, code) = match &r.rejected {
-                        Some(_) => (RecordState::Rejected, Some("invalid_input_line")),
-                        None => (RecordState::Pending, None),
-                    };
-                    added += insert
-                        .execute(params![
-                            r.source_id,
-                            r.kit,
-                            r.line as i64,
-                            r.input,
-                            r.idempotency_key,
-                            state.as_str(),
-                            code,
-                            r.rejected,
-                            r.now_ms
-                        ])
-                        .map_err(db)? as u64;
-                }
+            for record in &records {
+                added += execute(&tx, &sql::ingest(DIALECT, record))? as u64;
             }
             tx.commit().map_err(db)?;
             Ok(added)
@@ -264,91 +270,17 @@ impl Ledger for SqliteLedger {
         &self,
         owner: &str,
         now_ms: i64,
-        lease_until_ms: i64,
+        lease: Duration,
         limit: usize,
     ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
-        let owner = owner.to_owned();
-        self.with(move |connection| {
-            let mut statement = connection
-                .prepare_cached(
-                    "UPDATE records SET state = 'creating', lease_owner = ?1, created_by = ?1, lease_until = ?2,
-                         attempts = attempts + 1, updated_at = ?3
-                     WHERE rowid IN (
-                         SELECT rowid FROM records
-                         WHERE (state = 'pending' AND next_attempt_at <= ?3)
-                            OR (state = 'creating' AND lease_until < ?3)
-                         ORDER BY line LIMIT ?4)
-                     RETURNING source_id, kit, input, idempotency_key, attempts",
-                )
-                .map_err(db)?;
-            let rows = statement
-                .query_map(params![owner, lease_until_ms, now_ms, limit as i64], |r| {
-                    Ok(CreateClaim {
-                        source_id: r.get(0)?,
-                        kit: r.get(1)?,
-                        input: r.get(2)?,
-                        idempotency_key: r.get(3)?,
-                        attempts: r.get::<_, i64>(4)? as u32,
-                    })
-                })
-                .map_err(db)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db)
-        })
-    }
-
-    fn accepted(
-        &self,
-        source_id: &str,
-        kit: &Kit,
-        run_id: &str,
-        status: &str,
-        next_poll_at_ms: i64,
-    ) -> BoxFuture<Result<(), LedgerError>> {
-        let (source_id, kit, run_id, status) = (
-            source_id.to_owned(),
-            kit.clone(),
-            run_id.to_owned(),
-            status.to_owned(),
-        );
-        self.with(move |connection| {
-            connection
-                .execute(
-                    &format!(
-                        "UPDATE records SET state = 'accepted', run_id = ?3, status = ?4, next_poll_at = ?5,
-                         lease_owner = NULL, lease_until = NULL, updated_at = {DB_NOW_MS}
-                     WHERE source_id = ?1 AND kit = ?2 AND state IN ('pending', 'creating')"
-                    ),
-                    params![source_id, kit, run_id, status, next_poll_at_ms],
-                )
-                .map_err(db)?;
-            Ok(())
-        })
-    }
-
-    fn retry_create(
-        &self,
-        source_id: &str,
-        kit: &Kit,
-        next_attempt_at_ms: i64,
-        error_code: Option<&str>,
-    ) -> BoxFuture<Result<(), LedgerError>> {
-        let (source_id, kit, code) = (
-            source_id.to_owned(),
-            kit.clone(),
-            error_code.map(str::to_owned),
-        );
-        self.with(move |connection| {
-            connection
-                .execute(
-                    &format!(
-                        "UPDATE records SET state = 'pending', next_attempt_at = ?3, error_code = ?4,
-                         lease_owner = NULL, lease_until = NULL, updated_at = {DB_NOW_MS}
-                     WHERE source_id = ?1 AND kit = ?2 AND state = 'creating'"
-                    ),
-                    params![source_id, kit, next_attempt_at_ms, code],
-                )
-                .map_err(db)?;
-            Ok(())
+        self.claim(ClaimKind::Create, owner, now_ms, lease, limit, |r| {
+            Ok(CreateClaim {
+                source_id: r.get(0)?,
+                kit: r.get(1)?,
+                input: r.get(2)?,
+                idempotency_key: r.get(3)?,
+                attempts: counter(r.get(4)?),
+            })
         })
     }
 
@@ -356,117 +288,66 @@ impl Ledger for SqliteLedger {
         &self,
         owner: &str,
         now_ms: i64,
-        lease_until_ms: i64,
+        lease: Duration,
         limit: usize,
     ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
-        let owner = owner.to_owned();
-        self.with(move |connection| {
-            let mut statement = connection
-                .prepare_cached(
-                    "UPDATE records SET lease_owner = ?1, lease_until = ?2, polls = polls + 1
-                     WHERE rowid IN (
-                         SELECT rowid FROM records
-                         WHERE state = 'accepted' AND next_poll_at <= ?3
-                           AND (lease_until IS NULL OR lease_until < ?3)
-                         ORDER BY next_poll_at LIMIT ?4)
-                     RETURNING source_id, kit, run_id, polls",
-                )
-                .map_err(db)?;
-            let rows = statement
-                .query_map(params![owner, lease_until_ms, now_ms, limit as i64], |r| {
-                    Ok(PollClaim {
-                        source_id: r.get(0)?,
-                        kit: r.get(1)?,
-                        run_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        polls: r.get::<_, i64>(3)? as u32,
-                    })
-                })
-                .map_err(db)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        self.claim(ClaimKind::Poll, owner, now_ms, lease, limit, |r| {
+            Ok(PollClaim {
+                source_id: r.get(0)?,
+                kit: r.get(1)?,
+                run_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                polls: counter(r.get(3)?),
+            })
         })
     }
 
-    fn polled(
+    fn apply(
         &self,
         source_id: &str,
         kit: &Kit,
-        status: Option<&str>,
-        next_poll_at_ms: i64,
-    ) -> BoxFuture<Result<(), LedgerError>> {
-        let (source_id, kit, status) =
-            (source_id.to_owned(), kit.clone(), status.map(str::to_owned));
-        self.with(move |connection| {
-            connection
-                .execute(
-                    "UPDATE records SET status = COALESCE(?3, status), next_poll_at = ?4, lease_owner = NULL, lease_until = NULL
-                     WHERE source_id = ?1 AND kit = ?2 AND state = 'accepted'",
-                    params![source_id, kit, status, next_poll_at_ms],
-                )
-                .map_err(db)?;
-            Ok(())
-        })
-    }
-
-    fn finish(
-        &self,
-        source_id: &str,
-        kit: &Kit,
-        terminal: Terminal,
+        transition: Transition,
+        now_ms: i64,
     ) -> BoxFuture<Result<bool, LedgerError>> {
-        let key = vec![source_id.to_owned(), kit.to_text()];
-        self.with(move |connection| {
-            finish_where(
-                connection,
-                "source_id = ?6 AND kit = ?7 AND state NOT IN ('succeeded', 'failed', 'cancelled', 'rejected')",
-                &key,
-                terminal,
-            )
-        })
+        self.change(sql::apply(DIALECT, source_id, kit, &transition, now_ms))
     }
 
     fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
-        let key = vec![run_id.to_owned()];
-        self.with(move |connection| {
-            finish_where(
-                connection,
-                "run_id = ?6 AND state = 'accepted'",
-                &key,
-                terminal,
-            )
-        })
+        self.change(sql::finish_run(DIALECT, run_id, &terminal))
     }
 
     fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
         self.with(|connection| {
             let mut counts = LedgerCounts::default();
-            let mut states = connection.prepare("SELECT state, COUNT(*) FROM records GROUP BY state").map_err(db)?;
-            for row in states.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db)? {
-                let (state, n) = row.map_err(db)?;
-                counts.states.insert(state_of(state)?.as_str().to_owned(), n as u64);
+            let states = query(connection, &plain(sql::COUNT_STATES), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for (state, n) in states {
+                counts.states.insert(RecordState::parse(&state)?, count(n));
             }
-            let mut errors = connection
-                .prepare(
-                    "SELECT COALESCE(error_code, 'unknown'), COUNT(*) FROM records
-                     WHERE state IN ('failed', 'rejected', 'cancelled') GROUP BY 1",
-                )
-                .map_err(db)?;
-            for row in errors.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db)? {
-                let (code, n) = row.map_err(db)?;
-                counts.errors.insert(code, n as u64);
+            let errors = query(connection, &plain(sql::count_errors()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            counts.errors = errors
+                .into_iter()
+                .map(|(code, n)| (code, count(n)))
+                .collect();
+            let credits = query(connection, &plain(sql::count_credits()), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            if let Some((credits, unknown)) = credits.first() {
+                counts.credits = *credits;
+                counts.credits_unknown = count(*unknown);
             }
-            let (credits, unknown): (i64, i64) = connection
-                .query_row(
-                    "SELECT COALESCE(SUM(credits), 0),
-                            COALESCE(SUM(CASE WHEN credits IS NULL AND run_id IS NOT NULL
-                                AND state IN ('succeeded', 'failed', 'cancelled') THEN 1 ELSE 0 END), 0)
-                     FROM records",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(db)?;
-            counts.credits = credits;
-            counts.credits_unknown = unknown as u64;
             Ok(counts)
+        })
+    }
+
+    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+        self.with(move |connection| {
+            let found = query(connection, &plain(sql::any_in(states)), |r| {
+                r.get::<_, bool>(0)
+            })?;
+            Ok(found.first().copied().unwrap_or(false))
         })
     }
 
@@ -476,56 +357,45 @@ impl Ledger for SqliteLedger {
         limit: usize,
     ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>> {
         self.with(move |connection| {
-            let mut statement = connection
-                .prepare_cached(
-                    "SELECT line, source_id, kit, state, run_id, idempotency_key, error_code, error_message,
-                            output, attempts, credits, created_by
-                     FROM records WHERE line > ?1 ORDER BY line, kit LIMIT ?2",
-                )
-                .map_err(db)?;
-            let rows = statement
-                .query_map(params![after_line as i64, limit as i64], |r| {
-                    let state: String = r.get(3)?;
-                    let row = ResultRow {
-                        line: r.get::<_, i64>(0)? as u64,
-                        id: r.get(1)?,
-                        kit: r.get(2)?,
-                        state: RecordState::Pending,
-                        run_id: r.get(4)?,
-                        idempotency_key: r.get(5)?,
-                        error_code: r.get(6)?,
-                        error_message: r.get(7)?,
-                        output: r.get(8)?,
-                        attempts: r.get::<_, i64>(9)? as u32,
-                        credits: r.get(10)?,
-                        created_by: r.get(11)?,
-                    };
-                    Ok((row, state))
+            let rows = query(connection, &sql::results(DIALECT, after_line, limit), |r| {
+                let row = ResultRow {
+                    line: count(r.get(0)?),
+                    id: r.get(1)?,
+                    kit: r.get(2)?,
+                    state: RecordState::Pending,
+                    run_id: r.get(4)?,
+                    idempotency_key: r.get(5)?,
+                    error_code: r.get(6)?,
+                    error_message: r.get(7)?,
+                    output: r.get(8)?,
+                    attempts: counter(r.get(9)?),
+                    credits: r.get(10)?,
+                    created_by: r.get(11)?,
+                };
+                Ok((row, r.get::<_, String>(3)?))
+            })?;
+            rows.into_iter()
+                .map(|(mut row, state)| {
+                    row.state = RecordState::parse(&state)?;
+                    Ok(row)
                 })
-                .map_err(db)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (mut row, state) = row.map_err(db)?;
-                row.state = state_of(state)?;
-                out.push(row);
-            }
-            Ok(out)
+                .collect()
         })
     }
 
     fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>> {
         self.with(move |connection| {
-            let mut statement = connection
-                .prepare(
-                    "SELECT source_id, kit, run_id FROM records
-                     WHERE credits IS NULL AND run_id IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled')
-                     LIMIT ?1",
-                )
-                .map_err(db)?;
-            let rows = statement
-                .query_map(params![limit as i64], |r| Ok(RunRef { source_id: r.get(0)?, kit: r.get(1)?, run_id: r.get(2)? }))
-                .map_err(db)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+            query(
+                connection,
+                &sql::runs_without_credits(DIALECT, limit),
+                |r| {
+                    Ok(RunRef {
+                        source_id: r.get(0)?,
+                        kit: r.get(1)?,
+                        run_id: r.get(2)?,
+                    })
+                },
+            )
         })
     }
 
@@ -535,193 +405,36 @@ impl Ledger for SqliteLedger {
         kit: &Kit,
         credits: i64,
     ) -> BoxFuture<Result<(), LedgerError>> {
-        let (source_id, kit) = (source_id.to_owned(), kit.clone());
-        self.with(move |connection| {
-            connection
-                .execute(
-                    "UPDATE records SET credits = ?3 WHERE source_id = ?1 AND kit = ?2",
-                    params![source_id, kit, credits],
-                )
-                .map_err(db)?;
-            Ok(())
-        })
+        let statement = sql::set_credits(DIALECT, source_id, kit, credits);
+        self.with(move |connection| execute(connection, &statement).map(drop))
     }
 
-    fn replay(
-        &self,
-        selection: ReplaySelection,
-        now_ms: i64,
-    ) -> BoxFuture<Result<u64, LedgerError>> {
+    fn replay(&self, selection: ReplaySelection) -> BoxFuture<Result<u64, LedgerError>> {
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
-            let selected: Vec<(String, Kit, i64, String)> = {
-                let (sql, ids) = match &selection {
-                    ReplaySelection::Failed => (
-                        "SELECT source_id, kit, generation, input FROM records
-                         WHERE state IN ('failed', 'cancelled')
-                            OR (state = 'rejected' AND COALESCE(error_code, '') != 'invalid_input_line')"
-                            .to_owned(),
-                        Vec::new(),
-                    ),
-                    ReplaySelection::Ids(ids) => (
-                        format!(
-                            "SELECT source_id, kit, generation, input FROM records
-                             WHERE source_id IN ({}) AND state IN ('succeeded', 'failed', 'cancelled', 'rejected')
-                               AND NOT (state = 'rejected' AND error_code = 'invalid_input_line')",
-                            vec!["?"; ids.len()].join(",")
-                        ),
-                        ids.clone(),
-                    ),
-                };
-                let mut statement = tx.prepare(&sql).map_err(db)?;
-                let rows = statement
-                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                    .map_err(db)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(db)?
-            };
+            let selected = query(&tx, &sql::replay_selection(DIALECT, &selection), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Kit>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
             for (source_id, kit, generation, input) in &selected {
-                let next = (*generation + 1) as u32;
-                tx.execute(
-                    "UPDATE records SET generation = ?3, idempotency_key = ?4, state = 'pending', run_id = NULL,
-                         status = NULL, attempts = 0, polls = 0, next_attempt_at = 0, next_poll_at = NULL,
-                         terminal_status = NULL, error_code = NULL, error_message = NULL, output = NULL,
-                         credits = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?5
-                     WHERE source_id = ?1 AND kit = ?2",
-                    params![source_id, kit, next, derive_idempotency_key(source_id, kit, input, next), now_ms],
-                )
-                .map_err(db)?;
+                let next = generation.saturating_add(1);
+                let key = derive_idempotency_key(source_id, kit, input, counter(next));
+                execute(&tx, &sql::replay_one(DIALECT, source_id, kit, next, &key))?;
             }
             tx.commit().map_err(db)?;
             Ok(selected.len() as u64)
         })
     }
 
-    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+    fn next_due_in_ms(&self, now_ms: i64) -> BoxFuture<Result<Option<i64>, LedgerError>> {
+        let statement = sql::next_due_in(DIALECT, now_ms);
         self.with(move |connection| {
-            let placeholders = vec!["?"; states.len()].join(", ");
-            connection
-                .prepare_cached(&format!(
-                    "SELECT EXISTS (SELECT 1 FROM records WHERE state IN ({placeholders}))"
-                ))
-                .and_then(|mut statement| {
-                    statement.query_row(
-                        rusqlite::params_from_iter(states.iter().map(|s| s.as_str())),
-                        |r| r.get::<_, bool>(0),
-                    )
-                })
-                .map_err(db)
+            let due = query(connection, &statement, |r| r.get::<_, Option<i64>>(0))?;
+            Ok(due.into_iter().next().flatten())
         })
-    }
-
-    fn next_due_ms(&self) -> BoxFuture<Result<Option<i64>, LedgerError>> {
-        self.with(|connection| {
-            connection
-                .query_row(
-                    "SELECT MIN(due) FROM (
-                         SELECT MIN(next_attempt_at) AS due FROM records WHERE state = 'pending'
-                         UNION ALL SELECT MIN(lease_until) FROM records WHERE state = 'creating'
-                         UNION ALL SELECT MIN(MAX(next_poll_at, COALESCE(lease_until, 0))) FROM records WHERE state = 'accepted')",
-                    [],
-                    |r| r.get::<_, Option<i64>>(0),
-                )
-                .optional()
-                .map(Option::flatten)
-                .map_err(db)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ledger::{Kit, Ledger, NewRecord};
-
-    /// A record of the Kit `A1B2C3D4` with the source id `id`.
-    fn record(id: &str, now_ms: i64) -> NewRecord {
-        NewRecord {
-            source_id: id.to_owned(),
-            kit: Kit::Code("A1B2C3D4".to_owned()),
-            input: r#"{"transcript": "t"}"#.to_owned(),
-            line: 1,
-            idempotency_key: format!("key-{id}"),
-            rejected: None,
-            now_ms,
-        }
-    }
-
-    #[tokio::test]
-    async fn updated_at_is_when_a_record_changed_never_its_next_poll() {
-        let dir = std::env::temp_dir().join(format!("semarize-updated-at-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("ledger.sqlite");
-        let ledger = SqliteLedger::open(&path).unwrap();
-        let now = crate::now_ms();
-        let hour = 3_600_000;
-        ledger
-            .ingest(vec![record("a", now), record("b", now)])
-            .await
-            .unwrap();
-        let claimed = ledger
-            .claim_for_create("w", now, now + 60_000, 10)
-            .await
-            .unwrap();
-        assert_eq!(claimed.len(), 2);
-        // Both are told to come back an hour from now: neither update happens then.
-        ledger
-            .accepted(
-                "a",
-                &Kit::Code("A1B2C3D4".into()),
-                "run-a",
-                "queued",
-                now + hour,
-            )
-            .await
-            .unwrap();
-        ledger
-            .retry_create(
-                "b",
-                &Kit::Code("A1B2C3D4".into()),
-                now + hour,
-                Some("rate_limited"),
-            )
-            .await
-            .unwrap();
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        let newest: i64 = connection
-            .query_row("SELECT MAX(updated_at) FROM records", [], |row| row.get(0))
-            .unwrap();
-        assert!(
-            newest <= crate::now_ms() + 1_000,
-            "updated_at {newest} lies in the future (now {now})"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn any_in_answers_per_state_as_the_counts_do() {
-        let dir = std::env::temp_dir().join(format!("semarize-any-in-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ledger = SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap();
-        let (pending, accepted) = (&[RecordState::Pending][..], &[RecordState::Accepted][..]);
-        assert!(!ledger.any_in(RecordState::OPEN).await.unwrap());
-        let now = crate::now_ms();
-        let kit = Kit::Code("A1B2C3D4".to_owned());
-        ledger.ingest(vec![record("a", now)]).await.unwrap();
-        assert!(ledger.any_in(pending).await.unwrap());
-        assert!(!ledger.any_in(accepted).await.unwrap());
-        ledger
-            .claim_for_create("w", now, now + 60_000, 1)
-            .await
-            .unwrap();
-        ledger
-            .accepted("a", &kit, "run-a", "queued", now)
-            .await
-            .unwrap();
-        assert!(!ledger.any_in(pending).await.unwrap());
-        assert!(ledger.any_in(accepted).await.unwrap());
-        assert!(ledger.any_in(RecordState::OPEN).await.unwrap());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -206,7 +206,7 @@ impl BatchCommand {
                     ReplaySelection::Ids(ids.clone())
                 };
                 let count = ledger
-                    .replay(selection, batch_now())
+                    .replay(selection)
                     .await
                     .map_err(|e| ledger_failure(&e))?;
                 eprintln!("replaying {count} records with a new generation (new Idempotency-Keys)");

@@ -2,8 +2,9 @@
 //!
 //! Exit codes: 0 success; 1 a run ended `failed` or `cancelled`, or a batch ended with
 //! failed records; 2 bad usage, configuration or input file; 3 the API refused the request
-//! (4xx); 4 the API was unavailable after retries (5xx, 429, network, timeout); 5 a wait
-//! reached its maximum; 6 a webhook did not verify.
+//! (4xx); 4 the API was unavailable after retries (5xx, 429, network, timeout), or the
+//! ledger's database could not be reached or failed; 5 a wait reached its maximum; 6 a
+//! webhook did not verify; 130 and 143 a batch stopped by SIGINT or SIGTERM.
 
 mod batch;
 mod commands;
@@ -38,8 +39,8 @@ struct Cli {
 
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 run failed or cancelled, or batch records failed; \
 2 usage, configuration or file error; 3 API refused the request (4xx); \
-4 API unavailable after retries (5xx, 429, network); 5 wait reached its maximum; \
-6 webhook did not verify.";
+4 API unavailable after retries (5xx, 429, network), or ledger database unreachable; \
+5 wait reached its maximum; 6 webhook did not verify; 130/143 batch stopped by SIGINT/SIGTERM.";
 
 #[derive(Subcommand, Debug)]
 enum Command {

@@ -1185,7 +1185,7 @@ async fn webhooks_listen_with_a_ledger_completes_its_records() {
             .await
             .unwrap();
         let claim = ledger
-            .claim_for_create("test", now, now + 60_000, 1)
+            .claim_for_create("test", now, std::time::Duration::from_secs(60), 1)
             .await
             .unwrap()
             .remove(0);
@@ -1198,14 +1198,13 @@ async fn webhooks_listen_with_a_ledger_completes_its_records() {
             .await
             .unwrap();
         let run_id = created.run.run_id.clone();
+        let created_transition = semarize_batch::Transition::Created {
+            run_id: run_id.clone(),
+            status: "queued".into(),
+            poll_in: std::time::Duration::from_secs(3600),
+        };
         ledger
-            .accepted(
-                &claim.source_id,
-                &claim.kit,
-                &run_id,
-                "queued",
-                now + 3_600_000,
-            )
+            .apply(&claim.source_id, &claim.kit, created_transition, now)
             .await
             .unwrap();
         let outcome = created

@@ -1,0 +1,351 @@
+//! The shared ledger: PostgreSQL, for many workers on many machines. Claims use
+//! `FOR UPDATE SKIP LOCKED` so workers never take the same record, and leases so a dead
+//! worker's records are taken over when its lease expires. Leases and due times follow
+//! the database's clock, which every worker shares.
+//!
+//! Connecting (URL, TLS, pool) is [`connect`], the schema [`migrate`]; the statements are
+//! the ledger's own ([`crate::ledger::sql`]), run here.
+
+mod connect;
+mod migrate;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use tokio_postgres::Row;
+use tokio_postgres::types::{IsNull, ToSql, Type, private::BytesMut};
+
+use self::connect::{Connections, OPERATION_TIMEOUT, bounded, bounded_by, db};
+use crate::Create;
+use crate::ledger::sql::{self, Dialect, Statement, Value};
+use crate::ledger::{
+    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim,
+    RecordState, ReplaySelection, ResultRow, RunRef, Terminal, Transition, derive_idempotency_key,
+};
+use semarize::runtime::BoxFuture;
+
+const DIALECT: Dialect = Dialect::Postgres;
+
+/// The PostgreSQL ledger.
+#[derive(Clone)]
+pub struct PostgresLedger {
+    client: Connections,
+    location: String,
+    /// Records this ledger added since it last had the table analyzed.
+    unanalyzed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for PostgresLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresLedger")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+impl PostgresLedger {
+    /// Connects, creates the ledger's tables when the database has none, and applies
+    /// pending migrations (serialized across workers).
+    ///
+    /// TLS follows the URL's `sslmode` (`disable`, `prefer` by default, `require`); the
+    /// server's certificate is verified against the system's roots, or against
+    /// `sslrootcert=/path/ca.pem` (for managed databases with their own CA).
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        Self::connect_with(url, Create::IfMissing).await
+    }
+
+    /// [`PostgresLedger::connect`] for a ledger that must exist: a database without the
+    /// ledger's tables is [`LedgerError::NotFound`], and nothing is created in it.
+    pub async fn connect_existing(url: &str) -> Result<Self, LedgerError> {
+        Self::connect_with(url, Create::Never).await
+    }
+
+    pub(crate) async fn connect_with(url: &str, create: Create) -> Result<Self, LedgerError> {
+        let (client, mut first, location) = connect::connect(url).await?;
+        bounded_by(
+            OPERATION_TIMEOUT,
+            migrate::prepare(&mut first, create, &location),
+        )
+        .await?;
+        Ok(PostgresLedger {
+            client,
+            unanalyzed: Default::default(),
+            location,
+        })
+    }
+
+    /// Runs `statement` on a pooled connection, bounded in time; its rows.
+    fn query(&self, statement: Statement) -> BoxFuture<Result<Vec<Row>, LedgerError>> {
+        let client = self.client.clone();
+        bounded(async move { client.query(&statement.sql, &params(&statement)).await })
+    }
+
+    /// Runs one statement that changes records; whether any changed.
+    fn change(&self, statement: Statement) -> BoxFuture<Result<bool, LedgerError>> {
+        let client = self.client.clone();
+        bounded(async move { Ok(client.execute(&statement.sql, &params(&statement)).await? > 0) })
+    }
+}
+
+/// A statement's parameters as the driver takes them.
+fn params(statement: &Statement) -> Vec<&(dyn ToSql + Sync)> {
+    statement
+        .params
+        .iter()
+        .map(|value| value as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// A parameter as the column it is compared with or stored in wants it: `INTEGER`
+/// columns (generation) take 32 bits, `BIGINT` ones 64, text columns text.
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Int(value) if *ty == Type::INT4 => i32::try_from(*value)?.to_sql(ty, out),
+            Value::Int(value) => value.to_sql(ty, out),
+            Value::Text(value) => value.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <i64 as ToSql>::accepts(ty) || <i32 as ToSql>::accepts(ty) || <String as ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// A stored count or counter (PostgreSQL's `INTEGER` is 32 bits, `BIGINT` 64).
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn counter(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+impl Ledger for PostgresLedger {
+    fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>> {
+        let (client, unanalyzed) = (self.client.clone(), self.unanalyzed.clone());
+        bounded(async move {
+            let mut client = client.get().await?;
+            let tx = client.transaction().await.map_err(db)?;
+            let mut added = 0;
+            for record in &records {
+                let statement = sql::ingest(DIALECT, record);
+                let prepared = tx.prepare_cached(&statement.sql).await.map_err(db)?;
+                added += tx
+                    .execute(&prepared, &params(&statement))
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            migrate::analyze_if_grown(&client, &unanalyzed, added).await?;
+            Ok(added)
+        })
+    }
+
+    fn claim_for_create(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease: Duration,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
+        let rows = self.query(sql::claim(
+            DIALECT,
+            ClaimKind::Create,
+            owner,
+            now_ms,
+            lease,
+            limit,
+        ));
+        Box::pin(async move {
+            Ok(rows
+                .await?
+                .iter()
+                .map(|row| CreateClaim {
+                    source_id: row.get(0),
+                    kit: row.get(1),
+                    input: row.get(2),
+                    idempotency_key: row.get(3),
+                    attempts: counter(row.get(4)),
+                })
+                .collect())
+        })
+    }
+
+    fn claim_for_poll(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease: Duration,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
+        let rows = self.query(sql::claim(
+            DIALECT,
+            ClaimKind::Poll,
+            owner,
+            now_ms,
+            lease,
+            limit,
+        ));
+        Box::pin(async move {
+            Ok(rows
+                .await?
+                .iter()
+                .map(|row| PollClaim {
+                    source_id: row.get(0),
+                    kit: row.get(1),
+                    run_id: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                    polls: counter(row.get(3)),
+                })
+                .collect())
+        })
+    }
+
+    fn apply(
+        &self,
+        source_id: &str,
+        kit: &Kit,
+        transition: Transition,
+        now_ms: i64,
+    ) -> BoxFuture<Result<bool, LedgerError>> {
+        self.change(sql::apply(DIALECT, source_id, kit, &transition, now_ms))
+    }
+
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
+        self.change(sql::finish_run(DIALECT, run_id, &terminal))
+    }
+
+    fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
+        let plain = |sql: String| {
+            self.query(Statement {
+                sql,
+                params: Vec::new(),
+            })
+        };
+        let (states, errors, credits) = (
+            plain(sql::COUNT_STATES.to_owned()),
+            plain(sql::count_errors()),
+            plain(sql::count_credits()),
+        );
+        Box::pin(async move {
+            let mut counts = LedgerCounts::default();
+            for row in states.await? {
+                let state = RecordState::parse(row.get::<_, &str>(0))?;
+                counts.states.insert(state, count(row.get(1)));
+            }
+            for row in errors.await? {
+                counts.errors.insert(row.get(0), count(row.get(1)));
+            }
+            if let Some(row) = credits.await?.first() {
+                counts.credits = row.get(0);
+                counts.credits_unknown = count(row.get(1));
+            }
+            Ok(counts)
+        })
+    }
+
+    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+        let rows = self.query(Statement {
+            sql: sql::any_in(states),
+            params: Vec::new(),
+        });
+        Box::pin(async move { Ok(rows.await?.first().is_some_and(|row| row.get::<_, bool>(0))) })
+    }
+
+    fn results(
+        &self,
+        after_line: u64,
+        limit: usize,
+    ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>> {
+        let rows = self.query(sql::results(DIALECT, after_line, limit));
+        Box::pin(async move {
+            rows.await?
+                .iter()
+                .map(|r| {
+                    Ok(ResultRow {
+                        line: count(r.get(0)),
+                        id: r.get(1),
+                        kit: r.get(2),
+                        state: RecordState::parse(r.get::<_, &str>(3))?,
+                        run_id: r.get(4),
+                        idempotency_key: r.get(5),
+                        error_code: r.get(6),
+                        error_message: r.get(7),
+                        output: r.get(8),
+                        attempts: counter(r.get(9)),
+                        credits: r.get(10),
+                        created_by: r.get(11),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>> {
+        let rows = self.query(sql::runs_without_credits(DIALECT, limit));
+        Box::pin(async move {
+            Ok(rows
+                .await?
+                .iter()
+                .map(|r| RunRef {
+                    source_id: r.get(0),
+                    kit: r.get(1),
+                    run_id: r.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn set_credits(
+        &self,
+        source_id: &str,
+        kit: &Kit,
+        credits: i64,
+    ) -> BoxFuture<Result<(), LedgerError>> {
+        let changed = self.change(sql::set_credits(DIALECT, source_id, kit, credits));
+        Box::pin(async move { changed.await.map(drop) })
+    }
+
+    fn replay(&self, selection: ReplaySelection) -> BoxFuture<Result<u64, LedgerError>> {
+        let client = self.client.clone();
+        bounded(async move {
+            let mut client = client.get().await?;
+            let tx = client.transaction().await.map_err(db)?;
+            let selection = sql::replay_selection(DIALECT, &selection);
+            let rows = tx
+                .query(&selection.sql, &params(&selection))
+                .await
+                .map_err(db)?;
+            for row in &rows {
+                let (source_id, kit, input): (String, Kit, String) =
+                    (row.get(0), row.get(1), row.get(3));
+                let next = i64::from(row.get::<_, i32>(2)).saturating_add(1);
+                let generation = u32::try_from(next).unwrap_or(u32::MAX);
+                let key = derive_idempotency_key(&source_id, &kit, &input, generation);
+                let update = sql::replay_one(DIALECT, &source_id, &kit, next, &key);
+                tx.execute(&update.sql, &params(&update))
+                    .await
+                    .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(rows.len() as u64)
+        })
+    }
+
+    fn next_due_in_ms(&self, now_ms: i64) -> BoxFuture<Result<Option<i64>, LedgerError>> {
+        let rows = self.query(sql::next_due_in(DIALECT, now_ms));
+        Box::pin(async move {
+            Ok(rows
+                .await?
+                .first()
+                .and_then(|row| row.get::<_, Option<i64>>(0)))
+        })
+    }
+}
