@@ -3,9 +3,9 @@
 //!
 //! ```sh
 //! # offline, against an emulator started inside the example:
-//! cargo run -p semarize --features batch --example batch
+//! cargo run -p semarize-batch --example batch
 //! # against Semarize (or any emulator), with your own input:
-//! SEMARIZE_API_KEY=smz_live_... cargo run -p semarize --features batch --example batch -- calls.jsonl
+//! SEMARIZE_API_KEY=smz_live_... cargo run -p semarize-batch --example batch -- calls.jsonl
 //! ```
 //!
 //! Each input line is `{"id": "...", "transcript": "..."}` (or any other input fields
@@ -13,11 +13,9 @@
 //! the end.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use semarize::Client;
-use semarize_batch as batch;
-use semarize_batch::{BatchEngine, BatchOptions, Progress, RecordState, ResultFormat};
+use semarize_batch::{Batch, BatchOptions, Kit, RecordState, ResultFormat};
 
 const SAMPLE: &str = r#"{"id": "call-1", "transcript": "Prospect: we lose 3 hours a week on reports. Budget is $500."}
 {"id": "call-2", "transcript": "Prospect: I love it, great work. Let's schedule a demo."}
@@ -58,16 +56,14 @@ async fn run() -> Result<ExitCode, String> {
 
     let dir = std::env::temp_dir().join(format!("semarize-batch-example-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let ledger = batch::open_ledger(dir.join("ledger.sqlite").to_str().unwrap_or_default())
+    // Only a batch run creates a ledger; status and replay would open an existing one.
+    let batch = Batch::open_or_create(dir.join("ledger.sqlite").to_str().unwrap_or_default())
         .await
         .map_err(|e| e.to_string())?;
-    let report = batch::ingest_jsonl(
-        ledger.as_ref(),
-        std::io::Cursor::new(input),
-        &semarize_batch::Kit::Code("A1B2C3D4".into()),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let report = batch
+        .ingest(std::io::Cursor::new(input), &Kit::Code("A1B2C3D4".into()))
+        .await
+        .map_err(|e| e.to_string())?;
     println!(
         "ingested {} lines: {} new records, {} rejected",
         report.lines, report.added, report.rejected
@@ -75,14 +71,13 @@ async fn run() -> Result<ExitCode, String> {
 
     // Run twice: the second run finds every record terminal and creates nothing.
     for pass in ["first", "second"] {
-        let engine = BatchEngine::new(
-            ledger.clone(),
-            client.clone(),
-            BatchOptions::default(),
-            Arc::new(Progress::default()),
-        );
-        engine.run().await.map_err(|e| e.to_string())?;
-        let counts = ledger.counts().await.map_err(|e| e.to_string())?;
+        let run = batch
+            .run(client.clone())
+            .options(BatchOptions::default().concurrency(4))
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        let counts = run.to_end().await.map_err(|e| e.to_string())?.counts;
         println!(
             "{pass} run: {} succeeded, {} failed, {} open",
             counts.count(RecordState::Succeeded),
@@ -97,11 +92,12 @@ async fn run() -> Result<ExitCode, String> {
     }
 
     let results = dir.join("results.jsonl");
-    batch::write_results(ledger.as_ref(), &results, ResultFormat::JsonLines)
+    batch
+        .write_results(&results, ResultFormat::JsonLines)
         .await
         .map_err(|e| e.to_string())?;
     println!("results: {}", results.display());
-    let counts = ledger.counts().await.map_err(|e| e.to_string())?;
+    let counts = batch.counts().await.map_err(|e| e.to_string())?;
     Ok(if counts.unsuccessful() == 0 {
         ExitCode::SUCCESS
     } else {

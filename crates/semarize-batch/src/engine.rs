@@ -7,7 +7,7 @@
 //! rejected or failed: a transient or unreadable answer is retried with the same key.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -19,6 +19,7 @@ use super::BatchError;
 use super::ledger::{
     CreateClaim, Kit, Ledger, PollClaim, RecordState, Terminal, TerminalState, Transition,
 };
+use super::progress::Progress;
 use semarize::Backoff;
 use semarize::Client;
 use semarize::RetryPolicy;
@@ -26,9 +27,8 @@ use semarize::{Error, ErrorKind};
 
 /// How the engine works.
 ///
-/// Start from [`Default`] and set what differs, with the setters or the fields; new
-/// options arrive with a default, so the struct is `#[non_exhaustive]` and is never built
-/// with a literal outside this crate:
+/// Start from [`Default`] and set what differs with the setters (one per option; new
+/// options arrive with a default):
 ///
 /// ```
 /// use std::time::Duration;
@@ -38,35 +38,19 @@ use semarize::{Error, ErrorKind};
 ///     .concurrency(16)
 ///     .lease(Duration::from_secs(120))
 ///     .worker_id("worker-eu-1");
-/// assert_eq!((options.concurrency, options.poll_concurrency), (16, 16));
+/// # let _ = options;
 /// ```
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct BatchOptions {
-    /// Run creations in flight at most (default 8).
-    pub concurrency: usize,
-    /// Polls in flight at most (default 16).
-    pub poll_concurrency: usize,
-    /// How long a claimed record is this worker's; a dead worker's records are taken over
-    /// after it (default 60 s).
-    pub lease: Duration,
-    /// The cap of the delay between polls of one run (default 10 s).
-    pub max_poll_delay: Duration,
-    /// When webhooks complete the runs, the first poll of a run waits this long, so polls
-    /// are only the fallback for late webhooks. `None` (the default) polls from the start,
-    /// as the run's `Retry-After` advises; a batch with a webhook receiver sets
-    /// [`DEFAULT_WEBHOOK_GRACE`] unless told otherwise.
-    pub webhook_grace: Option<Duration>,
-    /// This worker's name in leases.
-    pub worker_id: String,
-    /// The longest any server advice may delay work: a 429's pause of creation or polling,
-    /// or the next poll of a run (default 5 minutes), whatever `Retry-After` says. A server
-    /// asking for days does not stall the batch for days.
-    pub max_rate_limit_pause: Duration,
-    /// After [`BatchEngine::run_until`]'s shutdown: how long the requests in flight may
-    /// take to finish before the rest is dropped (default 30 s). Dropping is safe: leases
-    /// and derived Idempotency-Keys make the next run resume without duplicates.
-    pub drain_timeout: Duration,
+    // Each option is described on its setter.
+    pub(crate) concurrency: usize,
+    pub(crate) poll_concurrency: usize,
+    pub(crate) lease: Duration,
+    pub(crate) max_poll_delay: Duration,
+    pub(crate) webhook_grace: Option<Duration>,
+    pub(crate) worker_id: String,
+    pub(crate) max_rate_limit_pause: Duration,
+    pub(crate) drain_timeout: Duration,
 }
 
 impl Default for BatchOptions {
@@ -85,77 +69,62 @@ impl Default for BatchOptions {
 }
 
 impl BatchOptions {
-    /// Sets [`concurrency`](BatchOptions::concurrency) (at least 1).
+    /// Run creations in flight at most (default 8; at least 1).
     pub fn concurrency(mut self, creations: usize) -> Self {
         self.concurrency = creations.max(1);
         self
     }
 
-    /// Sets [`poll_concurrency`](BatchOptions::poll_concurrency) (at least 1).
+    /// Polls in flight at most (default 16; at least 1).
     pub fn poll_concurrency(mut self, polls: usize) -> Self {
         self.poll_concurrency = polls.max(1);
         self
     }
 
-    /// Sets [`lease`](BatchOptions::lease).
+    /// How long a claimed record is this worker's; a dead worker's records are taken over
+    /// after it (default 60 s).
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
     }
 
-    /// Sets [`max_poll_delay`](BatchOptions::max_poll_delay).
+    /// The cap of the delay between polls of one run (default 10 s).
     pub fn max_poll_delay(mut self, delay: Duration) -> Self {
         self.max_poll_delay = delay;
         self
     }
 
-    /// Sets [`webhook_grace`](BatchOptions::webhook_grace): a webhook receiver completes
-    /// the runs, and polls wait this long first.
+    /// When webhooks complete the runs, the first poll of a run waits this long, so polls
+    /// are only the fallback for late webhooks. Unset (the default), polls start as the
+    /// run's `Retry-After` advises; a run with a webhook receiver
+    /// ([`RunBuilder::webhooks`](crate::RunBuilder::webhooks)) waits
+    /// [`DEFAULT_WEBHOOK_GRACE`] unless told otherwise.
     pub fn webhook_grace(mut self, grace: Duration) -> Self {
         self.webhook_grace = Some(grace);
         self
     }
 
-    /// Sets [`worker_id`](BatchOptions::worker_id).
+    /// This worker's name in leases.
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.worker_id = id.into();
         self
     }
 
-    /// Sets [`max_rate_limit_pause`](BatchOptions::max_rate_limit_pause).
+    /// The longest any server advice may delay work: a 429's pause of creation or polling,
+    /// or the next poll of a run (default 5 minutes), whatever `Retry-After` says. A server
+    /// asking for days does not stall the batch for days.
     pub fn max_rate_limit_pause(mut self, pause: Duration) -> Self {
         self.max_rate_limit_pause = pause;
         self
     }
 
-    /// Sets [`drain_timeout`](BatchOptions::drain_timeout).
+    /// After [`BatchEngine::run_until`]'s shutdown: how long the requests in flight may
+    /// take to finish before the rest is dropped (default 30 s). Dropping is safe: leases
+    /// and derived Idempotency-Keys make the next run resume without duplicates.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self
     }
-}
-
-/// Live counters, for progress display.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct Progress {
-    /// Records in the batch.
-    pub total: AtomicU64,
-    /// Records terminal.
-    pub done: AtomicU64,
-    /// Records failed, cancelled or rejected.
-    pub failed: AtomicU64,
-    /// Creations in flight.
-    pub in_flight: AtomicI64,
-    /// 429s received.
-    pub rate_limited: AtomicU64,
-    /// HTTP calls made to the API (creations and polls).
-    pub http_calls: AtomicU64,
-    /// Runs completed by a webhook.
-    pub by_webhook: AtomicU64,
-    /// Until when (Unix ms) creation is paused by a 429; 0 when it is not. A progress
-    /// display shows it instead of an ETA.
-    pub creation_paused_until_ms: AtomicI64,
 }
 
 /// A pause every worker of one kind honours: a 429 stops all creation (or all polling)
@@ -310,15 +279,7 @@ impl BatchEngine {
     /// Runs until every record of the ledger is terminal. Safe to stop at any point (drop
     /// the future, or kill the process) and run again.
     pub async fn run(&self) -> Result<(), BatchError> {
-        let counts = self.ledger.counts().await?;
-        self.progress.total.store(counts.total(), Ordering::Relaxed);
-        self.progress
-            .done
-            .store(counts.total() - counts.open(), Ordering::Relaxed);
-        let failed = counts.count(RecordState::Failed)
-            + counts.count(RecordState::Cancelled)
-            + counts.count(RecordState::Rejected);
-        self.progress.failed.store(failed, Ordering::Relaxed);
+        self.progress.start_from(&self.ledger.counts().await?);
         tokio::try_join!(self.creation_loop(), self.poll_loop())?;
         Ok(())
     }
@@ -521,8 +482,7 @@ impl BatchEngine {
             Kit::Version(version) => runs.create_with_kit_version(version),
             Kit::Code(code) => runs.create_with_kit_code(code),
         };
-        self.progress.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.progress.http_calls.fetch_add(1, Ordering::Relaxed);
+        let in_flight = self.progress.creation_sent();
         // One attempt per claim: retries go back through the queue (same key), so a 429
         // can pause every worker and a crash loses nothing.
         let result = request
@@ -531,7 +491,7 @@ impl BatchEngine {
             .retry_policy(RetryPolicy::none())
             .send()
             .await;
-        self.progress.in_flight.fetch_sub(1, Ordering::Relaxed);
+        drop(in_flight);
         let transition = match result {
             Ok(created) => Transition::Created {
                 run_id: created.run.run_id.clone(),
@@ -545,13 +505,11 @@ impl BatchEngine {
                 },
             },
             Err(e) if e.kind() == ErrorKind::RateLimited => {
-                self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.progress.rate_limited_once();
                 let delay = self.rate_limit_delay(&e);
                 self.create_gate.pause(self.runtime(), delay).await;
                 let until = self.now_ms().saturating_add(ms(delay));
-                self.progress
-                    .creation_paused_until_ms
-                    .fetch_max(until, Ordering::Relaxed);
+                self.progress.creation_paused_until(until);
                 Transition::RetryCreate {
                     retry_in: delay,
                     error_code: "rate_limited".into(),
@@ -609,7 +567,7 @@ impl BatchEngine {
 
     async fn poll_one(&self, claim: PollClaim) -> Result<(), BatchError> {
         self.poll_gate.wait(self.runtime()).await;
-        self.progress.http_calls.fetch_add(1, Ordering::Relaxed);
+        self.progress.poll_sent();
         let result = self
             .client
             .runs()
@@ -630,7 +588,7 @@ impl BatchEngine {
                 ),
             },
             Err(e) if e.kind() == ErrorKind::RateLimited => {
-                self.progress.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.progress.rate_limited_once();
                 let delay = self.rate_limit_delay(&e);
                 self.poll_gate.pause(self.runtime(), delay).await;
                 Transition::Polled {
@@ -691,21 +649,5 @@ fn failure(state: TerminalState, status: &str, fallback_code: &str, error: &Erro
         ),
         error_message: Some(error.to_string()),
         output: None,
-    }
-}
-
-impl Progress {
-    /// Counts a record that became terminal.
-    pub fn record_done(&self, state: TerminalState) {
-        self.done.fetch_add(1, Ordering::Relaxed);
-        if state != TerminalState::Succeeded {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a record that a webhook made terminal.
-    pub fn record_webhook_completion(&self, state: TerminalState) {
-        self.by_webhook.fetch_add(1, Ordering::Relaxed);
-        self.record_done(state);
     }
 }

@@ -1,27 +1,28 @@
 //! Durable batch runs: the integration pattern of the Semarize guides, over the `semarize`
 //! client.
 //!
-//! A [`Ledger`] keeps one row per (source record id, Kit): Idempotency-Key, run_id,
-//! status, next_poll_at, attempts, terminal status, error code and message, output. The
-//! [`BatchEngine`] creates runs with bounded concurrency behind a shared admission gate (a
-//! 429 pauses creation for the advised delay and puts the work back in the queue), polls
-//! accepted runs separately by `next_poll_at`, and accepts webhook completions. Keys are
-//! derived from the source id, the Kit, the record's content and a replay generation
-//! ([`derive_idempotency_key`]), so killing the process at
-//! any instant and starting again finishes the batch with no record run twice and none
-//! lost. Replay is explicit ([`Ledger::replay`]): it never creates a new run for a record
-//! with a run unless asked, and then with a new generation.
+//! A [`Batch`] is the whole job: it opens (or, for a run, creates) a [`Ledger`] with one
+//! row per (source record id, Kit), ingests JSON Lines, runs them, writes the results,
+//! reconciles credits and replays. Underneath, the [`BatchEngine`] creates runs with
+//! bounded concurrency behind a shared admission gate (a 429 pauses creation for the
+//! advised delay and puts the work back in the queue), polls accepted runs separately, and
+//! a [`Receiver`] completes them from verified webhooks. A record's life is a typed
+//! [`Transition`] applied by the store. Keys are derived from the source id, the Kit, the
+//! record's content and a replay generation ([`derive_idempotency_key`]), so killing the
+//! process at any instant and starting again finishes the batch with no record run twice
+//! and none lost. Replay is explicit ([`Batch::replay`]): it never creates a new run for a
+//! record with a run unless asked, and then with a new generation.
 //!
 //! ```no_run
 //! # async fn demo(client: semarize::Client) -> Result<(), semarize_batch::BatchError> {
-//! use std::sync::Arc;
-//! use semarize_batch::{BatchEngine, BatchOptions, Kit, Progress, ResultFormat};
+//! use semarize_batch::{Batch, Kit, ResultFormat};
+//! use std::path::Path;
 //!
-//! let ledger = semarize_batch::open_ledger("calls.ledger").await?;
-//! let input = std::io::BufReader::new(std::fs::File::open("calls.jsonl").unwrap());
-//! semarize_batch::ingest_jsonl(ledger.as_ref(), input, &Kit::Code("A1B2C3D4".into())).await?;
-//! BatchEngine::new(ledger.clone(), client, BatchOptions::default(), Arc::new(Progress::default())).run().await?;
-//! semarize_batch::write_results(ledger.as_ref(), std::path::Path::new("results.jsonl"), ResultFormat::JsonLines).await?;
+//! let batch = Batch::open_or_create("calls.ledger").await?;
+//! batch.ingest_file(Path::new("calls.jsonl"), &Kit::Code("A1B2C3D4".into())).await?;
+//! let report = batch.run(client).start().await?.to_end().await?;
+//! batch.write_results(Path::new("results.jsonl"), ResultFormat::JsonLines).await?;
+//! assert_eq!(report.counts.open(), 0);
 //! # Ok(()) }
 //! ```
 //!
@@ -33,10 +34,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 
+mod batch;
 mod completion;
 mod engine;
 mod input;
 mod ledger;
+mod progress;
 mod results;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -48,8 +51,9 @@ mod postgres;
 
 use std::sync::Arc;
 
+pub use batch::{Batch, RunBuilder, RunReport, StartedRun};
 pub use completion::{Completion, complete_from_webhook};
-pub use engine::{BatchEngine, BatchOptions, DEFAULT_WEBHOOK_GRACE, Progress, RunEnd};
+pub use engine::{BatchEngine, BatchOptions, DEFAULT_WEBHOOK_GRACE, RunEnd};
 pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{
     ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim,
@@ -59,6 +63,7 @@ pub use ledger::{
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresLedger;
+pub use progress::Progress;
 pub use results::{ResultFormat, write_results};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -78,6 +83,15 @@ pub enum BatchError {
     /// webhook endpoint could not be registered.
     #[error(transparent)]
     Api(#[from] semarize::Error),
+    /// The input file could not be opened.
+    #[error("cannot read input file {}", path.display())]
+    InputFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The input could not be read.
     #[error("cannot read the input at line {line}")]
     Input {

@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use super::completion::{Completion, complete_from_webhook};
-use super::engine::Progress;
 use super::ledger::Ledger;
+use super::progress::Progress;
 use crate::BatchError;
 use semarize::Client;
 use semarize::webhooks::{DedupeBy, Deduper, VerifiedEvent, Verifier, Webhook};

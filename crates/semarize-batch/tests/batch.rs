@@ -1,6 +1,7 @@
 //! Durable batches against the emulator: faults, rate limits, late and duplicate
 //! webhooks, malformed input, replay, resuming after an interrupted run.
 
+use semarize::runtime::{Clock, SystemClock};
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::Arc;
@@ -180,13 +181,7 @@ async fn faults_never_duplicate_or_lose_a_record() {
         "{states:?}"
     );
     assert_eq!(states.get("failed"), Some(&3));
-    assert!(
-        progress
-            .rate_limited
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0,
-        "the 429 storm happened"
-    );
+    assert!(progress.rate_limited() > 0, "the 429 storm happened");
     f.assert_no_duplicates(80);
     let counts = f.ledger.counts().await.unwrap();
     assert_eq!(counts.errors.get("run_request_failed"), Some(&3));
@@ -227,15 +222,9 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
         .unwrap()
         .unwrap();
     assert_eq!(f.states().await.get("succeeded"), Some(&30));
-    let by_webhook = progress
-        .by_webhook
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let by_webhook = progress.by_webhook();
     assert!(by_webhook > 0, "webhooks completed runs");
-    assert_eq!(
-        progress.done.load(std::sync::atomic::Ordering::Relaxed),
-        30,
-        "each record counted once"
-    );
+    assert_eq!(progress.done(), 30, "each record counted once");
     f.assert_no_duplicates(30);
     // Late deliveries arriving after the poll fallback finished the record are harmless.
     // Wait (bounded) until every delivery, the five delayed ones included, has reached
@@ -248,10 +237,10 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
             .filter(|d| d.result == "delivered")
             .count()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = SystemClock.now() + Duration::from_secs(20);
     while delivered() < 40 {
         assert!(
-            std::time::Instant::now() < deadline,
+            SystemClock.now() < deadline,
             "only {} of 40 deliveries arrived",
             delivered()
         );
@@ -259,7 +248,7 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
     }
     assert_eq!(f.states().await.get("succeeded"), Some(&30));
     assert_eq!(
-        progress.done.load(std::sync::atomic::Ordering::Relaxed),
+        progress.done(),
         30,
         "late and duplicate deliveries count nothing twice"
     );
@@ -436,10 +425,8 @@ async fn a_huge_retry_after_pauses_for_the_limit_only() {
         .expect("the pause was capped")
         .unwrap();
     assert_eq!(f.states().await.get("succeeded"), Some(&5));
-    let paused_until = progress
-        .creation_paused_until_ms
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let now = chrono::Utc::now().timestamp_millis();
+    let paused_until = progress.creation_paused_until_ms().unwrap_or(0);
+    let now = SystemClock.now_utc().timestamp_millis();
     assert!(
         paused_until > 0 && paused_until < now + 1_000,
         "the pause shown is the capped one: {paused_until} vs {now}"

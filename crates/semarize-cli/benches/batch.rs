@@ -15,10 +15,11 @@
 //! `BENCH_RECORDS` and `BENCH_LINES` scale the runs down for quick checks; `BENCH_ONLY`
 //! runs only the scenarios whose printed name contains it (`BENCH_ONLY=PostgreSQL`).
 
+use semarize::runtime::{Clock, SystemClock};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use semarize_batch as batch;
 use semarize_batch::{BatchEngine, BatchOptions, Ledger, Progress, ResultFormat, SqliteLedger};
@@ -76,7 +77,7 @@ async fn memory(lines: usize) {
     let ledger = SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap();
     reset_peak();
     let before = status_kib("VmRSS:");
-    let started = Instant::now();
+    let started = SystemClock.now();
     let report = batch::ingest_jsonl(
         &ledger,
         std::io::BufReader::new(std::fs::File::open(&input).unwrap()),
@@ -185,7 +186,7 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
     let progress = Arc::new(Progress::default());
     let mut options = BatchOptions::default().concurrency(16);
     let receiver = if webhooks {
-        options.webhook_grace = Some(Duration::from_secs(30));
+        options = options.webhook_grace(Duration::from_secs(30));
         Some(
             batch::start_webhook_receiver(
                 "127.0.0.1:0".parse().unwrap(),
@@ -207,8 +208,7 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
             Ledgers::Sqlite => ledger.clone(),
             Ledgers::Postgres { url, .. } => batch::open_ledger(url).await.unwrap(),
         };
-        let mut options = options.clone();
-        options.worker_id = format!("bench-{worker}");
+        let options = options.clone().worker_id(format!("bench-{worker}"));
         engines.push(BatchEngine::new(
             ledger,
             client.clone(),
@@ -216,13 +216,13 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
             progress.clone(),
         ));
     }
-    let started = Instant::now();
+    let started = SystemClock.now();
     futures::future::try_join_all(engines.iter().map(BatchEngine::run))
         .await
         .unwrap();
     let wall = started.elapsed();
     let lower = lower_bound(records);
-    let calls = progress.http_calls.load(Ordering::Relaxed);
+    let calls = progress.http_calls();
     // With late creations, one of the last hundred is late too, and nothing can finish
     // it sooner than its late answer: the bound grows by that delay.
     let late_bound = match slow_every {
@@ -240,9 +240,9 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
         wall.as_secs_f64(),
         wall.as_secs_f64() / lower,
         calls as f64 / records as f64,
-        progress.rate_limited.load(Ordering::Relaxed),
+        progress.rate_limited(),
         duplicates(&emulator, records),
-        progress.by_webhook.load(Ordering::Relaxed),
+        progress.by_webhook(),
     );
     if webhooks {
         // Why records were polled after all: a delivery that failed comes back on the
@@ -331,7 +331,7 @@ async fn naive(records: usize, concurrency: usize) {
     let calls = Arc::new(AtomicU64::new(0));
     let limited = Arc::new(AtomicU64::new(0));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let started = Instant::now();
+    let started = SystemClock.now();
     let mut tasks = Vec::new();
     for i in 1..=records {
         let (http, base, key, calls, limited, semaphore) = (

@@ -3,15 +3,13 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use semarize::Client;
-use semarize_batch as batch;
 use semarize_batch::{
-    BatchEngine, BatchError, BatchOptions, Kit, Ledger, LedgerCounts, Progress, RecordState,
-    ReplaySelection, ResultFormat, RunEnd,
+    Batch, BatchError, BatchOptions, Kit, LedgerCounts, LedgerError, Progress, ReceiverOptions,
+    RecordState, ReplaySelection, ResultFormat, RunBuilder, RunEnd,
 };
 
 use crate::output::{self, Failure, OutputFormat};
@@ -138,7 +136,7 @@ pub fn batch_failure(e: BatchError) -> Failure {
 
 /// A ledger that is not there, a wrong location or a corrupted ledger is configuration
 /// (2); a database that cannot be reached, or fails mid-run, is unavailable (4).
-pub fn ledger_failure(e: &batch::LedgerError) -> Failure {
+pub fn ledger_failure(e: &LedgerError) -> Failure {
     if e.is_unavailable() {
         Failure::unavailable(with_causes(e))
     } else {
@@ -162,17 +160,13 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 }
 
 /// Opens a batch's ledger, creating it when there is none: only `batch run` does.
-pub async fn open(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
-    batch::open_ledger(location)
-        .await
-        .map_err(|e| ledger_failure(&e))
+pub async fn open_or_create(location: &str) -> Result<Batch, Failure> {
+    Batch::open_or_create(location).await.map_err(batch_failure)
 }
 
 /// Opens a ledger that must exist (status, replay, a webhook receiver): never creates one.
-pub async fn open_existing(location: &str) -> Result<Arc<dyn Ledger>, Failure> {
-    batch::open_existing_ledger(location)
-        .await
-        .map_err(|e| ledger_failure(&e))
+pub async fn open(location: &str) -> Result<Batch, Failure> {
+    Batch::open(location).await.map_err(batch_failure)
 }
 
 impl BatchCommand {
@@ -180,15 +174,15 @@ impl BatchCommand {
         match self {
             BatchCommand::Run(args) => {
                 let client = cli.client()?;
-                let ledger = open(&args.ledger).await?;
-                let (counts, stopped) = run_batch(&client, ledger, args).await?;
+                let batch = open_or_create(&args.ledger).await?;
+                let (counts, stopped) = run_batch(&client, &batch, args).await?;
                 summary(&counts, format);
                 outcome(&counts, stopped)
             }
             BatchCommand::Status { ledger } => {
-                let ledger = open_existing(ledger).await?;
+                let batch = open(ledger).await?;
                 let client = cli.api_key.as_ref().and_then(|_| cli.client().ok());
-                status(ledger.as_ref(), client.as_ref(), format).await
+                status(&batch, client.as_ref(), format).await
             }
             BatchCommand::Replay {
                 ledger,
@@ -199,21 +193,20 @@ impl BatchCommand {
                 concurrency,
             } => {
                 let client = cli.client()?;
-                let ledger = open_existing(ledger).await?;
+                let batch = open(ledger).await?;
                 let selection = if *failed {
                     ReplaySelection::Failed
                 } else {
                     ReplaySelection::Ids(ids.clone())
                 };
-                let count = ledger
-                    .replay(selection)
-                    .await
-                    .map_err(|e| ledger_failure(&e))?;
+                let count = batch.replay(selection).await.map_err(batch_failure)?;
                 eprintln!("replaying {count} records with a new generation (new Idempotency-Keys)");
-                let options = BatchOptions::default().concurrency(*concurrency);
-                let (counts, stopped) = execute(&client, ledger.clone(), options).await?;
+                let run = batch
+                    .run(client.clone())
+                    .options(BatchOptions::default().concurrency(*concurrency));
+                let (counts, stopped) = drive(run, &client).await?;
                 if let Some(out) = out {
-                    write(ledger.as_ref(), out, (*file_format).into()).await?;
+                    write(&batch, out, (*file_format).into()).await?;
                 }
                 summary(&counts, format);
                 outcome(&counts, stopped)
@@ -353,14 +346,9 @@ fn records_outcome(counts: &LedgerCounts) -> Result<(), Failure> {
     }
 }
 
-fn batch_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-async fn write(ledger: &dyn Ledger, out: &Path, format: ResultFormat) -> Result<u64, Failure> {
-    let rows = batch::write_results(ledger, out, format)
+async fn write(batch: &Batch, out: &Path, format: ResultFormat) -> Result<u64, Failure> {
+    let rows = batch
+        .write_results(out, format)
         .await
         .map_err(batch_failure)?;
     eprintln!("results: {} ({rows} records)", out.display());
@@ -368,19 +356,14 @@ async fn write(ledger: &dyn Ledger, out: &Path, format: ResultFormat) -> Result<
 }
 
 /// Ingests, runs to completion or a signal (with webhooks when asked), writes results.
-/// Returns the final counts for the caller to show, and how the run ended.
+/// Returns the final counts for the caller to show, and the signal if one stopped it.
 pub async fn run_batch(
     client: &Client,
-    ledger: Arc<dyn Ledger>,
+    batch: &Batch,
     args: &RunArgs,
 ) -> Result<(LedgerCounts, Option<StopSignal>), Failure> {
-    let file = std::fs::File::open(&args.input).map_err(|e| {
-        Failure::usage(format!(
-            "cannot read input file {}: {e}",
-            args.input.display()
-        ))
-    })?;
-    let report = batch::ingest_jsonl(ledger.as_ref(), std::io::BufReader::new(file), &args.kit())
+    let report = batch
+        .ingest_file(&args.input, &args.kit())
         .await
         .map_err(batch_failure)?;
     for (line, why) in &report.rejected_lines {
@@ -397,7 +380,6 @@ pub async fn run_batch(
         report.lines, report.added, report.rejected
     );
 
-    let progress = Arc::new(Progress::default());
     let mut options = BatchOptions::default()
         .concurrency(args.concurrency)
         .lease(Duration::from_secs(args.lease_seconds.max(1)));
@@ -407,78 +389,54 @@ pub async fn run_batch(
     if let Some(seconds) = args.webhook_grace {
         options = options.webhook_grace(Duration::from_secs(seconds));
     }
-    let _receiver = match args.webhook_listen {
-        Some(addr) => {
-            let mut receiver_options =
-                batch::ReceiverOptions::default().replace_existing(args.replace_webhook);
-            if let Some(url) = &args.webhook_url {
-                receiver_options = receiver_options.public_url(url);
-            }
-            let receiver = batch::start_webhook_receiver(
-                addr,
-                client.clone(),
-                ledger.clone(),
-                progress.clone(),
-                receiver_options,
-            )
-            .await
-            .map_err(batch_failure)?;
-            eprintln!("webhooks: receiving on {}", receiver.url);
-            if args.webhook_grace.is_none() {
-                options = options.webhook_grace(batch::DEFAULT_WEBHOOK_GRACE);
-            }
-            Some(receiver)
+    let mut run = batch.run(client.clone()).options(options);
+    if let Some(addr) = args.webhook_listen {
+        let mut receiver = ReceiverOptions::default().replace_existing(args.replace_webhook);
+        if let Some(url) = &args.webhook_url {
+            receiver = receiver.public_url(url);
         }
-        None => None,
-    };
-    let finished = execute_with(client, ledger.clone(), options, progress).await?;
-    write(ledger.as_ref(), &args.out, args.format.into()).await?;
+        run = run.webhooks(addr, receiver);
+    }
+    let finished = drive(run, client).await?;
+    write(batch, &args.out, args.format.into()).await?;
     Ok(finished)
 }
 
-async fn execute(
+/// Starts a run and drives it until every record is terminal or a signal stops it,
+/// showing progress; the final counts, and the signal if one stopped it.
+async fn drive(
+    run: RunBuilder,
     client: &Client,
-    ledger: Arc<dyn Ledger>,
-    options: BatchOptions,
 ) -> Result<(LedgerCounts, Option<StopSignal>), Failure> {
-    execute_with(client, ledger, options, Arc::new(Progress::default())).await
-}
-
-/// Runs the engine until every record is terminal or a signal stops it; the final counts,
-/// and the signal if one stopped it.
-async fn execute_with(
-    client: &Client,
-    ledger: Arc<dyn Ledger>,
-    options: BatchOptions,
-    progress: Arc<Progress>,
-) -> Result<(LedgerCounts, Option<StopSignal>), Failure> {
-    let engine = BatchEngine::new(ledger.clone(), client.clone(), options, progress.clone());
-    let display = tokio::spawn(show_progress(progress.clone()));
+    let run = run.start().await.map_err(batch_failure)?;
+    if let Some(url) = run.webhook_url() {
+        eprintln!("webhooks: receiving on {url}");
+    }
+    let display = tokio::spawn(show_progress(run.progress().clone(), client.clone()));
     let stopped_by = Arc::new(std::sync::OnceLock::new());
-    let result = engine.run_until(shutdown_signal(stopped_by.clone())).await;
+    let result = run.until(shutdown_signal(stopped_by.clone())).await;
     display.abort();
     let _ = display.await;
-    let end = result.map_err(batch_failure)?;
-    let counts = ledger.counts().await.map_err(|e| ledger_failure(&e))?;
-    let stopped = match end {
+    let report = result.map_err(batch_failure)?;
+    let stopped = match report.end {
         RunEnd::Stopped => stopped_by.get().copied(),
         _ => None,
     };
-    Ok((counts, stopped))
+    Ok((report.counts, stopped))
 }
 
-/// Progress bars on a terminal, a plain line every two seconds otherwise.
-async fn show_progress(progress: Arc<Progress>) {
-    let started = Instant::now();
-    let initial = progress.done.load(Ordering::Relaxed);
+/// Progress bars on a terminal, a plain line every two seconds otherwise. Time is the
+/// client's clock, the one the engine pauses creation by.
+async fn show_progress(progress: Arc<Progress>, client: Client) {
+    let clock = client.runtime().clock();
+    let started = clock.now();
+    let initial = progress.done();
     let line = |p: &Progress| {
-        let (done, total) = (
-            p.done.load(Ordering::Relaxed),
-            p.total.load(Ordering::Relaxed),
-        );
-        let rate = (done - initial.min(done)) as f64 / started.elapsed().as_secs_f64().max(0.001);
-        let now_ms = batch_now();
-        let paused_until = p.creation_paused_until_ms.load(Ordering::Relaxed);
+        let (done, total) = (p.done(), p.total());
+        let elapsed = clock.now().saturating_duration_since(started);
+        let rate = (done - initial.min(done)) as f64 / elapsed.as_secs_f64().max(0.001);
+        let now_ms = clock.now_utc().timestamp_millis();
+        let paused_until = p.creation_paused_until_ms().unwrap_or(0);
         let eta = if paused_until > now_ms {
             // The ETA cannot be known while the API holds creation back: say so.
             format!(
@@ -492,20 +450,20 @@ async fn show_progress(progress: Arc<Progress>) {
         };
         format!(
             "in flight {}, rate-limited {}, failed {}, {rate:.1}/s, eta {eta}",
-            p.in_flight.load(Ordering::Relaxed).max(0),
-            p.rate_limited.load(Ordering::Relaxed),
-            p.failed.load(Ordering::Relaxed),
+            p.in_flight(),
+            p.rate_limited(),
+            p.failed(),
         )
     };
     if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(progress.total.load(Ordering::Relaxed));
+        let bar = indicatif::ProgressBar::new(progress.total());
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} done, {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         loop {
-            bar.set_length(progress.total.load(Ordering::Relaxed));
-            bar.set_position(progress.done.load(Ordering::Relaxed));
+            bar.set_length(progress.total());
+            bar.set_position(progress.done());
             bar.set_message(line(&progress));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -514,8 +472,8 @@ async fn show_progress(progress: Arc<Progress>) {
             tokio::time::sleep(Duration::from_secs(2)).await;
             eprintln!(
                 "progress: {}/{} done, {}",
-                progress.done.load(Ordering::Relaxed),
-                progress.total.load(Ordering::Relaxed),
+                progress.done(),
+                progress.total(),
                 line(&progress)
             );
         }
@@ -544,30 +502,18 @@ fn summary(counts: &LedgerCounts, format: OutputFormat) {
 }
 
 async fn status(
-    ledger: &dyn Ledger,
+    batch: &Batch,
     client: Option<&Client>,
     format: OutputFormat,
 ) -> Result<(), Failure> {
     if let Some(client) = client {
         // Credits come from the usage endpoint, fetched once per terminal run and kept.
-        loop {
-            let missing = ledger
-                .runs_without_credits(200)
-                .await
-                .map_err(|e| ledger_failure(&e))?;
-            if missing.is_empty() {
-                break;
-            }
-            for run in missing {
-                let usage = client.runs().usage(&run.run_id).send().await?;
-                ledger
-                    .set_credits(&run.source_id, &run.kit, usage.credits_consumed as i64)
-                    .await
-                    .map_err(|e| ledger_failure(&e))?;
-            }
-        }
+        batch
+            .reconcile_credits(client)
+            .await
+            .map_err(batch_failure)?;
     }
-    let counts = ledger.counts().await.map_err(|e| ledger_failure(&e))?;
+    let counts = batch.counts().await.map_err(batch_failure)?;
     summary(&counts, format);
     if format == OutputFormat::Table {
         match (counts.credits_unknown, client) {

@@ -496,8 +496,8 @@ impl WebhooksCommand {
                 if let Some(location) = ledger {
                     // A receiver never creates a ledger: in front of a mistyped one it
                     // would acknowledge every delivery and store nothing.
-                    let ledger = crate::batch::open_existing(location).await?;
-                    receiver = receiver.completing(ledger, cli.client()?);
+                    let batch = crate::batch::open(location).await?;
+                    receiver = receiver.completing(batch.ledger().clone(), cli.client()?);
                 }
                 listen(*addr, receiver, format).await
             }

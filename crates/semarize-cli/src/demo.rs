@@ -106,7 +106,7 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         .api_key(emulator.api_key())
         .base_url(emulator.base_url())
         .build()?;
-    let ledger = crate::batch::open(&ledger_path.display().to_string()).await?;
+    let batch = crate::batch::open_or_create(&ledger_path.display().to_string()).await?;
     let run_args = RunArgs {
         input: input.clone(),
         kit: Some(KIT_CODE.into()),
@@ -122,7 +122,7 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         worker_id: None,
         lease_seconds: 60,
     };
-    let finished = run_batch(&client, ledger.clone(), &run_args).await;
+    let finished = run_batch(&client, &batch, &run_args).await;
     emulator.shutdown().await;
     let (counts, stopped) = finished?;
     let shown: Vec<&str> = kit
@@ -133,7 +133,7 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         .filter(|b| !matches!(b.kind, BrickKind::String))
         .map(|b| b.key.as_str())
         .collect();
-    print_results(ledger.as_ref(), &shown, &counts, format).await?;
+    print_results(batch.ledger().as_ref(), &shown, &counts, format).await?;
 
     let succeeded = counts.count(semarize_batch::RecordState::Succeeded);
     say(&format!(
@@ -173,9 +173,8 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
 
 /// A folder of this run's own under the system temporary directory.
 fn unique_temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    use semarize::runtime::{Clock, SystemClock};
+    let nanos = SystemClock.now_utc().timestamp_subsec_nanos();
     std::env::temp_dir().join(format!("semarize-demo-{}-{nanos}", std::process::id()))
 }
 

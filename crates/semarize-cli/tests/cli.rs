@@ -1,6 +1,7 @@
 //! Every command against the emulator, snapshot-tested (ids and times redacted), and the
 //! clear errors of bad flags and bad files.
 
+use semarize::runtime::{Clock, SystemClock};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -168,11 +169,7 @@ async fn webhook_commands() {
 
     // A saved delivery verifies with the secret, and not with another.
     let body = br#"{"id":"evt_1","delivery_id":"dlv_1","type":"run.succeeded","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r1","status":"succeeded"}}"#;
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let timestamp = SystemClock.now_utc().timestamp().to_string();
     let signature = semarize::webhooks::sign(&secret, &timestamp, body);
     std::fs::write(dir.join("body.json"), body).unwrap();
     std::fs::write(
@@ -568,10 +565,10 @@ impl ChildLines {
 
     /// Every line up to and including the first that satisfies `pred` (within 20 s).
     fn through(&self, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = SystemClock.now() + std::time::Duration::from_secs(20);
         let mut seen = Vec::new();
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(SystemClock.now());
             match self.0.recv_timeout(left) {
                 Ok(line) => {
                     let done = pred(&line);
@@ -647,11 +644,7 @@ async fn emulator_and_webhooks_listen_commands() {
     );
     let body = br#"{"id":"evt_9","delivery_id":"dlv_9","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r9","status":"cancelled"}}"#;
     let marker = br#"{"id":"evt_10","delivery_id":"dlv_10","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r10","status":"cancelled"}}"#;
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let timestamp = SystemClock.now_utc().timestamp().to_string();
     let send = |signature: String| {
         reqwest::Client::new()
             .post(format!("http://127.0.0.1:{port}/hook"))
@@ -1101,12 +1094,9 @@ async fn signal_a_batch(signals: &[&str], code: i32, rerun: bool) {
         .spawn()
         .unwrap();
     // Signal once the batch is under way: creations were sent, and not all of them.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = SystemClock.now() + std::time::Duration::from_secs(20);
     while emulator.control().create_attempts().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the batch never started"
-        );
+        assert!(SystemClock.now() < deadline, "the batch never started");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     for (i, signal) in signals.iter().enumerate() {
@@ -1172,10 +1162,7 @@ async fn webhooks_listen_with_a_ledger_completes_its_records() {
         .unwrap();
     let dir = temp("listen-ledger");
     let path = dir.join("ledger.sqlite");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = SystemClock.now_utc().timestamp_millis();
     // A record whose run was created and accepted, as a batch worker leaves it.
     let run = {
         let ledger = semarize_batch::SqliteLedger::open(&path).unwrap();

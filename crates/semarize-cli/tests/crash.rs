@@ -2,8 +2,9 @@
 //! times, then resumed: every record terminal, exactly one run per source record at the
 //! emulator, results complete.
 
+use semarize::runtime::{Clock, SystemClock};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use semarize_emulator::{Config, Emulator, Settings};
 
@@ -69,7 +70,7 @@ async fn a_batch_killed_at_random_points_finishes_with_no_duplicate_and_no_loss(
     }
     let created_before_final = emulator.control().runs().len();
 
-    let started = Instant::now();
+    let started = SystemClock.now();
     let status = tokio::task::spawn_blocking({
         let mut command = batch_command(&emulator, &dir);
         move || command.status().unwrap()

@@ -7,6 +7,7 @@
 //! it the test fails under `CI=true` (CI must never go green without the shared ledger
 //! tested) and elsewhere says it was skipped and passes.
 
+use semarize::runtime::{Clock, SystemClock};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -165,17 +166,14 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     // over, not lost or doubled.
     let held_by_a = "SELECT source_id FROM records \
                      WHERE lease_owner = 'worker-a' AND state IN ('creating', 'accepted')";
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = SystemClock.now() + Duration::from_secs(30);
     // (An error: the workers have not created the table yet.)
     while client
         .query(held_by_a, &[])
         .await
         .map_or(true, |rows| rows.is_empty())
     {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "worker-a never held a lease"
-        );
+        assert!(SystemClock.now() < deadline, "worker-a never held a lease");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     doomed.kill().unwrap();
@@ -311,15 +309,12 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
 
     // Workers start once the receiver listens: a delivery refused before that would be
     // retried on Semarize's schedule, later than the grace.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = SystemClock.now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_err()
     {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the receiver never listened"
-        );
+        assert!(SystemClock.now() < deadline, "the receiver never listened");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let graced = |name: &str| worker_with(&emulator, &url, &dir, name, &["--webhook-grace", "60"]);
@@ -430,13 +425,13 @@ async fn four_workers_killed_at_random_points_finish_with_no_duplicate_and_no_lo
     );
 
     // The survivors finish, within a bound: a worker that never ends fails the test.
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let deadline = SystemClock.now() + Duration::from_secs(180);
     let mut statuses = Vec::new();
     let mut workers: Vec<Child> = workers.into_iter().map(|(child, _)| child).collect();
     while let Some(mut worker) = workers.pop() {
         match worker.try_wait().unwrap() {
             Some(status) => statuses.push(status),
-            None if std::time::Instant::now() > deadline => {
+            None if SystemClock.now() > deadline => {
                 let _ = worker.kill();
                 panic!("a worker was still running after 180 s");
             }

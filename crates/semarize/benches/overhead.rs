@@ -11,7 +11,8 @@
 //! `cargo bench -p semarize --bench overhead`; `BENCH_SECONDS` sets each phase (default 3;
 //! the GET comparison takes 5 × 2 phases).
 
-use std::time::{Duration, Instant};
+use semarize::runtime::{Clock, SystemClock};
+use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 use reqwest::header::HeaderMap;
@@ -29,7 +30,7 @@ where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let started = Instant::now();
+    let started = SystemClock.now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let call = call.clone();
@@ -59,7 +60,7 @@ fn bare_mac(secret: &str, timestamp: &str, body: &[u8]) {
 }
 
 fn per_second(duration: Duration, mut f: impl FnMut()) -> f64 {
-    let started = Instant::now();
+    let started = SystemClock.now();
     let mut n = 0u64;
     while started.elapsed() < duration {
         for _ in 0..64 {
@@ -147,7 +148,7 @@ fn main() {
         let body = envelope(size - envelope(0).len());
         assert_eq!(body.len(), size);
         let body = body.as_bytes();
-        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let timestamp = SystemClock.now_utc().timestamp().to_string();
         let signature = sign(secret, &timestamp, body);
         let mut headers = HeaderMap::new();
         headers.insert("semarize-signature", signature.parse().unwrap());

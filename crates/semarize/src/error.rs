@@ -7,6 +7,8 @@ use reqwest::StatusCode;
 use semarize_api::types::{ErrorCode, Run};
 use serde::Serialize;
 
+use crate::runtime::{Clock, SystemClock};
+
 /// What went wrong, to `match` on.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -136,7 +138,7 @@ impl Error {
                 run_id: None,
                 idempotency_key: None,
                 workspace: None,
-                at: Utc::now(),
+                at: SystemClock.now_utc(),
                 attempts: 0,
                 retry_stop: None,
                 run: None,

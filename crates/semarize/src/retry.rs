@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn the_larger_of_header_and_body() {
-        let now = Utc::now();
+        let now: DateTime<Utc> = "2026-02-24T10:00:00Z".parse().unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(

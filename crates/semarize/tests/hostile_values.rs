@@ -3,7 +3,8 @@
 //! printed from the server stays printable and short. (Run briefly on every test run;
 //! raise PROPTEST_CASES for a longer fuzzing session.)
 
-use std::time::{Duration, Instant};
+use semarize::runtime::{Clock, SystemClock};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use semarize::runtime::{Sleeper, VirtualTime, saturating_add};
@@ -24,7 +25,7 @@ proptest! {
 
     #[test]
     fn retry_after_parsing_never_panics(value in ".{0,80}", digits in "[0-9]{1,40}") {
-        let now = chrono::Utc::now();
+        let now = SystemClock.now_utc();
         let _ = parse_retry_after(&value, now);
         prop_assert!(parse_retry_after(&digits, now).is_some(), "all digits is a delay");
     }
@@ -42,7 +43,7 @@ proptest! {
         prop_assert!(delay >= advised);
         let backoff = Backoff::new(base, cap);
         prop_assert!(backoff.full_jitter(retry, fraction) <= backoff.ceiling(retry));
-        let _ = saturating_add(Instant::now(), advised);
+        let _ = saturating_add(SystemClock.now(), advised);
     }
 
     #[test]

@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn remembers_within_ttl_and_capacity() {
         let store = MemoryDedupeStore::new(2, Duration::from_secs(10));
-        let t0 = Instant::now();
+        let t0 = SystemClock.now();
         assert!(store.first_seen("a", t0));
         assert!(!store.first_seen("a", t0 + Duration::from_secs(1)));
         assert!(store.first_seen("b", t0));

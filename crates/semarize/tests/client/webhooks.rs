@@ -1,6 +1,7 @@
 //! Webhook verification, end to end from real emulator deliveries, and against every
 //! kind of bad delivery.
 
+use semarize::runtime::SystemClock;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -234,7 +235,7 @@ fn bad_deliveries_are_rejected_with_typed_errors() {
 #[test]
 fn malformed_and_missing_headers() {
     let verifier = Verifier::new(["whsec_current"]).unwrap();
-    let now = chrono::Utc::now().timestamp();
+    let now = SystemClock.now_utc().timestamp();
     for name in [
         "semarize-signature",
         "semarize-timestamp",
@@ -297,7 +298,7 @@ fn malformed_and_missing_headers() {
 #[test]
 fn unknown_event_types_are_kept() {
     let body = br#"{"id":"evt_1","delivery_id":"dlv_1","type":"run.expired","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r1","status":"expired"}}"#;
-    let now = chrono::Utc::now().timestamp();
+    let now = SystemClock.now_utc().timestamp();
     let mut headers = delivery("whsec_current", now, body);
     headers.insert("semarize-event-type", "run.expired".parse().unwrap());
     let event = Verifier::new(["whsec_current"])
@@ -325,7 +326,7 @@ proptest! {
     ) {
         let secret = format!("whsec_{secret}");
         let other = format!("whsec_{other}");
-        let now = chrono::Utc::now().timestamp().to_string();
+        let now = SystemClock.now_utc().timestamp().to_string();
         let header = format!("{}{padding},{padding}{}", sign(&other, &now, &body), sign(&secret, &now, &body));
         prop_assert_eq!(parse_signature_header(&header).unwrap().len(), 2);
         let verifier = Verifier::new([secret.clone()]).unwrap();
@@ -339,7 +340,7 @@ proptest! {
 #[test]
 fn an_event_is_thin_only_without_every_full_field() {
     let verifier = Verifier::new(["whsec_current"]).unwrap();
-    let now = chrono::Utc::now().timestamp();
+    let now = SystemClock.now_utc().timestamp();
     let with_data = |data: &str| {
         let body = format!(
             r#"{{"id":"evt_1","delivery_id":"dlv_1","type":"run.failed","created_at":"2026-02-24T12:05:00Z","data":{data}}}"#
@@ -376,7 +377,7 @@ fn a_signature_that_matches_twice_still_verifies() {
     // Two entries made with one secret (a sender listing the same key twice during a
     // rotation): matching more than once is still a match.
     let verifier = Verifier::new(["whsec_current"]).unwrap();
-    let now = chrono::Utc::now().timestamp();
+    let now = SystemClock.now_utc().timestamp();
     let mut headers = delivery("whsec_current", now, BODY);
     let once = headers["semarize-signature"].to_str().unwrap().to_owned();
     headers.insert(
