@@ -111,10 +111,10 @@ impl BatchOptions {
     }
 
     /// The longest any server advice may delay work: a 429's pause of creation or polling,
-    /// or the next poll of a run (default 5 minutes), whatever `Retry-After` says. A server
-    /// asking for days does not stall the batch for days.
+    /// or the next poll of a run (default 5 minutes, at most a day), whatever `Retry-After`
+    /// says. A server asking for days does not stall the batch for days.
     pub fn max_rate_limit_pause(mut self, pause: Duration) -> Self {
-        self.max_rate_limit_pause = pause;
+        self.max_rate_limit_pause = pause.min(MAX_PAUSE);
         self
     }
 
@@ -148,7 +148,9 @@ impl Gate {
     /// Pauses until `delay` from now, unless already paused longer; returns the end.
     async fn pause(&self, runtime: &semarize::runtime::Runtime, delay: Duration) -> Instant {
         let mut until = self.until.lock().await;
-        let candidate = semarize::runtime::saturating_add(runtime.clock().now(), delay);
+        // `delay` is capped (see `BatchOptions::max_rate_limit_pause`), so this adds.
+        let now = runtime.clock().now();
+        let candidate = now.checked_add(delay).unwrap_or(now);
         match *until {
             Some(u) if u >= candidate => u,
             _ => {
@@ -214,6 +216,9 @@ fn ms(d: Duration) -> i64 {
 /// ([`BatchOptions::webhook_grace`]): Semarize delivers within seconds of the end of a
 /// run, so polls only catch late deliveries.
 pub const DEFAULT_WEBHOOK_GRACE: Duration = Duration::from_secs(30);
+
+/// The longest [`BatchOptions::max_rate_limit_pause`] may be.
+const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
 
 /// The first step of every engine backoff.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);

@@ -56,9 +56,9 @@ pub use completion::{Completion, complete_from_webhook};
 pub use engine::{BatchEngine, BatchOptions, DEFAULT_WEBHOOK_GRACE, RunEnd};
 pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{
-    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim,
-    RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, TerminalState,
-    Transition, derive_idempotency_key,
+    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
+    PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal,
+    TerminalState, Transition, derive_idempotency_key,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -13,11 +13,10 @@ use rusqlite::{Connection, OpenFlags, Row, params};
 use crate::Create;
 use crate::ledger::sql::{self, Dialect, Statement, Value};
 use crate::ledger::{
-    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim,
-    RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal, Transition,
-    derive_idempotency_key,
+    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
+    PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal,
+    Transition, derive_idempotency_key,
 };
-use semarize::runtime::BoxFuture;
 
 const DIALECT: Dialect = Dialect::Sqlite;
 
@@ -129,7 +128,7 @@ impl SqliteLedger {
     fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
-    ) -> BoxFuture<Result<T, LedgerError>> {
+    ) -> LedgerFuture<T> {
         let connection = self.connection.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
@@ -242,19 +241,19 @@ impl SqliteLedger {
         lease: Duration,
         limit: usize,
         read: fn(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> BoxFuture<Result<Vec<T>, LedgerError>> {
+    ) -> LedgerFuture<Vec<T>> {
         let statement = sql::claim(DIALECT, kind, owner, now_ms, lease, limit);
         self.with(move |connection| query(connection, &statement, read))
     }
 
     /// Runs one statement that changes records; whether any changed.
-    fn change(&self, statement: Statement) -> BoxFuture<Result<bool, LedgerError>> {
+    fn change(&self, statement: Statement) -> LedgerFuture<bool> {
         self.with(move |connection| Ok(execute(connection, &statement)? > 0))
     }
 }
 
 impl Ledger for SqliteLedger {
-    fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>> {
+    fn ingest(&self, records: Vec<NewRecord>) -> LedgerFuture<u64> {
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
             let mut added = 0;
@@ -272,7 +271,7 @@ impl Ledger for SqliteLedger {
         now_ms: i64,
         lease: Duration,
         limit: usize,
-    ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
+    ) -> LedgerFuture<Vec<CreateClaim>> {
         self.claim(ClaimKind::Create, owner, now_ms, lease, limit, |r| {
             Ok(CreateClaim {
                 source_id: r.get(0)?,
@@ -290,7 +289,7 @@ impl Ledger for SqliteLedger {
         now_ms: i64,
         lease: Duration,
         limit: usize,
-    ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
+    ) -> LedgerFuture<Vec<PollClaim>> {
         self.claim(ClaimKind::Poll, owner, now_ms, lease, limit, |r| {
             Ok(PollClaim {
                 source_id: r.get(0)?,
@@ -307,15 +306,15 @@ impl Ledger for SqliteLedger {
         kit: &Kit,
         transition: Transition,
         now_ms: i64,
-    ) -> BoxFuture<Result<bool, LedgerError>> {
+    ) -> LedgerFuture<bool> {
         self.change(sql::apply(DIALECT, source_id, kit, &transition, now_ms))
     }
 
-    fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> LedgerFuture<bool> {
         self.change(sql::finish_run(DIALECT, run_id, &terminal))
     }
 
-    fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
+    fn counts(&self) -> LedgerFuture<LedgerCounts> {
         self.with(|connection| {
             let mut counts = LedgerCounts::default();
             let states = query(connection, &plain(sql::COUNT_STATES), |r| {
@@ -342,7 +341,7 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+    fn any_in(&self, states: &'static [RecordState]) -> LedgerFuture<bool> {
         self.with(move |connection| {
             let found = query(connection, &plain(sql::any_in(states)), |r| {
                 r.get::<_, bool>(0)
@@ -351,11 +350,7 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn results(
-        &self,
-        after_line: u64,
-        limit: usize,
-    ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>> {
+    fn results(&self, after_line: u64, limit: usize) -> LedgerFuture<Vec<ResultRow>> {
         self.with(move |connection| {
             let rows = query(connection, &sql::results(DIALECT, after_line, limit), |r| {
                 let row = ResultRow {
@@ -383,7 +378,7 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>> {
+    fn runs_without_credits(&self, limit: usize) -> LedgerFuture<Vec<RunRef>> {
         self.with(move |connection| {
             query(
                 connection,
@@ -399,17 +394,12 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn set_credits(
-        &self,
-        source_id: &str,
-        kit: &Kit,
-        credits: i64,
-    ) -> BoxFuture<Result<(), LedgerError>> {
+    fn set_credits(&self, source_id: &str, kit: &Kit, credits: i64) -> LedgerFuture<()> {
         let statement = sql::set_credits(DIALECT, source_id, kit, credits);
         self.with(move |connection| execute(connection, &statement).map(drop))
     }
 
-    fn replay(&self, selection: ReplaySelection) -> BoxFuture<Result<u64, LedgerError>> {
+    fn replay(&self, selection: ReplaySelection) -> LedgerFuture<u64> {
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
             let selected = query(&tx, &sql::replay_selection(DIALECT, &selection), |r| {
@@ -430,7 +420,7 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn next_due_in_ms(&self, now_ms: i64) -> BoxFuture<Result<Option<i64>, LedgerError>> {
+    fn next_due_in_ms(&self, now_ms: i64) -> LedgerFuture<Option<i64>> {
         let statement = sql::next_due_in(DIALECT, now_ms);
         self.with(move |connection| {
             let due = query(connection, &statement, |r| r.get::<_, Option<i64>>(0))?;

@@ -357,8 +357,26 @@ impl Client {
     }
 
     /// The clock, sleeper and jitter this client's calls use (set with
-    /// [`ClientBuilder::runtime`]); work layered on the client, such as batch runs, uses
-    /// them too, so tests drive it on virtual time.
+    /// [`ClientBuilder::runtime`]). Work you layer on the client (a scheduler of your own
+    /// polls, a progress display, a batch runner) should take its time from here too, so
+    /// that one injected clock drives all of it and tests run it on virtual time:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), semarize::Error> {
+    /// use std::time::Duration;
+    /// use semarize::runtime::{FixedJitter, Runtime, VirtualTime};
+    ///
+    /// let time = VirtualTime::new();
+    /// let client = semarize::Client::builder()
+    ///     .api_key("smz_test_example")
+    ///     .runtime(Runtime::virtual_time(time, FixedJitter(1.0)))
+    ///     .build()?;
+    /// let runtime = client.runtime();
+    /// let started = runtime.clock().now();
+    /// runtime.sleeper().sleep(Duration::from_secs(30)).await; // returns at once
+    /// assert_eq!(runtime.clock().now() - started, Duration::from_secs(30));
+    /// # Ok(()) }
+    /// ```
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
     }

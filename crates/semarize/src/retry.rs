@@ -110,15 +110,19 @@ impl RetryPolicy {
 /// succeeds after retrying gets back what it spent, and a call that succeeds at once
 /// returns `success_refund` tokens.
 ///
+/// Only the client's calls spend and refund it; share one between clients by giving
+/// them the same `Arc`:
+///
 /// ```
-/// let budget = semarize::RetryBudget::new(10, 5, 1);
-/// assert!(budget.try_spend());
-/// assert!(budget.try_spend());
-/// assert!(!budget.try_spend(), "two retries spent the 10 tokens");
-/// budget.record_success(5); // a call that retried once succeeded: its 5 come back
-/// assert_eq!(budget.available(), 5);
-/// budget.record_success(0); // a first-attempt success returns 1
-/// assert_eq!(budget.available(), 6);
+/// use std::sync::Arc;
+/// let budget = Arc::new(semarize::RetryBudget::new(500, 5, 1));
+/// let client = semarize::Client::builder()
+///     .api_key("smz_test_example")
+///     .retry_budget(budget.clone())
+///     .build()?;
+/// assert_eq!(budget.available(), 500, "nothing spent before a retry");
+/// # drop(client);
+/// # Ok::<(), semarize::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct RetryBudget {
@@ -162,7 +166,8 @@ impl RetryBudget {
     }
 
     /// Takes the cost of one retry; false when the budget cannot afford it.
-    pub fn try_spend(&self) -> bool {
+    #[cfg(test)]
+    fn try_spend(&self) -> bool {
         self.try_spend_tokens(self.retry_cost)
     }
 
@@ -183,7 +188,7 @@ impl RetryBudget {
 
     /// A call succeeded after spending `spent` tokens on retries: they come back, or
     /// `success_refund` when it spent none.
-    pub fn record_success(&self, spent: u32) {
+    pub(crate) fn record_success(&self, spent: u32) {
         let refund = if spent > 0 {
             spent
         } else {

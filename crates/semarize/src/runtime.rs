@@ -191,7 +191,7 @@ const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `instant + by`, saturating at a century from `instant` instead of panicking on a
 /// server-supplied or caller-supplied duration too large to add.
-pub fn saturating_add(instant: Instant, by: Duration) -> Instant {
+pub(crate) fn saturating_add(instant: Instant, by: Duration) -> Instant {
     instant.checked_add(by.min(FAR_FUTURE)).unwrap_or(instant)
 }
 

@@ -23,8 +23,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use semarize::runtime::BoxFuture;
-
 mod error;
 mod kit;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -32,6 +30,10 @@ pub(crate) mod sql;
 mod state;
 
 pub use error::LedgerError;
+
+/// What every [`Ledger`] operation returns: a boxed, sendable future of its result.
+pub type LedgerFuture<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, LedgerError>> + Send>>;
 pub use kit::Kit;
 pub use state::{RecordState, Terminal, TerminalState, Transition};
 
@@ -187,7 +189,7 @@ pub enum ReplaySelection {
 pub trait Ledger: Send + Sync + std::fmt::Debug {
     /// Adds records; ones already present (same source id and Kit) are left untouched, so
     /// ingesting again after a crash is harmless. Returns how many were new.
-    fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>>;
+    fn ingest(&self, records: Vec<NewRecord>) -> LedgerFuture<u64>;
 
     /// Claims up to `limit` records to create ([`ClaimKind::Create`]), leased to `owner`
     /// for `lease`.
@@ -197,7 +199,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
         now_ms: i64,
         lease: Duration,
         limit: usize,
-    ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>>;
+    ) -> LedgerFuture<Vec<CreateClaim>>;
 
     /// Claims up to `limit` runs to poll ([`ClaimKind::Poll`]), leased to `owner` for
     /// `lease`.
@@ -207,7 +209,7 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
         now_ms: i64,
         lease: Duration,
         limit: usize,
-    ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>>;
+    ) -> LedgerFuture<Vec<PollClaim>>;
 
     /// Applies `transition` to the record (`source_id`, `kit`) if it is in one of the
     /// transition's [`from_states`](Transition::from_states), releasing its lease.
@@ -218,19 +220,19 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
         kit: &Kit,
         transition: Transition,
         now_ms: i64,
-    ) -> BoxFuture<Result<bool, LedgerError>>;
+    ) -> LedgerFuture<bool>;
 
     /// The run with this id is terminal (a webhook): finishes its record if the record is
     /// `accepted`. Returns whether a record changed.
-    fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>>;
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> LedgerFuture<bool>;
 
     /// Counts per state and error code, and credits.
-    fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>>;
+    fn counts(&self) -> LedgerFuture<LedgerCounts>;
 
     /// Whether any record is in one of `states`. Every worker asks this each time it
     /// finds nothing to claim, so a backend answers it from an index; this default counts
     /// the whole ledger, which is right but costs a full scan.
-    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+    fn any_in(&self, states: &'static [RecordState]) -> LedgerFuture<bool> {
         let counts = self.counts();
         Box::pin(async move {
             let counts = counts.await?;
@@ -239,30 +241,21 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     }
 
     /// Results in input order, `limit` rows after line `after_line`.
-    fn results(
-        &self,
-        after_line: u64,
-        limit: usize,
-    ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>>;
+    fn results(&self, after_line: u64, limit: usize) -> LedgerFuture<Vec<ResultRow>>;
 
     /// Terminal runs without a recorded credit figure.
-    fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>>;
+    fn runs_without_credits(&self, limit: usize) -> LedgerFuture<Vec<RunRef>>;
 
     /// Records the credits of a record's run.
-    fn set_credits(
-        &self,
-        source_id: &str,
-        kit: &Kit,
-        credits: i64,
-    ) -> BoxFuture<Result<(), LedgerError>>;
+    fn set_credits(&self, source_id: &str, kit: &Kit, credits: i64) -> LedgerFuture<()>;
 
     /// Starts the selected records again with a new generation (so a new Idempotency-Key,
     /// hence a new run). Records still in flight are left alone. Returns how many.
-    fn replay(&self, selection: ReplaySelection) -> BoxFuture<Result<u64, LedgerError>>;
+    fn replay(&self, selection: ReplaySelection) -> LedgerFuture<u64>;
 
     /// How long until the earliest pending or accepted record is due (zero or less: due
     /// now), if any is open.
-    fn next_due_in_ms(&self, now_ms: i64) -> BoxFuture<Result<Option<i64>, LedgerError>>;
+    fn next_due_in_ms(&self, now_ms: i64) -> LedgerFuture<Option<i64>>;
 }
 
 /// The current schema version of both backends.

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::Row;
 
-use crate::ledger::LedgerError;
-use semarize::runtime::BoxFuture;
+use crate::ledger::{LedgerError, LedgerFuture};
 
 /// The ledger's connections, pooled: one worker's creations, polls and webhook
 /// completions run their statements side by side instead of queueing behind one
@@ -114,7 +113,7 @@ pub(super) const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// Boxes a ledger operation bounded by [`OPERATION_TIMEOUT`].
 pub(super) fn bounded<T: Send + 'static>(
     operation: impl Future<Output = Result<T, LedgerError>> + Send + 'static,
-) -> BoxFuture<Result<T, LedgerError>> {
+) -> LedgerFuture<T> {
     Box::pin(bounded_by(OPERATION_TIMEOUT, operation))
 }
 

@@ -20,10 +20,10 @@ use self::connect::{Connections, OPERATION_TIMEOUT, bounded, bounded_by, db};
 use crate::Create;
 use crate::ledger::sql::{self, Dialect, Statement, Value};
 use crate::ledger::{
-    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, NewRecord, PollClaim,
-    RecordState, ReplaySelection, ResultRow, RunRef, Terminal, Transition, derive_idempotency_key,
+    ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
+    PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, Terminal, Transition,
+    derive_idempotency_key,
 };
-use semarize::runtime::BoxFuture;
 
 const DIALECT: Dialect = Dialect::Postgres;
 
@@ -76,13 +76,13 @@ impl PostgresLedger {
     }
 
     /// Runs `statement` on a pooled connection, bounded in time; its rows.
-    fn query(&self, statement: Statement) -> BoxFuture<Result<Vec<Row>, LedgerError>> {
+    fn query(&self, statement: Statement) -> LedgerFuture<Vec<Row>> {
         let client = self.client.clone();
         bounded(async move { client.query(&statement.sql, &params(&statement)).await })
     }
 
     /// Runs one statement that changes records; whether any changed.
-    fn change(&self, statement: Statement) -> BoxFuture<Result<bool, LedgerError>> {
+    fn change(&self, statement: Statement) -> LedgerFuture<bool> {
         let client = self.client.clone();
         bounded(async move { Ok(client.execute(&statement.sql, &params(&statement)).await? > 0) })
     }
@@ -129,7 +129,7 @@ fn counter(value: i32) -> u32 {
 }
 
 impl Ledger for PostgresLedger {
-    fn ingest(&self, records: Vec<NewRecord>) -> BoxFuture<Result<u64, LedgerError>> {
+    fn ingest(&self, records: Vec<NewRecord>) -> LedgerFuture<u64> {
         let (client, unanalyzed) = (self.client.clone(), self.unanalyzed.clone());
         bounded(async move {
             let mut client = client.get().await?;
@@ -155,7 +155,7 @@ impl Ledger for PostgresLedger {
         now_ms: i64,
         lease: Duration,
         limit: usize,
-    ) -> BoxFuture<Result<Vec<CreateClaim>, LedgerError>> {
+    ) -> LedgerFuture<Vec<CreateClaim>> {
         let rows = self.query(sql::claim(
             DIALECT,
             ClaimKind::Create,
@@ -185,7 +185,7 @@ impl Ledger for PostgresLedger {
         now_ms: i64,
         lease: Duration,
         limit: usize,
-    ) -> BoxFuture<Result<Vec<PollClaim>, LedgerError>> {
+    ) -> LedgerFuture<Vec<PollClaim>> {
         let rows = self.query(sql::claim(
             DIALECT,
             ClaimKind::Poll,
@@ -214,15 +214,15 @@ impl Ledger for PostgresLedger {
         kit: &Kit,
         transition: Transition,
         now_ms: i64,
-    ) -> BoxFuture<Result<bool, LedgerError>> {
+    ) -> LedgerFuture<bool> {
         self.change(sql::apply(DIALECT, source_id, kit, &transition, now_ms))
     }
 
-    fn finish_run(&self, run_id: &str, terminal: Terminal) -> BoxFuture<Result<bool, LedgerError>> {
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> LedgerFuture<bool> {
         self.change(sql::finish_run(DIALECT, run_id, &terminal))
     }
 
-    fn counts(&self) -> BoxFuture<Result<LedgerCounts, LedgerError>> {
+    fn counts(&self) -> LedgerFuture<LedgerCounts> {
         let plain = |sql: String| {
             self.query(Statement {
                 sql,
@@ -251,7 +251,7 @@ impl Ledger for PostgresLedger {
         })
     }
 
-    fn any_in(&self, states: &'static [RecordState]) -> BoxFuture<Result<bool, LedgerError>> {
+    fn any_in(&self, states: &'static [RecordState]) -> LedgerFuture<bool> {
         let rows = self.query(Statement {
             sql: sql::any_in(states),
             params: Vec::new(),
@@ -259,11 +259,7 @@ impl Ledger for PostgresLedger {
         Box::pin(async move { Ok(rows.await?.first().is_some_and(|row| row.get::<_, bool>(0))) })
     }
 
-    fn results(
-        &self,
-        after_line: u64,
-        limit: usize,
-    ) -> BoxFuture<Result<Vec<ResultRow>, LedgerError>> {
+    fn results(&self, after_line: u64, limit: usize) -> LedgerFuture<Vec<ResultRow>> {
         let rows = self.query(sql::results(DIALECT, after_line, limit));
         Box::pin(async move {
             rows.await?
@@ -288,7 +284,7 @@ impl Ledger for PostgresLedger {
         })
     }
 
-    fn runs_without_credits(&self, limit: usize) -> BoxFuture<Result<Vec<RunRef>, LedgerError>> {
+    fn runs_without_credits(&self, limit: usize) -> LedgerFuture<Vec<RunRef>> {
         let rows = self.query(sql::runs_without_credits(DIALECT, limit));
         Box::pin(async move {
             Ok(rows
@@ -303,17 +299,12 @@ impl Ledger for PostgresLedger {
         })
     }
 
-    fn set_credits(
-        &self,
-        source_id: &str,
-        kit: &Kit,
-        credits: i64,
-    ) -> BoxFuture<Result<(), LedgerError>> {
+    fn set_credits(&self, source_id: &str, kit: &Kit, credits: i64) -> LedgerFuture<()> {
         let changed = self.change(sql::set_credits(DIALECT, source_id, kit, credits));
         Box::pin(async move { changed.await.map(drop) })
     }
 
-    fn replay(&self, selection: ReplaySelection) -> BoxFuture<Result<u64, LedgerError>> {
+    fn replay(&self, selection: ReplaySelection) -> LedgerFuture<u64> {
         let client = self.client.clone();
         bounded(async move {
             let mut client = client.get().await?;
@@ -339,7 +330,7 @@ impl Ledger for PostgresLedger {
         })
     }
 
-    fn next_due_in_ms(&self, now_ms: i64) -> BoxFuture<Result<Option<i64>, LedgerError>> {
+    fn next_due_in_ms(&self, now_ms: i64) -> LedgerFuture<Option<i64>> {
         let rows = self.query(sql::next_due_in(DIALECT, now_ms));
         Box::pin(async move {
             Ok(rows

@@ -346,7 +346,27 @@ impl GetRun<'_> {
     }
 
     /// Sends the request and keeps the answer's `Retry-After`, for pollers that schedule
-    /// their own next poll (such as batch engines).
+    /// their own next poll (many runs polled from one queue, say) instead of waiting on
+    /// each run ([`Runs::wait`](crate::resources::Runs::wait)). With
+    /// [`RetryPolicy::none`](crate::RetryPolicy::none) a failed poll comes back at once,
+    /// for the scheduler to try again later:
+    ///
+    /// ```no_run
+    /// # async fn demo(client: semarize::Client) -> Result<(), semarize::Error> {
+    /// use std::time::Duration;
+    ///
+    /// let polled = client
+    ///     .runs()
+    ///     .get("run_123")
+    ///     .retry_policy(semarize::RetryPolicy::none())
+    ///     .send_polled()
+    ///     .await?;
+    /// if !polled.run.status.is_terminal() {
+    ///     let next = polled.retry_after.unwrap_or(Duration::from_secs(2));
+    ///     println!("poll {} again in {next:?}", polled.run.run_id);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn send_polled(self) -> Result<PolledRun, Error> {
         let reply = self.send_reply().await?;
         Ok(PolledRun {
