@@ -265,3 +265,56 @@ impl StartedRun {
         Ok(RunReport { end, counts })
     }
 }
+
+#[cfg(all(test, feature = "webhooks", feature = "sqlite"))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A run with a webhook receiver waits the default grace before its first polls,
+    /// unless a grace was given: that one is kept.
+    #[tokio::test]
+    async fn a_grace_given_is_kept_beside_a_receiver() {
+        let emulator = semarize_emulator::Emulator::start(semarize_emulator::Config {
+            settings: semarize_emulator::Settings {
+                allow_http_webhooks: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let client = Client::builder()
+            .api_key(emulator.api_key())
+            .base_url(emulator.base_url())
+            .build()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("semarize-grace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let batch = Batch::open_or_create(dir.join("l.sqlite").to_str().unwrap())
+            .await
+            .unwrap();
+        let listen = "127.0.0.1:0".parse().unwrap();
+        let grace_of = |options: BatchOptions| {
+            let run = batch.run(client.clone()).options(options).webhooks(
+                listen,
+                crate::ReceiverOptions::default().replace_existing(true),
+            );
+            async move { run.start().await.unwrap().engine.options().webhook_grace }
+        };
+        let given = Duration::from_secs(7);
+        assert_eq!(
+            grace_of(BatchOptions::default().webhook_grace(given)).await,
+            Some(given)
+        );
+        assert_eq!(
+            grace_of(BatchOptions::default()).await,
+            Some(crate::DEFAULT_WEBHOOK_GRACE)
+        );
+        let without_receiver = batch.run(client.clone()).start().await.unwrap();
+        assert_eq!(without_receiver.engine.options().webhook_grace, None);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -277,6 +277,12 @@ impl BatchEngine {
         }
     }
 
+    /// The options it runs with.
+    #[cfg(all(test, feature = "webhooks", feature = "sqlite"))]
+    pub(crate) fn options(&self) -> &BatchOptions {
+        &self.options
+    }
+
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
