@@ -1,7 +1,8 @@
 //! One conformance suite for every store: each transition, the claim race of two workers,
 //! lease takeover, replay generations and each crash point, run against SQLite always and
 //! against PostgreSQL whenever `SEMARIZE_TEST_POSTGRES_URL` is set (under `CI=true` it must
-//! be: `.ci/run` starts PostgreSQL). Each test says which store failed.
+//! be: `.ci/run` starts PostgreSQL). Each test runs once per store, as `sqlite::NAME` and
+//! `postgres_store::NAME`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,29 +29,80 @@ impl Store {
     }
 }
 
-/// Every store, each empty and of this test's own (`test` names it).
-async fn stores(test: &str) -> Vec<Store> {
-    let dir = std::env::temp_dir().join(format!(
-        "semarize-conformance-{test}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut stores = vec![Store {
-        name: "SQLite",
-        location: dir.join("ledger.sqlite").display().to_string(),
-        shared_clock: false,
-    }];
-    if let Some(url) = postgres_url() {
-        stores.push(Store {
-            name: "PostgreSQL",
-            location: postgres::fresh_database(&url, &format!("semarize_conformance_{test}")).await,
-            shared_clock: true,
-        });
+impl Store {
+    /// An empty SQLite ledger of `test`'s own.
+    fn sqlite(test: &str) -> Store {
+        let dir = std::env::temp_dir().join(format!(
+            "semarize-conformance-{test}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Store {
+            name: "SQLite",
+            location: dir.join("ledger.sqlite").display().to_string(),
+            shared_clock: false,
+        }
     }
-    stores
+
+    /// An empty PostgreSQL database of `test`'s own, when there is a test server.
+    async fn postgres(test: &str) -> Option<Store> {
+        #[cfg(feature = "postgres")]
+        {
+            let url = postgres_url()?;
+            Some(Store {
+                name: "PostgreSQL",
+                location: postgres::fresh_database(&url, &format!("semarize_conformance_{test}"))
+                    .await,
+                shared_clock: true,
+            })
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            eprintln!(
+                "SKIPPED: the PostgreSQL store of {test} (this build has no `postgres` feature)"
+            );
+            None
+        }
+    }
 }
 
+/// Each test runs once per store, as `sqlite::NAME` and `postgres::NAME`.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Store::sqlite(stringify!($test))).await;
+                }
+            )*
+        }
+        mod postgres_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some(store) = super::Store::postgres(stringify!($test)).await {
+                        super::$test(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    each_transition_applies_from_its_states_only,
+    two_workers_never_claim_the_same_record,
+    a_lease_is_taken_over_only_once_it_expires,
+    due_times_follow_the_stores_clock,
+    replay_starts_a_new_generation_with_a_new_key,
+    a_crash_at_any_point_resumes_with_the_same_key,
+);
+
+/// The test server, or None (and a visible skip) outside CI; under CI=true a missing
+/// server fails the test, since `.ci/run` starts one.
+#[cfg(feature = "postgres")]
 fn postgres_url() -> Option<String> {
     let url = std::env::var("SEMARIZE_TEST_POSTGRES_URL")
         .ok()
@@ -61,12 +113,7 @@ fn postgres_url() -> Option<String> {
             !under_ci,
             "SEMARIZE_TEST_POSTGRES_URL is not set under CI=true: the PostgreSQL store would go untested"
         );
-        eprintln!("SKIPPED: PostgreSQL (SEMARIZE_TEST_POSTGRES_URL is not set); SQLite only");
-    }
-    #[cfg(not(feature = "postgres"))]
-    if url.is_some() {
-        eprintln!("SKIPPED: PostgreSQL (this build has no `postgres` feature); SQLite only");
-        return None;
+        eprintln!("SKIPPED: the PostgreSQL store (SEMARIZE_TEST_POSTGRES_URL is not set)");
     }
     url
 }
@@ -104,13 +151,6 @@ mod postgres {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let (server, _) = base.rsplit_once('/').unwrap();
         format!("{server}/{name}?{query}")
-    }
-}
-
-#[cfg(not(feature = "postgres"))]
-mod postgres {
-    pub(super) async fn fresh_database(_: &str, _: &str) -> String {
-        unreachable!("postgres_url() is None without the feature")
     }
 }
 
@@ -157,424 +197,406 @@ fn created(run_id: &str, poll_in: Duration) -> Transition {
 const NOW: i64 = 1_800_000_000_000;
 const HOUR: Duration = Duration::from_secs(3600);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_transition_applies_from_its_states_only() {
-    for store in stores("transitions").await {
-        let name = store.name;
-        let ledger = store.open().await;
-        assert_eq!(ledger.ingest(records(1, 4)).await.unwrap(), 3, "{name}");
-        assert_eq!(
-            ledger.ingest(records(1, 4)).await.unwrap(),
-            0,
-            "{name}: ingest again adds nothing"
-        );
-        let apply = |id: &str, t: Transition| ledger.apply(id, &kit(), t, NOW);
+async fn each_transition_applies_from_its_states_only(store: Store) {
+    let name = store.name;
+    let ledger = store.open().await;
+    assert_eq!(ledger.ingest(records(1, 4)).await.unwrap(), 3, "{name}");
+    assert_eq!(
+        ledger.ingest(records(1, 4)).await.unwrap(),
+        0,
+        "{name}: ingest again adds nothing"
+    );
+    let apply = |id: &str, t: Transition| ledger.apply(id, &kit(), t, NOW);
 
-        // pending: a retry needs a creation under way.
-        let retry = Transition::RetryCreate {
-            retry_in: HOUR,
-            error_code: "rate_limited".into(),
-        };
-        assert!(!apply("r1", retry.clone()).await.unwrap(), "{name}");
-        let claimed = ledger.claim_for_create("w", NOW, HOUR, 10).await.unwrap();
-        assert_eq!(claimed.len(), 3, "{name}");
-        assert!(claimed.iter().all(|c| c.attempts == 1), "{name}");
+    // pending: a retry needs a creation under way.
+    let retry = Transition::RetryCreate {
+        retry_in: HOUR,
+        error_code: "rate_limited".into(),
+    };
+    assert!(!apply("r1", retry.clone()).await.unwrap(), "{name}");
+    let claimed = ledger.claim_for_create("w", NOW, HOUR, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3, "{name}");
+    assert!(claimed.iter().all(|c| c.attempts == 1), "{name}");
 
-        // creating -> pending (retry), -> accepted (created).
-        assert!(apply("r2", retry.clone()).await.unwrap(), "{name}");
-        assert!(
-            !apply("r2", retry).await.unwrap(),
-            "{name}: retry needs creating"
-        );
-        assert!(apply("r3", created("run-3", HOUR)).await.unwrap(), "{name}");
-        assert!(
-            !apply("r3", created("run-3b", HOUR)).await.unwrap(),
-            "{name}: created once"
-        );
-        let polled = Transition::Polled {
-            status: Some("running".into()),
-            poll_in: HOUR,
-        };
-        assert!(apply("r3", polled.clone()).await.unwrap(), "{name}");
-        assert!(
-            !apply("r2", polled).await.unwrap(),
-            "{name}: polled needs accepted"
-        );
+    // creating -> pending (retry), -> accepted (created).
+    assert!(apply("r2", retry.clone()).await.unwrap(), "{name}");
+    assert!(
+        !apply("r2", retry).await.unwrap(),
+        "{name}: retry needs creating"
+    );
+    assert!(apply("r3", created("run-3", HOUR)).await.unwrap(), "{name}");
+    assert!(
+        !apply("r3", created("run-3b", HOUR)).await.unwrap(),
+        "{name}: created once"
+    );
+    let polled = Transition::Polled {
+        status: Some("running".into()),
+        poll_in: HOUR,
+    };
+    assert!(apply("r3", polled.clone()).await.unwrap(), "{name}");
+    assert!(
+        !apply("r2", polled).await.unwrap(),
+        "{name}: polled needs accepted"
+    );
 
-        // A webhook finishes a record only once its run exists.
-        assert!(
-            !ledger
-                .finish_run("run-3b", terminal(TerminalState::Succeeded))
-                .await
-                .unwrap()
-        );
-        assert!(
-            ledger
-                .finish_run("run-3", terminal(TerminalState::Succeeded))
-                .await
-                .unwrap(),
-            "{name}"
-        );
-        assert!(
-            !ledger
-                .finish_run("run-3", terminal(TerminalState::Failed))
-                .await
-                .unwrap(),
-            "{name}: once"
-        );
-        assert!(
-            !apply("r3", Transition::Finished(terminal(TerminalState::Failed)))
-                .await
-                .unwrap(),
-            "{name}: a terminal record stays as it is"
-        );
-        // Any open record can end: the pending one and the one still being created.
-        assert!(
-            apply(
-                "r2",
-                Transition::Finished(terminal(TerminalState::Rejected))
-            )
+    // A webhook finishes a record only once its run exists.
+    assert!(
+        !ledger
+            .finish_run("run-3b", terminal(TerminalState::Succeeded))
             .await
             .unwrap()
-        );
-        assert!(
-            apply(
-                "r1",
-                Transition::Finished(terminal(TerminalState::Cancelled))
-            )
-            .await
-            .unwrap()
-        );
-
-        let counts = ledger.counts().await.unwrap();
-        assert_eq!(
-            counts
-                .states
-                .iter()
-                .map(|(s, n)| (*s, *n))
-                .collect::<Vec<_>>(),
-            [
-                (RecordState::Succeeded, 1),
-                (RecordState::Cancelled, 1),
-                (RecordState::Rejected, 1)
-            ],
-            "{name}"
-        );
-        assert_eq!(counts.errors.get("kit_failed"), Some(&2), "{name}");
-        assert_eq!(counts.credits_unknown, 1, "{name}: the run with an outcome");
-        let rows = ledger.results(0, 10).await.unwrap();
-        assert_eq!(
-            rows.iter()
-                .map(|r| (r.id.as_str(), r.state))
-                .collect::<Vec<_>>(),
-            [
-                ("r1", RecordState::Cancelled),
-                ("r2", RecordState::Rejected),
-                ("r3", RecordState::Succeeded)
-            ],
-            "{name}: in input order"
-        );
-        assert_eq!(rows[2].output.as_deref(), Some(r#"{"ok":true}"#), "{name}");
-        assert_eq!(rows[2].run_id.as_deref(), Some("run-3"), "{name}");
-        assert!(!ledger.any_in(RecordState::OPEN).await.unwrap(), "{name}");
-        assert_eq!(
-            ledger.next_due_in_ms(NOW).await.unwrap(),
-            None,
-            "{name}: nothing open"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_never_claim_the_same_record() {
-    for store in stores("claim_race").await {
-        let name = store.name;
-        let one = store.open().await;
-        // Two handles where the store allows two processes; one shared handle in SQLite,
-        // whose file is one process's at a time.
-        let two = if store.shared_clock {
-            store.open().await
-        } else {
-            one.clone()
-        };
-        one.ingest(records(1, 301)).await.unwrap();
-        let worker = |ledger: Arc<dyn Ledger>, id: &'static str| async move {
-            let mut mine = Vec::new();
-            loop {
-                let claimed = ledger.claim_for_create(id, NOW, HOUR, 7).await.unwrap();
-                if claimed.is_empty() {
-                    return mine;
-                }
-                mine.extend(claimed.into_iter().map(|c| c.source_id));
-            }
-        };
-        let (a, b) = tokio::join!(
-            tokio::spawn(worker(one.clone(), "a")),
-            tokio::spawn(worker(two, "b"))
-        );
-        let (a, b) = (a.unwrap(), b.unwrap());
-        let all: BTreeSet<&String> = a.iter().chain(&b).collect();
-        assert_eq!(a.len() + b.len(), 300, "{name}: {} + {}", a.len(), b.len());
-        assert_eq!(all.len(), 300, "{name}: no record claimed twice");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lease_is_taken_over_only_once_it_expires() {
-    for store in stores("leases").await {
-        let name = store.name;
-        let ledger = store.open().await;
-        ledger.ingest(records(1, 3)).await.unwrap();
-        let first = ledger.claim_for_create("a", NOW, HOUR, 1).await.unwrap();
-        assert!(
-            ledger.claim_for_create("b", NOW, HOUR, 1).await.unwrap()[0].source_id
-                != first[0].source_id,
-            "{name}: a live lease is not taken"
-        );
-        assert!(
-            ledger
-                .claim_for_create("b", NOW, HOUR, 5)
-                .await
-                .unwrap()
-                .is_empty(),
-            "{name}"
-        );
-
-        // A lease of nothing expires at once: its record goes to the next claimer, with the
-        // same key and one more attempt.
-        ledger.ingest(records(3, 4)).await.unwrap();
-        let held = ledger
-            .claim_for_create("a", NOW, Duration::ZERO, 1)
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let taken = ledger
-            .claim_for_create("b", NOW + 5, HOUR, 1)
-            .await
-            .unwrap();
-        assert_eq!(taken.len(), 1, "{name}");
-        assert_eq!(taken[0].source_id, held[0].source_id, "{name}");
-        assert_eq!(taken[0].idempotency_key, held[0].idempotency_key, "{name}");
-        assert_eq!(taken[0].attempts, 2, "{name}");
-        let rows = ledger.results(0, 10).await.unwrap();
-        assert_eq!(rows[2].created_by.as_deref(), Some("b"), "{name}");
-
-        // Poll leases alike.
-        assert!(
-            ledger
-                .apply(
-                    &taken[0].source_id,
-                    &kit(),
-                    created("run-x", Duration::ZERO),
-                    NOW
-                )
-                .await
-                .unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let polled = ledger
-            .claim_for_poll("a", NOW + 10, Duration::ZERO, 5)
-            .await
-            .unwrap();
-        assert_eq!(polled.len(), 1, "{name}");
-        assert_eq!(
-            (polled[0].run_id.as_str(), polled[0].polls),
-            ("run-x", 1),
-            "{name}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let again = ledger.claim_for_poll("b", NOW + 20, HOUR, 5).await.unwrap();
-        assert_eq!(
-            again.len(),
-            1,
-            "{name}: an expired poll lease is taken over"
-        );
-        assert_eq!(again[0].polls, 2, "{name}");
-        assert!(
-            ledger
-                .claim_for_poll("a", NOW + 30, HOUR, 5)
-                .await
-                .unwrap()
-                .is_empty(),
-            "{name}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn due_times_follow_the_stores_clock() {
-    for store in stores("clocks").await {
-        let name = store.name;
-        let ledger = store.open().await;
-        ledger.ingest(records(1, 3)).await.unwrap();
-        let claimed = ledger.claim_for_create("a", NOW, HOUR, 2).await.unwrap();
-        assert_eq!(claimed.len(), 2, "{name}");
-        let retry = Transition::RetryCreate {
-            retry_in: Duration::from_secs(60),
-            error_code: "rate_limited".into(),
-        };
-        assert!(
-            ledger.apply("r1", &kit(), retry, NOW).await.unwrap(),
-            "{name}"
-        );
-        let due_in = ledger
-            .next_due_in_ms(NOW)
-            .await
-            .unwrap()
-            .expect("r1 is open");
-        // A worker whose clock runs two hours ahead.
-        let ahead = NOW + 2 * 3_600_000;
-        let retried = ledger.claim_for_create("b", ahead, HOUR, 5).await.unwrap();
-        if store.shared_clock {
-            // The database's clock: the retry is a minute away and r2's lease an hour,
-            // whatever any worker's clock says.
-            assert!(
-                (59_000..=60_000).contains(&due_in),
-                "{name}: due in {due_in} ms"
-            );
-            assert!(
-                retried.is_empty(),
-                "{name}: nothing is due by the database's clock"
-            );
-        } else {
-            // The worker's clock, which owns the file: the retry is due a minute after it.
-            assert_eq!(due_in, 60_000, "{name}");
-            assert_eq!(retried.len(), 2, "{name}: two hours later both are due");
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replay_starts_a_new_generation_with_a_new_key() {
-    for store in stores("replay").await {
-        let name = store.name;
-        let ledger = store.open().await;
-        let mut input = records(1, 5);
-        input.push(NewRecord {
-            source_id: "#line-9".into(),
-            kit: kit(),
-            input: "{}".into(),
-            line: 9,
-            idempotency_key: derive_idempotency_key("#line-9", &kit(), "{}", 0),
-            rejected: Some("line 9: not JSON".into()),
-        });
-        ledger.ingest(input).await.unwrap();
-        ledger.claim_for_create("w", NOW, HOUR, 3).await.unwrap();
-        let finish = |id: &'static str, state| {
-            ledger.apply(id, &kit(), Transition::Finished(terminal(state)), NOW)
-        };
-        finish("r1", TerminalState::Succeeded).await.unwrap();
-        finish("r2", TerminalState::Failed).await.unwrap();
-        // r3 is still being created, r4 pending: in flight, never replayed.
-        assert_eq!(
-            ledger.replay(ReplaySelection::Failed).await.unwrap(),
-            1,
-            "{name}"
-        );
-        assert_eq!(
-            ledger
-                .replay(ReplaySelection::Ids(vec![
-                    "r1".into(),
-                    "r3".into(),
-                    "#line-9".into()
-                ]))
-                .await
-                .unwrap(),
-            1,
-            "{name}: only the terminal r1; a malformed line is never replayed"
-        );
-        let rows = ledger.results(0, 10).await.unwrap();
-        for row in &rows[..2] {
-            let input = format!(r#"{{"transcript":"call {}"}}"#, row.line);
-            assert_eq!(row.state, RecordState::Pending, "{name}");
-            assert_eq!(
-                row.idempotency_key,
-                derive_idempotency_key(&row.id, &kit(), &input, 1),
-                "{name}: generation 1's key"
-            );
-            assert_eq!((row.run_id.as_ref(), row.attempts), (None, 0), "{name}");
-        }
-        assert_eq!(rows[4].state, RecordState::Rejected, "{name}");
-        // A second replay of the same record: generation 2.
-        finish("r1", TerminalState::Cancelled).await.unwrap();
+    );
+    assert!(
         ledger
-            .replay(ReplaySelection::Ids(vec!["r1".into()]))
+            .finish_run("run-3", terminal(TerminalState::Succeeded))
             .await
-            .unwrap();
-        let r1 = &ledger.results(0, 1).await.unwrap()[0];
-        assert_eq!(
-            r1.idempotency_key,
-            derive_idempotency_key("r1", &kit(), r#"{"transcript":"call 1"}"#, 2),
-            "{name}"
+            .unwrap(),
+        "{name}"
+    );
+    assert!(
+        !ledger
+            .finish_run("run-3", terminal(TerminalState::Failed))
+            .await
+            .unwrap(),
+        "{name}: once"
+    );
+    assert!(
+        !apply("r3", Transition::Finished(terminal(TerminalState::Failed)))
+            .await
+            .unwrap(),
+        "{name}: a terminal record stays as it is"
+    );
+    // Any open record can end: the pending one and the one still being created.
+    assert!(
+        apply(
+            "r2",
+            Transition::Finished(terminal(TerminalState::Rejected))
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        apply(
+            "r1",
+            Transition::Finished(terminal(TerminalState::Cancelled))
+        )
+        .await
+        .unwrap()
+    );
+
+    let counts = ledger.counts().await.unwrap();
+    assert_eq!(
+        counts
+            .states
+            .iter()
+            .map(|(s, n)| (*s, *n))
+            .collect::<Vec<_>>(),
+        [
+            (RecordState::Succeeded, 1),
+            (RecordState::Cancelled, 1),
+            (RecordState::Rejected, 1)
+        ],
+        "{name}"
+    );
+    assert_eq!(counts.errors.get("kit_failed"), Some(&2), "{name}");
+    assert_eq!(counts.credits_unknown, 1, "{name}: the run with an outcome");
+    let rows = ledger.results(0, 10).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.id.as_str(), r.state))
+            .collect::<Vec<_>>(),
+        [
+            ("r1", RecordState::Cancelled),
+            ("r2", RecordState::Rejected),
+            ("r3", RecordState::Succeeded)
+        ],
+        "{name}: in input order"
+    );
+    assert_eq!(rows[2].output.as_deref(), Some(r#"{"ok":true}"#), "{name}");
+    assert_eq!(rows[2].run_id.as_deref(), Some("run-3"), "{name}");
+    assert!(!ledger.any_in(RecordState::OPEN).await.unwrap(), "{name}");
+    assert_eq!(
+        ledger.next_due_in_ms(NOW).await.unwrap(),
+        None,
+        "{name}: nothing open"
+    );
+}
+
+async fn two_workers_never_claim_the_same_record(store: Store) {
+    let name = store.name;
+    let one = store.open().await;
+    // Two handles where the store allows two processes; one shared handle in SQLite,
+    // whose file is one process's at a time.
+    let two = if store.shared_clock {
+        store.open().await
+    } else {
+        one.clone()
+    };
+    one.ingest(records(1, 301)).await.unwrap();
+    let worker = |ledger: Arc<dyn Ledger>, id: &'static str| async move {
+        let mut mine = Vec::new();
+        loop {
+            let claimed = ledger.claim_for_create(id, NOW, HOUR, 7).await.unwrap();
+            if claimed.is_empty() {
+                return mine;
+            }
+            mine.extend(claimed.into_iter().map(|c| c.source_id));
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(worker(one.clone(), "a")),
+        tokio::spawn(worker(two, "b"))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let all: BTreeSet<&String> = a.iter().chain(&b).collect();
+    assert_eq!(a.len() + b.len(), 300, "{name}: {} + {}", a.len(), b.len());
+    assert_eq!(all.len(), 300, "{name}: no record claimed twice");
+}
+
+async fn a_lease_is_taken_over_only_once_it_expires(store: Store) {
+    let name = store.name;
+    let ledger = store.open().await;
+    ledger.ingest(records(1, 3)).await.unwrap();
+    let first = ledger.claim_for_create("a", NOW, HOUR, 1).await.unwrap();
+    assert!(
+        ledger.claim_for_create("b", NOW, HOUR, 1).await.unwrap()[0].source_id
+            != first[0].source_id,
+        "{name}: a live lease is not taken"
+    );
+    assert!(
+        ledger
+            .claim_for_create("b", NOW, HOUR, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{name}"
+    );
+
+    // A lease of nothing expires at once: its record goes to the next claimer, with the
+    // same key and one more attempt.
+    ledger.ingest(records(3, 4)).await.unwrap();
+    let held = ledger
+        .claim_for_create("a", NOW, Duration::ZERO, 1)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let taken = ledger
+        .claim_for_create("b", NOW + 5, HOUR, 1)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "{name}");
+    assert_eq!(taken[0].source_id, held[0].source_id, "{name}");
+    assert_eq!(taken[0].idempotency_key, held[0].idempotency_key, "{name}");
+    assert_eq!(taken[0].attempts, 2, "{name}");
+    let rows = ledger.results(0, 10).await.unwrap();
+    assert_eq!(rows[2].created_by.as_deref(), Some("b"), "{name}");
+
+    // Poll leases alike.
+    assert!(
+        ledger
+            .apply(
+                &taken[0].source_id,
+                &kit(),
+                created("run-x", Duration::ZERO),
+                NOW
+            )
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let polled = ledger
+        .claim_for_poll("a", NOW + 10, Duration::ZERO, 5)
+        .await
+        .unwrap();
+    assert_eq!(polled.len(), 1, "{name}");
+    assert_eq!(
+        (polled[0].run_id.as_str(), polled[0].polls),
+        ("run-x", 1),
+        "{name}"
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = ledger.claim_for_poll("b", NOW + 20, HOUR, 5).await.unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "{name}: an expired poll lease is taken over"
+    );
+    assert_eq!(again[0].polls, 2, "{name}");
+    assert!(
+        ledger
+            .claim_for_poll("a", NOW + 30, HOUR, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{name}"
+    );
+}
+
+async fn due_times_follow_the_stores_clock(store: Store) {
+    let name = store.name;
+    let ledger = store.open().await;
+    ledger.ingest(records(1, 3)).await.unwrap();
+    let claimed = ledger.claim_for_create("a", NOW, HOUR, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2, "{name}");
+    let retry = Transition::RetryCreate {
+        retry_in: Duration::from_secs(60),
+        error_code: "rate_limited".into(),
+    };
+    assert!(
+        ledger.apply("r1", &kit(), retry, NOW).await.unwrap(),
+        "{name}"
+    );
+    let due_in = ledger
+        .next_due_in_ms(NOW)
+        .await
+        .unwrap()
+        .expect("r1 is open");
+    // A worker whose clock runs two hours ahead.
+    let ahead = NOW + 2 * 3_600_000;
+    let retried = ledger.claim_for_create("b", ahead, HOUR, 5).await.unwrap();
+    if store.shared_clock {
+        // The database's clock: the retry is a minute away and r2's lease an hour,
+        // whatever any worker's clock says.
+        assert!(
+            (59_000..=60_000).contains(&due_in),
+            "{name}: due in {due_in} ms"
         );
+        assert!(
+            retried.is_empty(),
+            "{name}: nothing is due by the database's clock"
+        );
+    } else {
+        // The worker's clock, which owns the file: the retry is due a minute after it.
+        assert_eq!(due_in, 60_000, "{name}");
+        assert_eq!(retried.len(), 2, "{name}: two hours later both are due");
     }
+}
+
+async fn replay_starts_a_new_generation_with_a_new_key(store: Store) {
+    let name = store.name;
+    let ledger = store.open().await;
+    let mut input = records(1, 5);
+    input.push(NewRecord {
+        source_id: "#line-9".into(),
+        kit: kit(),
+        input: "{}".into(),
+        line: 9,
+        idempotency_key: derive_idempotency_key("#line-9", &kit(), "{}", 0),
+        rejected: Some("line 9: not JSON".into()),
+    });
+    ledger.ingest(input).await.unwrap();
+    ledger.claim_for_create("w", NOW, HOUR, 3).await.unwrap();
+    let finish = |id: &'static str, state| {
+        ledger.apply(id, &kit(), Transition::Finished(terminal(state)), NOW)
+    };
+    finish("r1", TerminalState::Succeeded).await.unwrap();
+    finish("r2", TerminalState::Failed).await.unwrap();
+    // r3 is still being created, r4 pending: in flight, never replayed.
+    assert_eq!(
+        ledger.replay(ReplaySelection::Failed).await.unwrap(),
+        1,
+        "{name}"
+    );
+    assert_eq!(
+        ledger
+            .replay(ReplaySelection::Ids(vec![
+                "r1".into(),
+                "r3".into(),
+                "#line-9".into()
+            ]))
+            .await
+            .unwrap(),
+        1,
+        "{name}: only the terminal r1; a malformed line is never replayed"
+    );
+    let rows = ledger.results(0, 10).await.unwrap();
+    for row in &rows[..2] {
+        let input = format!(r#"{{"transcript":"call {}"}}"#, row.line);
+        assert_eq!(row.state, RecordState::Pending, "{name}");
+        assert_eq!(
+            row.idempotency_key,
+            derive_idempotency_key(&row.id, &kit(), &input, 1),
+            "{name}: generation 1's key"
+        );
+        assert_eq!((row.run_id.as_ref(), row.attempts), (None, 0), "{name}");
+    }
+    assert_eq!(rows[4].state, RecordState::Rejected, "{name}");
+    // A second replay of the same record: generation 2.
+    finish("r1", TerminalState::Cancelled).await.unwrap();
+    ledger
+        .replay(ReplaySelection::Ids(vec!["r1".into()]))
+        .await
+        .unwrap();
+    let r1 = &ledger.results(0, 1).await.unwrap()[0];
+    assert_eq!(
+        r1.idempotency_key,
+        derive_idempotency_key("r1", &kit(), r#"{"transcript":"call 1"}"#, 2),
+        "{name}"
+    );
 }
 
 /// A worker killed at each point of a record's life: its record comes back to the next
 /// worker (after the lease, or at once when SQLite is reopened) with the same key, so a
 /// creation that reached the API is replayed there, not duplicated.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_at_any_point_resumes_with_the_same_key() {
-    for store in stores("crash").await {
-        let name = store.name;
-        let ledger = store.open().await;
-        ledger.ingest(records(1, 3)).await.unwrap();
-        // Killed after claiming (whether or not the creation was sent).
-        let claimed = ledger
-            .claim_for_create("dead", NOW, Duration::ZERO, 1)
-            .await
-            .unwrap();
-        drop(ledger);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let ledger = store.open().await;
-        let resumed = ledger
-            .claim_for_create("next", NOW + 5, HOUR, 1)
-            .await
-            .unwrap();
-        assert_eq!(resumed[0].source_id, claimed[0].source_id, "{name}");
-        assert_eq!(
-            resumed[0].idempotency_key, claimed[0].idempotency_key,
-            "{name}"
-        );
+async fn a_crash_at_any_point_resumes_with_the_same_key(store: Store) {
+    let name = store.name;
+    let ledger = store.open().await;
+    ledger.ingest(records(1, 3)).await.unwrap();
+    // Killed after claiming (whether or not the creation was sent).
+    let claimed = ledger
+        .claim_for_create("dead", NOW, Duration::ZERO, 1)
+        .await
+        .unwrap();
+    drop(ledger);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let ledger = store.open().await;
+    let resumed = ledger
+        .claim_for_create("next", NOW + 5, HOUR, 1)
+        .await
+        .unwrap();
+    assert_eq!(resumed[0].source_id, claimed[0].source_id, "{name}");
+    assert_eq!(
+        resumed[0].idempotency_key, claimed[0].idempotency_key,
+        "{name}"
+    );
 
-        // Killed after recording the run, before any poll: the poller picks it up.
-        ledger
-            .apply("r1", &kit(), created("run-1", Duration::ZERO), NOW + 5)
-            .await
-            .unwrap();
-        drop(ledger);
-        let ledger = store.open().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let polls = ledger
-            .claim_for_poll("next", NOW + 10, Duration::ZERO, 5)
-            .await
-            .unwrap();
-        assert_eq!(polls.len(), 1, "{name}");
+    // Killed after recording the run, before any poll: the poller picks it up.
+    ledger
+        .apply("r1", &kit(), created("run-1", Duration::ZERO), NOW + 5)
+        .await
+        .unwrap();
+    drop(ledger);
+    let ledger = store.open().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let polls = ledger
+        .claim_for_poll("next", NOW + 10, Duration::ZERO, 5)
+        .await
+        .unwrap();
+    assert_eq!(polls.len(), 1, "{name}");
 
-        // Killed while polling: after the lease (or a reopen), polled again.
-        drop(ledger);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let ledger = store.open().await;
-        let polls = ledger
-            .claim_for_poll("next", NOW + 20, HOUR, 5)
-            .await
-            .unwrap();
-        assert_eq!(polls.len(), 1, "{name}");
-        assert_eq!(polls[0].run_id, "run-1", "{name}");
+    // Killed while polling: after the lease (or a reopen), polled again.
+    drop(ledger);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let ledger = store.open().await;
+    let polls = ledger
+        .claim_for_poll("next", NOW + 20, HOUR, 5)
+        .await
+        .unwrap();
+    assert_eq!(polls.len(), 1, "{name}");
+    assert_eq!(polls[0].run_id, "run-1", "{name}");
 
-        // Killed between a poll's answer and its record: the answer is applied once.
-        let done = Transition::Finished(terminal(TerminalState::Succeeded));
-        assert!(
-            ledger.apply("r1", &kit(), done.clone(), NOW).await.unwrap(),
-            "{name}"
-        );
-        assert!(
-            !ledger.apply("r1", &kit(), done, NOW).await.unwrap(),
-            "{name}"
-        );
-        // The other record was never touched: still pending, generation 0.
-        let rows = ledger.results(0, 10).await.unwrap();
-        assert_eq!(rows[1].state, RecordState::Pending, "{name}");
-        assert_eq!(rows[1].attempts, 0, "{name}");
-    }
+    // Killed between a poll's answer and its record: the answer is applied once.
+    let done = Transition::Finished(terminal(TerminalState::Succeeded));
+    assert!(
+        ledger.apply("r1", &kit(), done.clone(), NOW).await.unwrap(),
+        "{name}"
+    );
+    assert!(
+        !ledger.apply("r1", &kit(), done, NOW).await.unwrap(),
+        "{name}"
+    );
+    // The other record was never touched: still pending, generation 0.
+    let rows = ledger.results(0, 10).await.unwrap();
+    assert_eq!(rows[1].state, RecordState::Pending, "{name}");
+    assert_eq!(rows[1].attempts, 0, "{name}");
 }

@@ -10,6 +10,7 @@ mod batch;
 mod commands;
 mod demo;
 mod output;
+mod signals;
 
 use std::process::ExitCode;
 

@@ -217,7 +217,7 @@ impl RetryBudget {
 ///
 /// ```
 /// use std::time::Duration;
-/// let now = chrono::Utc::now();
+/// let now: chrono::DateTime<chrono::Utc> = "2026-02-24T12:00:00Z".parse().unwrap();
 /// assert_eq!(semarize::parse_retry_after("10", now), Some(Duration::from_secs(10)));
 /// assert_eq!(semarize::parse_retry_after("99999999999999999999999", now), Some(Duration::MAX));
 /// assert_eq!(semarize::parse_retry_after("-5", now), None);

@@ -120,10 +120,11 @@ impl VerifiedEvent {
 /// direction, are rejected; signatures are compared in constant time.
 ///
 /// ```
+/// use semarize::runtime::{Clock, SystemClock};
 /// use semarize::webhooks::{Verifier, sign};
 /// let verifier = Verifier::new(["whsec_new", "whsec_old"]).unwrap();
 /// let body = br#"{"id":"evt_1","delivery_id":"dlv_1","type":"run.succeeded","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r1","status":"succeeded"}}"#;
-/// let timestamp = chrono::Utc::now().timestamp().to_string();
+/// let timestamp = SystemClock.unix_seconds().to_string();
 /// let mut headers = reqwest::header::HeaderMap::new();
 /// headers.insert("semarize-signature", sign("whsec_old", &timestamp, body).parse().unwrap());
 /// headers.insert("semarize-timestamp", timestamp.parse().unwrap());
