@@ -81,6 +81,20 @@ impl PostgresLedger {
         bounded(async move { client.query(&statement.sql, &params(&statement)).await })
     }
 
+    /// Claims records of `kind`, reading each claimed row with `read`.
+    fn claim<T: Send + 'static>(
+        &self,
+        kind: ClaimKind,
+        owner: &str,
+        now_ms: i64,
+        lease: Duration,
+        limit: usize,
+        read: fn(&Row) -> T,
+    ) -> LedgerFuture<Vec<T>> {
+        let rows = self.query(sql::claim(DIALECT, kind, owner, now_ms, lease, limit));
+        Box::pin(async move { Ok(rows.await?.iter().map(read).collect()) })
+    }
+
     /// Runs one statement that changes records; whether any changed.
     fn change(&self, statement: Statement) -> LedgerFuture<bool> {
         let client = self.client.clone();
@@ -156,26 +170,14 @@ impl Ledger for PostgresLedger {
         lease: Duration,
         limit: usize,
     ) -> LedgerFuture<Vec<CreateClaim>> {
-        let rows = self.query(sql::claim(
-            DIALECT,
-            ClaimKind::Create,
-            owner,
-            now_ms,
-            lease,
-            limit,
-        ));
-        Box::pin(async move {
-            Ok(rows
-                .await?
-                .iter()
-                .map(|row| CreateClaim {
-                    source_id: row.get(0),
-                    kit: row.get(1),
-                    input: row.get(2),
-                    idempotency_key: row.get(3),
-                    attempts: counter(row.get(4)),
-                })
-                .collect())
+        self.claim(ClaimKind::Create, owner, now_ms, lease, limit, |row| {
+            CreateClaim {
+                source_id: row.get(0),
+                kit: row.get(1),
+                input: row.get(2),
+                idempotency_key: row.get(3),
+                attempts: counter(row.get(4)),
+            }
         })
     }
 
@@ -186,25 +188,13 @@ impl Ledger for PostgresLedger {
         lease: Duration,
         limit: usize,
     ) -> LedgerFuture<Vec<PollClaim>> {
-        let rows = self.query(sql::claim(
-            DIALECT,
-            ClaimKind::Poll,
-            owner,
-            now_ms,
-            lease,
-            limit,
-        ));
-        Box::pin(async move {
-            Ok(rows
-                .await?
-                .iter()
-                .map(|row| PollClaim {
-                    source_id: row.get(0),
-                    kit: row.get(1),
-                    run_id: row.get::<_, Option<String>>(2).unwrap_or_default(),
-                    polls: counter(row.get(3)),
-                })
-                .collect())
+        self.claim(ClaimKind::Poll, owner, now_ms, lease, limit, |row| {
+            PollClaim {
+                source_id: row.get(0),
+                kit: row.get(1),
+                run_id: row.get::<_, Option<String>>(2).unwrap_or_default(),
+                polls: counter(row.get(3)),
+            }
         })
     }
 
