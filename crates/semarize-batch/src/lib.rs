@@ -119,6 +119,29 @@ pub enum BatchError {
         #[source]
         source: std::io::Error,
     },
+    /// The workspace's webhook endpoint already has the receiver's URL, and no secret was
+    /// given to verify its deliveries with: registering it again would mint a new secret
+    /// and break every receiver using the current one (see `ReceiverOptions::secrets` and
+    /// `ReceiverOptions::rotate_secret`).
+    #[error(
+        "the workspace's webhook endpoint is already {url}; give its secret to reuse it \
+         (SEMARIZE_WEBHOOK_SECRET, comma-separated during a rotation), or mint a new one \
+         deliberately (--rotate-webhook-secret; every receiver of that URL then needs it)"
+    )]
+    WebhookSecretNeeded {
+        /// The URL (printable).
+        url: String,
+    },
+    /// Another worker registered the workspace's webhook endpoint at the same moment: its
+    /// secret, not this one's, is the live one.
+    #[error(
+        "another worker registered the workspace's webhook endpoint while this one did; \
+         start again with that endpoint's secret (SEMARIZE_WEBHOOK_SECRET) to reuse {url}"
+    )]
+    WebhookRegistrationRaced {
+        /// The URL this worker registered (printable).
+        url: String,
+    },
     /// The workspace already has a webhook endpoint elsewhere, and registering this
     /// batch's receiver would replace it (see `ReceiverOptions::replace_existing`).
     #[error(

@@ -17,7 +17,7 @@ use super::ledger::Ledger;
 use super::progress::Progress;
 use crate::BatchError;
 use semarize::Client;
-use semarize::webhooks::{DedupeBy, Deduper, VerifiedEvent, Verifier, Webhook};
+use semarize::webhooks::{DedupeBy, Deduper, VerifiedEvent, Verifier, Webhook, WebhookSecret};
 
 /// What the receiver did with one verified delivery (given to
 /// [`Receiver::on_delivery`]).
@@ -230,10 +230,19 @@ impl Drop for WebhookReceiver {
 
 /// How a batch's webhook receiver registers itself.
 ///
-/// v1 has one webhook endpoint per workspace, and registering one replaces the endpoint
-/// the workspace had (production deliveries would come here, and the new secret breaks
-/// the old receiver). So an existing endpoint at another URL is an error unless
-/// [`replace_existing`](ReceiverOptions::replace_existing) says otherwise.
+/// v1 has one webhook endpoint per workspace, and registering (an upsert) always mints a
+/// new secret, which breaks every receiver still verifying with the old one once the
+/// rotation grace ends. So registration changes nothing it does not have to:
+///
+/// - an endpoint that already has the receiver's URL is reused, never registered again:
+///   give its secret ([`secrets`](ReceiverOptions::secrets); the CLI reads
+///   `SEMARIZE_WEBHOOK_SECRET`), or ask for a new one with
+///   [`rotate_secret`](ReceiverOptions::rotate_secret), which keeps the given ones
+///   verifying beside it;
+/// - an endpoint at another URL is an error unless
+///   [`replace_existing`](ReceiverOptions::replace_existing) says otherwise;
+/// - after registering, the endpoint is listed again, so that a worker registering at the
+///   same moment is noticed instead of silently changing the secret.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ReceiverOptions {
@@ -243,6 +252,10 @@ pub struct ReceiverOptions {
     pub public_url: Option<String>,
     /// Replace an endpoint the workspace already has at another URL.
     pub replace_existing: bool,
+    /// The secrets of an endpoint that already has this URL (several during a rotation).
+    pub secrets: Vec<WebhookSecret>,
+    /// Mint a new secret even for an endpoint that already has this URL.
+    pub rotate_secret: bool,
 }
 
 impl ReceiverOptions {
@@ -252,16 +265,84 @@ impl ReceiverOptions {
         self
     }
 
-    /// Replace the workspace's existing endpoint, if it has one.
+    /// Replace the workspace's existing endpoint, if it has one at another URL.
     pub fn replace_existing(mut self, replace: bool) -> Self {
         self.replace_existing = replace;
         self
     }
+
+    /// The secrets of the endpoint when it already has the receiver's URL: it is reused
+    /// with them instead of being registered again.
+    pub fn secrets(mut self, secrets: impl IntoIterator<Item = WebhookSecret>) -> Self {
+        self.secrets = secrets.into_iter().collect();
+        self
+    }
+
+    /// Mint a new secret for an endpoint that already has the receiver's URL (the secrets
+    /// given keep verifying beside it, as the service keeps signing with the old one for
+    /// its rotation grace). Every other receiver of that URL needs the new secret.
+    pub fn rotate_secret(mut self, rotate: bool) -> Self {
+        self.rotate_secret = rotate;
+        self
+    }
+}
+
+/// Makes `url` the workspace's endpoint as [`ReceiverOptions`] allows; the secrets to
+/// verify deliveries with.
+async fn register(
+    client: &Client,
+    url: &str,
+    options: &ReceiverOptions,
+) -> Result<Vec<WebhookSecret>, BatchError> {
+    let existing = client.webhooks().list().send().await?.into_iter().next();
+    match &existing {
+        Some(endpoint) if endpoint.url == url && !options.rotate_secret => {
+            if options.secrets.is_empty() {
+                return Err(BatchError::WebhookSecretNeeded {
+                    url: printable(url),
+                });
+            }
+            tracing::info!(url = %printable(url), "reusing the workspace's webhook endpoint");
+            return Ok(options.secrets.clone());
+        }
+        Some(endpoint) if endpoint.url != url && !options.replace_existing => {
+            return Err(BatchError::WebhookEndpointInUse {
+                existing_url: printable(&endpoint.url),
+            });
+        }
+        _ => {}
+    }
+    let registered = client.webhooks().upsert(url).send().await?;
+    if let Some(replaced) = existing.filter(|endpoint| endpoint.url != url) {
+        tracing::warn!(
+            replaced = %printable(&replaced.url),
+            "replaced the workspace's webhook endpoint; putting that URL back registers it \
+             again and mints a new secret for it"
+        );
+    }
+    // One endpoint per workspace: another worker registering at the same moment would
+    // have replaced ours, and its secret would be the live one.
+    let now = client.webhooks().list().send().await?.into_iter().next();
+    let ours = now.as_ref().is_some_and(|endpoint| {
+        endpoint.url == url && endpoint.created_at == registered.endpoint.created_at
+    });
+    if !ours {
+        return Err(BatchError::WebhookRegistrationRaced {
+            url: printable(url),
+        });
+    }
+    let mut secrets = vec![registered.secret];
+    secrets.extend(options.secrets.iter().cloned());
+    Ok(secrets)
+}
+
+fn printable(text: &str) -> String {
+    semarize::text::printable(text, 200).into_owned()
 }
 
 /// Binds `listen`, registers the receiver as the workspace's endpoint (see
-/// [`ReceiverOptions`]: an existing endpoint elsewhere is kept unless replacing is asked),
-/// and serves a [`Receiver`] completing `ledger`'s records with the new secret.
+/// [`ReceiverOptions`]: nothing is registered that does not have to be), and serves a
+/// [`Receiver`] completing `ledger`'s records.
 pub async fn start_webhook_receiver(
     listen: SocketAddr,
     client: Client,
@@ -275,21 +356,8 @@ pub async fn start_webhook_receiver(
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}/webhooks/semarize"));
-    if !options.replace_existing
-        && let Some(existing) = client
-            .webhooks()
-            .list()
-            .send()
-            .await?
-            .into_iter()
-            .find(|hook| hook.url != url)
-    {
-        return Err(BatchError::WebhookEndpointInUse {
-            existing_url: semarize::text::printable(&existing.url, 200).into_owned(),
-        });
-    }
-    let registered = client.webhooks().upsert(&url).send().await?;
-    let receiver = Receiver::new(Verifier::from_secrets([registered.secret])?)
+    let secrets = register(&client, &url, &options).await?;
+    let receiver = Receiver::new(Verifier::from_secrets(secrets)?)
         .completing(ledger, client)
         .progress(progress);
     Ok(receiver.serve_on(listener, addr, url))

@@ -605,6 +605,89 @@ async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it
     assert_eq!(public.url, "https://tunnel.example.com/webhooks/semarize");
 }
 
+/// Registration never breaks a live secret: a receiver standing behind URL U with its
+/// secret S1 keeps accepting every delivery while a second worker starts with the same
+/// URL and S1 (the endpoint is reused, not registered again, so S1 stays the only
+/// secret); without S1 the second worker refuses rather than mint a new one; minting one
+/// takes an explicit rotation.
+#[cfg(feature = "webhooks")]
+#[tokio::test]
+async fn a_second_worker_reuses_a_live_endpoint_and_never_breaks_its_secret() {
+    let f = fixture("live-secret", |_| {}).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/webhooks/semarize");
+    let registered = f.client.webhooks().upsert(&url).send().await.unwrap();
+    let s1 = registered.secret.clone();
+    let _standing =
+        batch::Receiver::new(semarize::webhooks::Verifier::from_secrets([s1.clone()]).unwrap())
+            .completing(f.ledger.clone(), f.client.clone())
+            .serve(format!("127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
+    let second = |options: batch::ReceiverOptions| {
+        batch::start_webhook_receiver(
+            "127.0.0.1:0".parse().unwrap(),
+            f.client.clone(),
+            f.ledger.clone(),
+            Arc::new(Progress::default()),
+            options.public_url(&url),
+        )
+    };
+    let endpoint = || async { f.client.webhooks().list().send().await.unwrap().remove(0) };
+
+    let refused = second(batch::ReceiverOptions::default()).await.unwrap_err();
+    assert!(
+        matches!(refused, batch::BatchError::WebhookSecretNeeded { .. }),
+        "{refused}"
+    );
+    let _second = second(batch::ReceiverOptions::default().secrets([s1.clone()]))
+        .await
+        .expect("the live endpoint is reused with its secret");
+    assert_eq!(
+        endpoint().await.created_at,
+        registered.endpoint.created_at,
+        "not registered again: S1 is still the only secret"
+    );
+
+    // Deliveries reach the standing receiver, signed with S1, and every one is accepted.
+    f.ingest(&input(12)).await;
+    let (engine, _) = f.engine(BatchOptions::default().webhook_grace(Duration::from_secs(3600)));
+    tokio::time::timeout(Duration::from_secs(30), engine.run())
+        .await
+        .expect("every record finished by its webhook")
+        .unwrap();
+    assert_eq!(f.states().await.get("succeeded"), Some(&12));
+    // The emulator logs an attempt after its receiver answered: wait for the log.
+    let mut deliveries = f.emulator.control().deliveries();
+    for _ in 0..200 {
+        if deliveries.len() >= 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        deliveries = f.emulator.control().deliveries();
+    }
+    assert!(deliveries.len() >= 12, "{}", deliveries.len());
+    assert!(
+        deliveries.iter().all(|d| d.status == Some(200)),
+        "every delivery accepted: {deliveries:?}"
+    );
+
+    // A new secret only when asked, and the old one keeps verifying beside it.
+    let rotated = second(
+        batch::ReceiverOptions::default()
+            .secrets([s1])
+            .rotate_secret(true),
+    )
+    .await
+    .unwrap();
+    assert_ne!(endpoint().await.created_at, registered.endpoint.created_at);
+    assert_eq!(rotated.url, url);
+}
+
 /// `run_until`: on shutdown nothing more is claimed, what is in flight finishes, and a
 /// later run resumes the rest without a duplicate.
 #[tokio::test]

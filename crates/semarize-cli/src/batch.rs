@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use semarize::Client;
+use semarize::webhooks::WebhookSecret;
 use semarize_batch::{
     Batch, BatchError, BatchOptions, Kit, LedgerCounts, LedgerError, Progress, ReceiverOptions,
     RecordState, ReplaySelection, ResultFormat, RunBuilder, RunEnd,
@@ -101,6 +102,23 @@ pub struct RunArgs {
     /// deliveries come here and its old secret stops working).
     #[arg(long, requires = "webhook_listen")]
     pub replace_webhook: bool,
+    /// The secret of the workspace's endpoint when it already has this receiver's URL
+    /// (comma-separated during a rotation): the endpoint is reused with it, never
+    /// registered again, so receivers verifying with it keep working. Prefer the
+    /// environment: a command line is visible to other users of the machine.
+    #[arg(
+        long,
+        env = "SEMARIZE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "SECRET"
+    )]
+    pub webhook_secret: Vec<String>,
+    /// Mint a new secret for an endpoint that already has this receiver's URL (the
+    /// --webhook-secret ones keep verifying beside it; every other receiver of the URL
+    /// needs the new one).
+    #[arg(long, requires = "webhook_listen")]
+    pub rotate_webhook_secret: bool,
     /// A run's first poll waits this many seconds, so polls are only the fallback for
     /// late webhooks: for webhooks received elsewhere (`semarize webhooks listen --ledger`
     /// on this ledger), or with --webhook-listen (default 30 there).
@@ -295,7 +313,16 @@ pub async fn run_batch(
     }
     let mut run = batch.run(client.clone()).options(options);
     if let Some(addr) = args.webhook_listen {
-        let mut receiver = ReceiverOptions::default().replace_existing(args.replace_webhook);
+        let secrets = args
+            .webhook_secret
+            .iter()
+            .map(|secret| WebhookSecret::new(secret.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Failure::usage("a webhook secret starts with whsec_"))?;
+        let mut receiver = ReceiverOptions::default()
+            .replace_existing(args.replace_webhook)
+            .secrets(secrets)
+            .rotate_secret(args.rotate_webhook_secret);
         if let Some(url) = &args.webhook_url {
             receiver = receiver.public_url(url);
         }

@@ -118,6 +118,8 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         webhook_listen: Some("127.0.0.1:0".parse().expect("a socket address")),
         webhook_url: None,
         replace_webhook: false,
+        webhook_secret: Vec::new(),
+        rotate_webhook_secret: false,
         webhook_grace: None,
         worker_id: None,
         lease_seconds: 60,
