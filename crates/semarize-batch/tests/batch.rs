@@ -434,6 +434,65 @@ async fn a_huge_retry_after_pauses_for_the_limit_only() {
     f.assert_no_duplicates(5);
 }
 
+/// Every server delay is capped, whatever its source: `Retry-After` of `u64::MAX` seconds
+/// or an HTTP-date in the year 9999, on a 429 or a 503 to a creation, and on a poll's
+/// 200, 429 or 503. On virtual time: no sleep of the engine exceeds the batch's limit, and
+/// the batch ends within a few limits of virtual time instead of being parked for ever.
+#[tokio::test]
+async fn every_server_delay_is_capped_whatever_its_source() {
+    use semarize::runtime::{FixedJitter, Runtime, VirtualTime};
+    use semarize_emulator::RawResponse;
+    let cap = Duration::from_secs(60);
+    let huge = u64::MAX.to_string();
+    let far_date = "Fri, 31 Dec 9999 23:59:59 GMT".to_owned();
+    let raw = |status: u16, retry_after: &str, body: &str| RawResponse {
+        status,
+        body: body.to_owned(),
+        content_type: Some("application/json".to_owned()),
+        headers: [("retry-after".to_owned(), retry_after.to_owned())].into(),
+        ..Default::default()
+    };
+    let error = r#"{"error": "service_unavailable"}"#;
+    let running = r#"{"run_id": "r", "status": "running"}"#;
+    let cases = [
+        ("create 429", "create_run", raw(429, &huge, error)),
+        ("create 503", "create_run", raw(503, &far_date, error)),
+        ("poll 200", "get_run", raw(200, &huge, running)),
+        ("poll 429", "get_run", raw(429, &far_date, error)),
+        ("poll 503", "get_run", raw(503, &huge, error)),
+    ];
+    for (source, operation, answer) in cases {
+        let f = fixture(&format!("capped-{}", source.replace(' ', "-")), |_| {}).await;
+        f.emulator.control().respond_raw(operation, 1, answer);
+        f.ingest(&input(3)).await;
+        let time = VirtualTime::scaled(1000.0);
+        let client = semarize::Client::builder()
+            .api_key(f.emulator.api_key())
+            .base_url(f.emulator.base_url())
+            .runtime(Runtime::virtual_time(time.clone(), FixedJitter(1.0)))
+            .build()
+            .unwrap();
+        let engine = BatchEngine::new(
+            f.ledger.clone(),
+            client,
+            BatchOptions::default().max_rate_limit_pause(cap),
+            Arc::new(Progress::default()),
+        );
+        tokio::time::timeout(Duration::from_secs(30), engine.run())
+            .await
+            .unwrap_or_else(|_| panic!("{source}: the batch was parked"))
+            .unwrap();
+        assert_eq!(f.states().await.get("succeeded"), Some(&3), "{source}");
+        let longest = time.sleeps().into_iter().max().unwrap_or_default();
+        assert!(longest <= cap, "{source}: slept {longest:?}");
+        assert!(
+            time.elapsed() < 10 * cap,
+            "{source}: {:?} of virtual time",
+            time.elapsed()
+        );
+    }
+}
+
 /// Input that is not what it should be is rejected line by line, never dropped and never
 /// fatal: repeated ids, bytes that are not UTF-8, ids in the engine's reserved namespace.
 #[tokio::test]
