@@ -257,8 +257,14 @@ impl Ledger for SqliteLedger {
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
             let mut added = 0;
-            for record in &records {
-                added += execute(&tx, &sql::ingest(DIALECT, record))? as u64;
+            {
+                let mut insert = tx.prepare_cached(&sql::ingest_sql(DIALECT)).map_err(db)?;
+                for record in &records {
+                    let params = sql::ingest_params(record);
+                    added += insert
+                        .execute(rusqlite::params_from_iter(&params))
+                        .map_err(db)? as u64;
+                }
             }
             tx.commit().map_err(db)?;
             Ok(added)

@@ -159,30 +159,38 @@ fn state_in(states: &[RecordState]) -> String {
 /// The lease columns cleared: a transition ends the claimer's hold on the record.
 const RELEASE: &str = "lease_owner = NULL, lease_until = NULL";
 
-/// Inserts one record unless it is there already.
-pub(crate) fn ingest(dialect: Dialect, record: &NewRecord) -> Statement {
-    let mut b = Builder::new(dialect);
+/// Inserts one record unless it is there already; the parameters are
+/// [`ingest_params`]'s. Built once per batch of records, prepared once.
+pub(crate) fn ingest_sql(dialect: Dialect) -> String {
+    let values: Vec<String> = (1..=INGEST_PARAMS).map(|n| dialect.param(n)).collect();
+    let now = dialect.db_now();
+    format!(
+        "INSERT INTO records (source_id, kit, line, input, idempotency_key, state, error_code,
+             error_message, created_at, updated_at)
+         VALUES ({}, {now}, {now}) ON CONFLICT (source_id, kit) DO NOTHING",
+        values.join(", ")
+    )
+}
+
+/// How many parameters [`ingest_sql`] takes.
+const INGEST_PARAMS: usize = 8;
+
+/// One record's parameters for [`ingest_sql`], in its column order.
+pub(crate) fn ingest_params(record: &NewRecord) -> [Value; INGEST_PARAMS] {
     let (state, code) = match &record.rejected {
         Some(_) => (RecordState::Rejected, Some("invalid_input_line".to_owned())),
         None => (RecordState::Pending, None),
     };
-    let values = [
-        b.bind(record.source_id.as_str()),
-        b.bind(&record.kit),
-        b.bind(i64::try_from(record.line).unwrap_or(i64::MAX)),
-        b.bind(record.input.as_str()),
-        b.bind(record.idempotency_key.as_str()),
-        b.bind(state.as_str()),
-        b.bind(code),
-        b.bind(record.rejected.clone()),
+    [
+        record.source_id.as_str().into(),
+        (&record.kit).into(),
+        i64::try_from(record.line).unwrap_or(i64::MAX).into(),
+        record.input.as_str().into(),
+        record.idempotency_key.as_str().into(),
+        state.as_str().into(),
+        code.into(),
+        record.rejected.clone().into(),
     ]
-    .join(", ");
-    let now = dialect.db_now();
-    b.finish(format!(
-        "INSERT INTO records (source_id, kit, line, input, idempotency_key, state, error_code,
-             error_message, created_at, updated_at)
-         VALUES ({values}, {now}, {now}) ON CONFLICT (source_id, kit) DO NOTHING"
-    ))
 }
 
 /// Claims up to `limit` records of `kind` for `owner`, leased for `lease`. The result
@@ -608,6 +616,16 @@ mod tests {
                     statement.sql
                 );
             }
+        }
+    }
+
+    /// The insert names as many parameters as a record gives it.
+    #[test]
+    fn the_insert_takes_every_value_of_a_record() {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let sql = ingest_sql(dialect);
+            assert!(sql.contains(&dialect.param(INGEST_PARAMS)), "{sql}");
+            assert!(!sql.contains(&dialect.param(INGEST_PARAMS + 1)), "{sql}");
         }
     }
 

@@ -78,7 +78,11 @@ impl PostgresLedger {
     /// Runs `statement` on a pooled connection, bounded in time; its rows.
     fn query(&self, statement: Statement) -> LedgerFuture<Vec<Row>> {
         let client = self.client.clone();
-        bounded(async move { client.query(&statement.sql, &params(&statement)).await })
+        bounded(async move {
+            client
+                .query(&statement.sql, &params(&statement.params))
+                .await
+        })
     }
 
     /// Claims records of `kind`, reading each claimed row with `read`.
@@ -98,14 +102,18 @@ impl PostgresLedger {
     /// Runs one statement that changes records; whether any changed.
     fn change(&self, statement: Statement) -> LedgerFuture<bool> {
         let client = self.client.clone();
-        bounded(async move { Ok(client.execute(&statement.sql, &params(&statement)).await? > 0) })
+        bounded(async move {
+            Ok(client
+                .execute(&statement.sql, &params(&statement.params))
+                .await?
+                > 0)
+        })
     }
 }
 
-/// A statement's parameters as the driver takes them.
-fn params(statement: &Statement) -> Vec<&(dyn ToSql + Sync)> {
-    statement
-        .params
+/// Parameters as the driver takes them.
+fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    values
         .iter()
         .map(|value| value as &(dyn ToSql + Sync))
         .collect()
@@ -148,14 +156,14 @@ impl Ledger for PostgresLedger {
         bounded(async move {
             let mut client = client.get().await?;
             let tx = client.transaction().await.map_err(db)?;
+            let insert = tx
+                .prepare_cached(&sql::ingest_sql(DIALECT))
+                .await
+                .map_err(db)?;
             let mut added = 0;
             for record in &records {
-                let statement = sql::ingest(DIALECT, record);
-                let prepared = tx.prepare_cached(&statement.sql).await.map_err(db)?;
-                added += tx
-                    .execute(&prepared, &params(&statement))
-                    .await
-                    .map_err(db)?;
+                let values = sql::ingest_params(record);
+                added += tx.execute(&insert, &params(&values)).await.map_err(db)?;
             }
             tx.commit().await.map_err(db)?;
             migrate::analyze_if_grown(&client, &unanalyzed, added).await?;
@@ -301,7 +309,7 @@ impl Ledger for PostgresLedger {
             let tx = client.transaction().await.map_err(db)?;
             let selection = sql::replay_selection(DIALECT, &selection);
             let rows = tx
-                .query(&selection.sql, &params(&selection))
+                .query(&selection.sql, &params(&selection.params))
                 .await
                 .map_err(db)?;
             for row in &rows {
@@ -311,7 +319,7 @@ impl Ledger for PostgresLedger {
                 let generation = u32::try_from(next).unwrap_or(u32::MAX);
                 let key = derive_idempotency_key(&source_id, &kit, &input, generation);
                 let update = sql::replay_one(DIALECT, &source_id, &kit, next, &key);
-                tx.execute(&update.sql, &params(&update))
+                tx.execute(&update.sql, &params(&update.params))
                     .await
                     .map_err(db)?;
             }
