@@ -2,7 +2,9 @@
 # Installs PostgreSQL from Debian packages if needed and starts a throwaway cluster on
 # loopback, with TLS from a throwaway CA (as managed databases have). Prints the data
 # directory, then the connection URL: TLS required, the server verified against that CA.
-# Used by .ci/run, which stops the cluster when it ends.
+# With PG_TLS=off the cluster offers no TLS (to test that a client never falls back to
+# plaintext where it must not) and the URL names no TLS setting.
+# Used by .ci/run, which stops the clusters when it ends.
 set -euo pipefail
 # A free loopback port unless one is given.
 port="${1:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
@@ -16,6 +18,13 @@ data=$(mktemp -d /tmp/semarize-pg.XXXXXX)
 chown postgres:postgres "$data"
 run() { runuser -u postgres -- "$@"; }
 run "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
+if [ "${PG_TLS:-on}" = off ]; then
+  run "$bin/pg_ctl" -D "$data" -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c ssl=off" -l "$data/log" -w start >/dev/null
+  run "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE semarize_test" >/dev/null
+  echo "$data"
+  echo "postgres://postgres@127.0.0.1:$port/semarize_test"
+  exit 0
+fi
 # A CA and a server certificate for 127.0.0.1 signed by it (rustls refuses a CA
 # certificate used as the server's own).
 (

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use tokio_postgres::Row;
 
+use super::tls::{self, TlsPolicy};
+use super::url::{LedgerUrl, redact};
 use crate::ledger::{LedgerError, LedgerFuture};
 
 /// The ledger's connections, pooled: one worker's creations, polls and webhook
 /// completions run their statements side by side instead of queueing behind one
 /// connection. The size is the URL's `pool_size` (default [`DEFAULT_POOL_SIZE`]).
 #[derive(Clone)]
-pub(super) struct Connections(deadpool_postgres::Pool);
+pub(super) struct Connections(pub(super) deadpool_postgres::Pool);
 
 /// Connections per ledger unless the URL says `pool_size`.
 const DEFAULT_POOL_SIZE: usize = 4;
@@ -71,32 +73,6 @@ pub(super) fn db(e: tokio_postgres::Error) -> LedgerError {
     }
 }
 
-/// The URL without credentials (user info, and a `password` query parameter), for
-/// messages.
-pub(super) fn redact(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut redacted = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://{}", &base[..scheme], &base[at + 1..])
-        }
-        _ => base.to_owned(),
-    };
-    if let Some(query) = query {
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| !pair.to_ascii_lowercase().starts_with("password="))
-            .collect();
-        if !kept.is_empty() {
-            redacted.push('?');
-            redacted.push_str(&kept.join("&"));
-        }
-    }
-    redacted
-}
-
 /// How long connecting (TCP and the startup exchange) may take unless the URL says
 /// `connect_timeout`: a server that accepts and never answers is an error, not a hang.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,96 +105,6 @@ pub(super) async fn bounded_by<T>(
                 limit.as_secs_f64()
             )))
         })
-}
-
-/// `url` with libpq's `sslmode=verify-full` or `verify-ca` (which managed databases tell
-/// their users to write) as `require`, the strongest mode tokio-postgres knows: with
-/// rustls, `require` already verifies the certificate chain and the host name.
-pub(super) fn with_verifying_sslmode(url: &str) -> String {
-    let (url, mode) = take_query_parameter(url, "sslmode");
-    let mode = match mode.as_deref() {
-        Some("verify-full" | "verify-ca") => Some("require".to_owned()),
-        _ => mode,
-    };
-    match mode {
-        None => url,
-        Some(mode) => {
-            let separator = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{separator}sslmode={mode}")
-        }
-    }
-}
-
-/// `url` without the query parameter `key`, and that parameter's value.
-pub(super) fn take_query_parameter(url: &str, key: &str) -> (String, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None);
-    };
-    let mut value = None;
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| match pair.split_once('=') {
-            Some((k, v)) if k == key => {
-                value = Some(v.to_owned());
-                false
-            }
-            _ => true,
-        })
-        .collect();
-    match kept.is_empty() {
-        true => (base.to_owned(), value),
-        false => (format!("{base}?{}", kept.join("&")), value),
-    }
-}
-
-/// The TLS side of a connection (rustls). The server's certificate is verified against
-/// the system's roots, or against the PEM file named by `sslrootcert` (libpq's name for
-/// it) when the URL has one. Whether TLS is used is the URL's `sslmode`: `disable`,
-/// `prefer` (the default: TLS when the server offers it) or `require`.
-pub(super) fn tls(
-    root_file: Option<&str>,
-) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    // A provider the application installed wins; else the one this build's TLS feature
-    // chose for HTTPS, so one process has one rustls provider.
-    #[cfg(any(feature = "rustls", feature = "rustls-ring"))]
-    let provider = semarize_api::tls::rustls_provider();
-    #[cfg(not(any(feature = "rustls", feature = "rustls-ring")))]
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .ok_or_else(|| {
-            "TLS to PostgreSQL needs a rustls crypto provider: build with the `rustls` or \
-             `rustls-ring` feature, install one with CryptoProvider::install_default, or \
-             connect with sslmode=disable"
-                .to_owned()
-        })?;
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?;
-    let config = match root_file {
-        Some(path) => {
-            let unreadable = |e: &dyn std::fmt::Display| format!("sslrootcert {path}: {e}");
-            let mut roots = rustls::RootCertStore::empty();
-            for certificate in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
-                roots
-                    .add(certificate.map_err(|e| unreadable(&e))?)
-                    .map_err(|e| unreadable(&e))?;
-            }
-            if roots.is_empty() {
-                return Err(unreadable(&"no certificate in the file"));
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        None => {
-            use rustls_platform_verifier::BuilderVerifierExt;
-            builder
-                .with_platform_verifier()
-                .map_err(|e| format!("TLS: {e}"))?
-                .with_no_client_auth()
-        }
-    };
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// The first connection failed: a database that does not exist is not found, refused
@@ -260,12 +146,8 @@ pub(super) async fn connect(
         location: location.clone(),
         reason,
     };
-    // tokio-postgres knows neither `sslrootcert` nor `pool_size`: they are this
-    // function's.
-    let (url, root_file) = take_query_parameter(url, "sslrootcert");
-    let (url, pool_size) = take_query_parameter(&url, "pool_size");
-    let url = with_verifying_sslmode(&url);
-    let pool_size = match pool_size {
+    let url = LedgerUrl::parse(url).map_err(open)?;
+    let pool_size = match url.pool_size {
         None => DEFAULT_POOL_SIZE,
         Some(raw) => match raw.parse::<usize>() {
             Ok(size @ 1..=1024) => size,
@@ -276,22 +158,41 @@ pub(super) async fn connect(
             }
         },
     };
-    let tls = tls(root_file.as_deref()).map_err(open)?;
     let mut config: tokio_postgres::Config = url
+        .driver_url
         .parse()
         .map_err(|e| open(format!("not a PostgreSQL URL: {e}")))?;
+    let (policy, roots) = TlsPolicy::resolve(
+        url.sslmode.as_deref(),
+        url.sslrootcert.as_deref(),
+        config.get_hosts(),
+        config.get_hostaddrs(),
+    )
+    .map_err(open)?;
+    config.ssl_mode(policy.ssl_mode());
     let connect_timeout = *config.get_connect_timeout().unwrap_or(&CONNECT_TIMEOUT);
     config.connect_timeout(connect_timeout);
     if config.get_options().is_none() {
         config.options(STATEMENT_TIMEOUT_OPTION);
     }
-    let manager = deadpool_postgres::Manager::from_config(
-        config,
-        tls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
+    let manager_config = deadpool_postgres::ManagerConfig {
+        recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+    };
+    let manager = match policy {
+        // No TLS is negotiated, so none is configured: a build without a rustls
+        // provider can still reach a plaintext server it was told to.
+        TlsPolicy::Off => {
+            deadpool_postgres::Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        }
+        TlsPolicy::Preferred => {
+            let tls = tls::connector(&roots, true).map_err(open)?;
+            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+        }
+        TlsPolicy::Required { check_host } => {
+            let tls = tls::connector(&roots, check_host).map_err(open)?;
+            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+        }
+    };
     let pool = deadpool_postgres::Pool::builder(manager)
         .max_size(pool_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -314,5 +215,27 @@ pub(super) async fn connect(
         Ok(Err(e)) => return Err(connect_error(&location, e)),
         Ok(Ok(client)) => client,
     };
+    if policy == TlsPolicy::Preferred && !encrypted(&client).await {
+        tracing::warn!(
+            ledger = %location,
+            "the ledger's connection to this loopback server is not encrypted (it offers no \
+             TLS); write sslmode=disable to say that is intended, or sslmode=require to refuse it"
+        );
+    }
     Ok((Connections(pool), client, location))
+}
+
+/// Whether `client`'s session is encrypted, as the server sees it. A server that cannot
+/// say (a pooler in between) counts as encrypted: the warning this feeds is advice.
+async fn encrypted(client: &tokio_postgres::Client) -> bool {
+    match client
+        .query_opt(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+    {
+        Ok(Some(row)) => row.try_get::<_, bool>(0).unwrap_or(true),
+        _ => true,
+    }
 }

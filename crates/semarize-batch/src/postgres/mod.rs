@@ -3,13 +3,16 @@
 //! worker's records are taken over when its lease expires. Leases and due times follow
 //! the database's clock, which every worker shares.
 //!
-//! Connecting (URL, TLS, pool) is [`connect`], the schema [`migrate`]; the statements are
+//! Connecting (pool, timeouts) is [`connect`], the URL's own parameters [`url`], TLS
+//! [`tls`], the schema [`migrate`]; the statements are
 //! the ledger's own ([`crate::ledger::sql`]), run here.
 
 mod connect;
 mod migrate;
 #[cfg(test)]
 mod tests;
+mod tls;
+mod url;
 
 use std::time::Duration;
 
@@ -48,9 +51,15 @@ impl PostgresLedger {
     /// Connects, creates the ledger's tables when the database has none, and applies
     /// pending migrations (serialized across workers).
     ///
-    /// TLS follows the URL's `sslmode` (`disable`, `prefer` by default, `require`); the
-    /// server's certificate is verified against the system's roots, or against
-    /// `sslrootcert=/path/ca.pem` (for managed databases with their own CA).
+    /// TLS follows the URL's `sslmode` as in libpq, except that it cannot be dropped
+    /// silently: with a `sslrootcert`, or a host that is not loopback, TLS is required
+    /// unless the URL says `sslmode=disable`. The default (`prefer`) falls back to
+    /// plaintext only to a loopback server, with a warning. `require` and `verify-full`
+    /// verify the certificate's chain and host name, `verify-ca` the chain alone. The
+    /// roots are the platform's (no `sslrootcert`, or `sslrootcert=system`, which needs
+    /// `verify-full`) or the PEM file `sslrootcert=/path/ca.pem` names. Parameters are
+    /// percent-decoded; `pool_size` (default 4) sizes the connection pool. Client
+    /// certificates (`sslcert`, `sslkey`, `sslpassword`) are refused.
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {
         Self::connect_with(url, Create::IfMissing).await
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::PostgresLedger;
-use super::connect::{bounded_by, redact, take_query_parameter, with_verifying_sslmode};
+use super::connect::bounded_by;
 use crate::ledger::{Kit, Ledger, LedgerError, NewRecord, RecordState};
 
 /// The test database, or None (and a visible skip) outside CI; under CI=true a missing
@@ -144,18 +144,31 @@ async fn a_pool_size_that_is_no_size_is_refused_before_connecting() {
     }
 }
 
-#[tokio::test]
-async fn tls_is_used_and_the_server_is_verified() {
-    let Some(url) = test_database_url() else {
-        return;
-    };
-    let (_, root_file) = take_query_parameter(&url, "sslrootcert");
-    if root_file.is_none() {
-        eprintln!("SKIPPED: the test database URL names no sslrootcert (no TLS to test)");
-        return;
+/// `url` with the query parameter `key` set to `value`, or removed.
+fn with_param(url: &str, key: &str, value: Option<&str>) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(key))
+        .map(str::to_owned)
+        .collect();
+    if let Some(value) = value {
+        pairs.push(format!("{key}={value}"));
     }
-    let ledger = PostgresLedger::connect(&url).await.unwrap();
-    let row = ledger
+    match pairs.is_empty() {
+        true => base.to_owned(),
+        false => format!("{base}?{}", pairs.join("&")),
+    }
+}
+
+/// `url` with `127.0.0.1` as `host`.
+fn with_host(url: &str, host: &str) -> String {
+    url.replacen("@127.0.0.1:", &format!("@{host}:"), 1)
+}
+
+/// Whether the ledger's own connection is encrypted, as the server sees it.
+async fn encrypted(ledger: &PostgresLedger) -> bool {
+    ledger
         .client
         .get()
         .await
@@ -165,79 +178,144 @@ async fn tls_is_used_and_the_server_is_verified() {
             &[],
         )
         .await
-        .unwrap();
-    assert!(
-        row.get::<_, bool>(0),
-        "the ledger's connection is encrypted"
-    );
-    // Without the CA the server's certificate is unknown: refused, not trusted.
-    let (without_ca, _) = take_query_parameter(&url, "sslrootcert");
-    let err = PostgresLedger::connect(&without_ca)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.to_lowercase().contains("certificate"), "{err}");
-    let missing = format!("{without_ca}&sslrootcert=/nonexistent/ca.pem");
-    let err = PostgresLedger::connect(&missing)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("sslrootcert /nonexistent/ca.pem"), "{err}");
+        .unwrap()
+        .get(0)
 }
 
-#[test]
-fn a_query_parameter_is_taken_out_of_the_url() {
-    assert_eq!(
-        take_query_parameter(
-            "postgres://h/db?sslmode=require&sslrootcert=/ca.pem&x=1",
-            "sslrootcert"
+async fn refusal(url: &str) -> String {
+    PostgresLedger::connect(url).await.unwrap_err().to_string()
+}
+
+/// The test cluster with TLS (its URL names the CA that signed its certificate).
+fn tls_database_url() -> Option<(String, String)> {
+    let url = test_database_url()?;
+    let ca = url
+        .split(['?', '&'])
+        .find_map(|pair| pair.strip_prefix("sslrootcert="))
+        .expect("the TLS test cluster's URL names its CA (sslrootcert)")
+        .to_owned();
+    Some((url, ca))
+}
+
+#[tokio::test]
+async fn tls_is_used_and_the_server_is_verified() {
+    let Some((url, _)) = tls_database_url() else {
+        return;
+    };
+    assert!(encrypted(&PostgresLedger::connect(&url).await.unwrap()).await);
+    // A CA alone, without a mode, requires TLS and verifies.
+    let default_mode = with_param(&url, "sslmode", None);
+    assert!(encrypted(&PostgresLedger::connect(&default_mode).await.unwrap()).await);
+    // Without the CA the server's certificate is unknown: refused, not trusted, in
+    // every verifying mode.
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let without_ca = with_param(
+            &with_param(&url, "sslrootcert", None),
+            "sslmode",
+            Some(mode),
+        );
+        let error = refusal(&without_ca).await;
+        assert!(
+            error.to_lowercase().contains("certificate"),
+            "{mode}: {error}"
+        );
+    }
+    let error = refusal(&with_param(
+        &url,
+        "sslrootcert",
+        Some("/nonexistent/ca.pem"),
+    ))
+    .await;
+    assert!(error.contains("sslrootcert /nonexistent/ca.pem"), "{error}");
+}
+
+/// The certificate names 127.0.0.1 only: `verify-ca` reaches it as `localhost` (the
+/// chain is sound), `verify-full` and `require` do not (the name is wrong).
+#[tokio::test]
+async fn verify_ca_checks_the_chain_and_verify_full_the_host_too() {
+    let Some((url, _)) = tls_database_url() else {
+        return;
+    };
+    let by_name = with_host(&url, "localhost");
+    let chain_only = with_param(&by_name, "sslmode", Some("verify-ca"));
+    assert!(encrypted(&PostgresLedger::connect(&chain_only).await.unwrap()).await);
+    for mode in ["verify-full", "require"] {
+        let error = refusal(&with_param(&by_name, "sslmode", Some(mode))).await;
+        assert!(error.contains("not valid for name"), "{mode}: {error}");
+    }
+    let by_address = with_param(&url, "sslmode", Some("verify-full"));
+    assert!(encrypted(&PostgresLedger::connect(&by_address).await.unwrap()).await);
+}
+
+/// The test cluster without TLS, or None (and a visible skip) outside CI.
+fn plaintext_database_url() -> Option<String> {
+    match std::env::var("SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let under_ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false");
+            assert!(
+                !under_ci,
+                "SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL is not set under CI=true"
+            );
+            eprintln!("SKIPPED: SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL is not set");
+            None
+        }
+    }
+}
+
+/// A server that answers "no TLS" gets a plaintext connection only where libpq's
+/// `prefer` cannot be a downgrade: loopback, no CA, or `sslmode=disable` by name.
+#[tokio::test]
+async fn tls_cannot_be_downgraded_by_a_server_that_offers_none() {
+    let (Some(plain), Some((_, ca))) = (plaintext_database_url(), tls_database_url()) else {
+        return;
+    };
+    for allowed in [
+        plain.clone(),
+        with_param(&plain, "sslmode", Some("prefer")),
+        with_param(&plain, "sslmode", Some("disable")),
+        with_host(&plain, "localhost"),
+    ] {
+        let ledger = PostgresLedger::connect(&allowed).await.unwrap();
+        assert!(!encrypted(&ledger).await, "{allowed}");
+    }
+    for refused in [
+        with_param(&plain, "sslrootcert", Some(&ca)),
+        with_param(&plain, "sslmode", Some("require")),
+        with_param(&plain, "sslmode", Some("verify-ca")),
+        with_param(&plain, "sslmode", Some("verify-full")),
+        // A host name that is not loopback requires TLS, wherever it is sent.
+        with_param(
+            &with_host(&plain, "ledger.internal"),
+            "hostaddr",
+            Some("127.0.0.1"),
         ),
-        (
-            "postgres://h/db?sslmode=require&x=1".to_owned(),
-            Some("/ca.pem".to_owned())
-        )
-    );
-    assert_eq!(
-        take_query_parameter("postgres://h/db?sslrootcert=/ca.pem", "sslrootcert"),
-        ("postgres://h/db".to_owned(), Some("/ca.pem".to_owned()))
-    );
-    assert_eq!(
-        take_query_parameter("postgres://h/db", "sslrootcert"),
-        ("postgres://h/db".to_owned(), None)
-    );
+    ] {
+        let error = refusal(&refused).await;
+        assert!(
+            error.contains("server does not support TLS"),
+            "{refused}: {error}"
+        );
+    }
 }
 
-#[test]
-fn libpq_verifying_modes_are_require_which_verifies() {
-    assert_eq!(
-        with_verifying_sslmode("postgres://h/db?sslmode=verify-full&sslrootcert=/ca.pem"),
-        "postgres://h/db?sslrootcert=/ca.pem&sslmode=require"
-    );
-    assert_eq!(
-        with_verifying_sslmode("postgres://h/db?sslmode=verify-ca"),
-        "postgres://h/db?sslmode=require"
-    );
-    assert_eq!(
-        with_verifying_sslmode("postgres://h/db?sslmode=disable"),
-        "postgres://h/db?sslmode=disable"
-    );
-    assert_eq!(with_verifying_sslmode("postgres://h/db"), "postgres://h/db");
-}
-
-#[test]
-fn credentials_never_reach_messages() {
-    assert_eq!(
-        redact("postgres://u:secret@db.example:5432/ledger?sslmode=require"),
-        "postgres://db.example:5432/ledger?sslmode=require"
-    );
-    assert_eq!(
-        redact("postgresql://db/ledger?user=u&password=secret&sslmode=require"),
-        "postgresql://db/ledger?user=u&sslmode=require"
-    );
-    assert_eq!(
-        redact("postgres://db/ledger?PASSWORD=secret"),
-        "postgres://db/ledger"
-    );
+#[tokio::test]
+async fn url_parameters_are_percent_decoded() {
+    let Some((url, ca)) = tls_database_url() else {
+        return;
+    };
+    // A CA file whose name needs encoding, named encoded.
+    let dir = std::env::temp_dir().join(format!("semarize ca {}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("root ca.pem");
+    std::fs::copy(&ca, &copy).unwrap();
+    let encoded = copy.to_str().unwrap().replace(' ', "%20");
+    let url = with_param(&url, "sslrootcert", Some(&encoded));
+    let url = with_param(&url, "pool_size", Some("%32"));
+    let ledger = PostgresLedger::connect(&url).await.unwrap();
+    assert!(encrypted(&ledger).await);
+    assert_eq!(ledger.client.0.status().max_size, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
