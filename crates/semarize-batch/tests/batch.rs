@@ -435,9 +435,10 @@ async fn a_huge_retry_after_pauses_for_the_limit_only() {
 }
 
 /// Every server delay is capped, whatever its source: `Retry-After` of `u64::MAX` seconds
-/// or an HTTP-date in the year 9999, on a 429 or a 503 to a creation, and on a poll's
-/// 200, 429 or 503. On virtual time: no sleep of the engine exceeds the batch's limit, and
-/// the batch ends within a few limits of virtual time instead of being parked for ever.
+/// or an HTTP-date in the year 9999 on a creation's real 202, on a 429 or a 503 to a
+/// creation, and on a poll's 200, 429 or 503; `retry_after_seconds` of `u64::MAX` in a
+/// 429's body. On virtual time: no sleep of the engine exceeds the batch's limit, and the
+/// batch ends within a few limits of virtual time instead of being parked for ever.
 #[tokio::test]
 async fn every_server_delay_is_capped_whatever_its_source() {
     use semarize::runtime::{FixedJitter, Runtime, VirtualTime};
@@ -449,21 +450,70 @@ async fn every_server_delay_is_capped_whatever_its_source() {
         status,
         body: body.to_owned(),
         content_type: Some("application/json".to_owned()),
-        headers: [("retry-after".to_owned(), retry_after.to_owned())].into(),
+        headers: match retry_after {
+            "" => Default::default(),
+            value => [("retry-after".to_owned(), value.to_owned())].into(),
+        },
         ..Default::default()
     };
     let error = r#"{"error": "service_unavailable"}"#;
     let running = r#"{"run_id": "r", "status": "running"}"#;
+    let huge_body = format!(r#"{{"error": "rate_limited", "retry_after_seconds": {huge}}}"#);
+    /// How a case's advice reaches the engine: a hostile answer instead of the real one,
+    /// or the real answer with a hostile `Retry-After`.
+    enum Advice {
+        Instead(RawResponse),
+        Added(String),
+    }
     let cases = [
-        ("create 429", "create_run", raw(429, &huge, error)),
-        ("create 503", "create_run", raw(503, &far_date, error)),
-        ("poll 200", "get_run", raw(200, &huge, running)),
-        ("poll 429", "get_run", raw(429, &far_date, error)),
-        ("poll 503", "get_run", raw(503, &huge, error)),
+        ("create 202", "create_run", Advice::Added(huge.clone())),
+        (
+            "create 202 date",
+            "create_run",
+            Advice::Added(far_date.clone()),
+        ),
+        (
+            "create 429",
+            "create_run",
+            Advice::Instead(raw(429, &huge, error)),
+        ),
+        (
+            "create 429 body",
+            "create_run",
+            Advice::Instead(raw(429, "", &huge_body)),
+        ),
+        (
+            "create 503",
+            "create_run",
+            Advice::Instead(raw(503, &far_date, error)),
+        ),
+        (
+            "poll 200",
+            "get_run",
+            Advice::Instead(raw(200, &huge, running)),
+        ),
+        ("poll 200 real", "get_run", Advice::Added(huge.clone())),
+        (
+            "poll 429",
+            "get_run",
+            Advice::Instead(raw(429, &far_date, error)),
+        ),
+        (
+            "poll 503",
+            "get_run",
+            Advice::Instead(raw(503, &huge, error)),
+        ),
     ];
-    for (source, operation, answer) in cases {
+    for (source, operation, advice) in cases {
         let f = fixture(&format!("capped-{}", source.replace(' ', "-")), |_| {}).await;
-        f.emulator.control().respond_raw(operation, 1, answer);
+        match advice {
+            Advice::Instead(answer) => f.emulator.control().respond_raw(operation, 1, answer),
+            Advice::Added(value) => {
+                f.emulator
+                    .control()
+                    .add_headers(operation, 1, [("retry-after", value.as_str())])
+            }
+        }
         f.ingest(&input(3)).await;
         let time = VirtualTime::scaled(1000.0);
         let client = semarize::Client::builder()

@@ -107,6 +107,13 @@ catalogue! {
         library: "respond_raw",
         effect: "exactly this status, body and headers (an HTML page, garbage, a huge `Retry-After`, a redirect's `Location`); nothing is done",
     },
+    /// A real answer with headers added.
+    ExtraHeaders {
+        name: "a real answer, hostile headers",
+        trigger: http("POST", "/_emulator/faults", r#"{"operation": "create_run", "kind": "headers", "headers": {"retry-after": "18446744073709551615"}}"#),
+        library: "add_headers",
+        effect: "the call is handled as usual and its answer carries these headers too (a real 202 with a `Retry-After` of `u64::MAX` seconds)",
+    },
     /// The work done, then an unreadable answer.
     GarbledAfterCommit {
         name: "accepted, answer garbled",
@@ -231,6 +238,7 @@ impl FaultAction {
             FaultAction::Raw(raw) if raw.truncate => FaultClass::TruncatedBody,
             FaultAction::Raw(raw) if raw.drip_ms > 0 => FaultClass::SlowDrip,
             FaultAction::Raw(_) => FaultClass::RawResponse,
+            FaultAction::Headers { .. } => FaultClass::ExtraHeaders,
         }
     }
 }

@@ -98,6 +98,35 @@ impl Control {
         });
     }
 
+    /// Makes the next `count` calls of `operation` answer as usual with `headers` added
+    /// (replacing any of the same name).
+    ///
+    /// ```no_run
+    /// # async fn demo(emulator: &semarize_emulator::Emulator) {
+    /// // A real 202 whose Retry-After would park a run for ever.
+    /// emulator
+    ///     .control()
+    ///     .add_headers("create_run", 1, [("retry-after", "18446744073709551615")]);
+    /// # }
+    /// ```
+    pub fn add_headers<'a>(
+        &self,
+        operation: &str,
+        count: u32,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        self.inject(FaultSpec {
+            operation: operation.to_owned(),
+            count,
+            action: FaultAction::Headers {
+                headers: headers
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .collect(),
+            },
+        });
+    }
+
     /// Adds `ms` of latency to every call of `operation` (`*`: all); 0 removes it.
     pub fn set_latency(&self, operation: &str, ms: u64) {
         lock(&self.core.faults).set_latency(operation.to_owned(), ms, 1);

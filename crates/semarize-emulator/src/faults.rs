@@ -27,6 +27,13 @@ pub enum FaultAction {
     /// `Retry-After`, a redirect's `Location`), optionally cut short or dripped slowly.
     /// The hostile network every client must survive.
     Raw(RawResponse),
+    /// Handle the call as usual, then add these headers to its real answer (replacing
+    /// any of the same name): a true 202 whose `Retry-After` is `u64::MAX` seconds, or an
+    /// HTTP-date in the year 9999.
+    Headers {
+        /// Header names and values.
+        headers: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// A response the emulator sends as it is (see [`FaultAction::Raw`]).

@@ -155,6 +155,7 @@ async fn gate(
     };
     let mut drop_after = false;
     let mut raw_after = None;
+    let mut extra_headers = None;
     match fault {
         Some(FaultAction::Status {
             status,
@@ -183,6 +184,7 @@ async fn gate(
             return raw_response(&raw);
         }
         Some(FaultAction::Raw(raw)) => raw_after = Some(raw),
+        Some(FaultAction::Headers { headers }) => extra_headers = Some(headers),
         None => {}
     }
     let workspace = match app
@@ -204,7 +206,10 @@ async fn gate(
     if drop_after {
         req.extensions_mut().insert(DropAfterCommit);
     }
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    if let Some(extra) = extra_headers {
+        insert_headers(response.headers_mut(), &extra);
+    }
     if let Some(raw) = raw_after {
         // The work is done (a run committed); the client gets the hostile answer instead.
         return raw_response(&raw);
@@ -216,6 +221,22 @@ async fn gate(
             std::future::pending::<Response>().await
         }
         _ => response,
+    }
+}
+
+/// Adds a fault's headers, replacing any of the same name; a name or value HTTP cannot
+/// carry is left out.
+fn insert_headers(
+    headers: &mut header::HeaderMap,
+    extra: &std::collections::BTreeMap<String, String>,
+) {
+    for (name, value) in extra {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
     }
 }
 
@@ -249,14 +270,7 @@ fn raw_response(raw: &RawResponse) -> Response {
     if let Ok(value) = HeaderValue::from_str(content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    for (name, value) in &raw.headers {
-        if let (Ok(name), Ok(value)) = (
-            header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(name, value);
-        }
-    }
+    insert_headers(headers, &raw.headers);
     if truncate {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(declared * 2 + 16));
     } else if !drip.is_zero() {

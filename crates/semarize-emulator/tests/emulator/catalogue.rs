@@ -90,6 +90,7 @@ async fn every_library_method_the_catalogue_names_exists() {
     control.fail_next("create_run", 1, 503, None);
     control.drop_after_commit("create_run", 1);
     control.respond_raw("get_run", 1, Default::default());
+    control.add_headers("get_run", 1, [("x-extra", "1")]);
     control.set_latency("get_run", 0);
     control.set_latency_every("get_run", 0, 100);
     control.force_next_runs(ForcedOutcome::Cancel, 1);
@@ -106,6 +107,7 @@ async fn every_library_method_the_catalogue_names_exists() {
         "fail_next",
         "drop_after_commit",
         "respond_raw",
+        "add_headers",
         "set_latency",
         "set_latency_every",
         "force_next_runs",

@@ -74,6 +74,33 @@ async fn accept_then_drop_commits_the_run_and_closes_the_connection() {
     assert_eq!(outcomes, vec!["dropped_after_commit", "replayed"]);
 }
 
+/// Added headers ride on the real answer: the run is created, its 202 carries them (the
+/// one it had of the same name replaced), and the next creation is untouched.
+#[tokio::test]
+async fn added_headers_ride_on_a_real_answer() {
+    let env = start(|_| {}).await;
+    let huge = u64::MAX.to_string();
+    env.emulator.control().add_headers(
+        "create_run",
+        1,
+        [("retry-after", huge.as_str()), ("x-extra", "1")],
+    );
+    let first = env.create(&create_body(), Some("headers-1")).await;
+    assert_eq!(first.status, 202);
+    assert_eq!(first.header("retry-after"), Some(huge.as_str()));
+    assert_eq!(first.header("x-extra"), Some("1"));
+    assert!(first.json()["run_id"].is_string());
+    assert_eq!(
+        env.emulator.control().runs().len(),
+        1,
+        "the run was created"
+    );
+    let second = env.create(&create_body(), Some("headers-2")).await;
+    assert_eq!(second.status, 202);
+    assert_eq!(second.header("x-extra"), None, "armed for one call");
+    assert_ne!(second.header("retry-after"), Some(huge.as_str()));
+}
+
 #[tokio::test]
 async fn faults_for_every_operation_and_latency() {
     let env = start(|_| {}).await;
