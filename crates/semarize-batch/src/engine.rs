@@ -51,6 +51,7 @@ pub struct BatchOptions {
     pub(crate) worker_id: String,
     pub(crate) max_rate_limit_pause: Duration,
     pub(crate) drain_timeout: Duration,
+    pub(crate) create_interval: Option<Duration>,
 }
 
 impl Default for BatchOptions {
@@ -64,6 +65,7 @@ impl Default for BatchOptions {
             worker_id: format!("worker-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
             max_rate_limit_pause: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(30),
+            create_interval: None,
         }
     }
 }
@@ -115,6 +117,25 @@ impl BatchOptions {
     /// says. A server asking for days does not stall the batch for days.
     pub fn max_rate_limit_pause(mut self, pause: Duration) -> Self {
         self.max_rate_limit_pause = pause.min(MAX_PAUSE);
+        self
+    }
+
+    /// Creations per second for the whole fleet of workers on this ledger, at most (unset
+    /// by default: as fast as `concurrency` and the service's 429s allow). Each worker
+    /// draws creation slots from the ledger, so one rate holds however many workers run;
+    /// set it at or just under the workspace's documented limit and the 429s a fleet
+    /// would otherwise provoke do not happen. A rate that is not a positive number removes
+    /// the limit; rates are kept between 0.001 and 1,000,000 a second.
+    ///
+    /// ```
+    /// use semarize_batch::BatchOptions;
+    /// let options = BatchOptions::default().max_create_rate(50.0);
+    /// # let _ = options;
+    /// ```
+    pub fn max_create_rate(mut self, per_second: f64) -> Self {
+        self.create_interval = (per_second > 0.0).then(|| {
+            Duration::from_secs_f64(1.0 / per_second.clamp(MIN_CREATE_RATE, MAX_CREATE_RATE))
+        });
         self
     }
 
@@ -219,6 +240,10 @@ pub const DEFAULT_WEBHOOK_GRACE: Duration = Duration::from_secs(30);
 
 /// The longest [`BatchOptions::max_rate_limit_pause`] may be.
 const MAX_PAUSE: Duration = Duration::from_secs(24 * 3600);
+
+/// The bounds of [`BatchOptions::max_create_rate`], a second.
+const MIN_CREATE_RATE: f64 = 0.001;
+const MAX_CREATE_RATE: f64 = 1_000_000.0;
 
 /// The first step of every engine backoff.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -358,22 +383,23 @@ impl BatchEngine {
 
     async fn creation_loop(&self) -> Result<(), BatchError> {
         let claim = |free: usize| async move {
-            Ok(self
+            let claims = self
                 .ledger
                 .claim_for_create(
                     &self.options.worker_id,
                     self.now_ms(),
                     self.options.lease,
-                    free,
+                    self.claim_size(free),
                 )
-                .await?)
+                .await?;
+            self.schedule(claims).await
         };
         let finished = || async { Ok(!self.ledger.any_in(RecordState::TO_CREATE).await?) };
         self.keep_busy(
             self.options.concurrency.max(1),
             &self.create_gate,
             claim,
-            |claim| self.create_one(claim),
+            |(claim, start_in)| self.create_one(claim, start_in),
             finished,
         )
         .await
@@ -480,7 +506,45 @@ impl BatchEngine {
         }
     }
 
-    async fn create_one(&self, claim: CreateClaim) -> Result<(), BatchError> {
+    /// How many records to claim for creation with `free` places: with a fleet rate, no
+    /// more than half a lease of slots, so no claimed record outlives its lease waiting.
+    fn claim_size(&self, free: usize) -> usize {
+        match self.options.create_interval {
+            None => free,
+            Some(interval) => {
+                let fit = self.options.lease.as_micros() / 2 / interval.as_micros().max(1);
+                free.min(usize::try_from(fit).unwrap_or(usize::MAX)).max(1)
+            }
+        }
+    }
+
+    /// When each claimed record may be sent: now, or with a fleet rate its slot drawn from
+    /// the ledger (the first slot's delay, then one interval apart).
+    async fn schedule(
+        &self,
+        claims: Vec<CreateClaim>,
+    ) -> Result<Vec<(CreateClaim, Duration)>, BatchError> {
+        let (Some(interval), false) = (self.options.create_interval, claims.is_empty()) else {
+            return Ok(claims.into_iter().map(|c| (c, Duration::ZERO)).collect());
+        };
+        let first = self
+            .ledger
+            .reserve_creations(claims.len(), interval, self.now_ms())
+            .await?;
+        Ok(claims
+            .into_iter()
+            .enumerate()
+            .map(|(slot, claim)| {
+                let later = interval.saturating_mul(u32::try_from(slot).unwrap_or(u32::MAX));
+                (claim, first.saturating_add(later))
+            })
+            .collect())
+    }
+
+    async fn create_one(&self, claim: CreateClaim, start_in: Duration) -> Result<(), BatchError> {
+        if !start_in.is_zero() {
+            self.runtime().sleeper().sleep(start_in).await;
+        }
         self.create_gate.wait(self.runtime()).await;
         let input: Map<String, Value> = serde_json::from_str(&claim.input).map_err(|e| {
             BatchError::Ledger(super::LedgerError::Corrupt(format!(
@@ -519,6 +583,8 @@ impl BatchEngine {
                 self.progress.rate_limited_once();
                 let delay = self.rate_limit_delay(&e);
                 self.create_gate.pause(self.runtime(), delay).await;
+                // Every worker of the ledger shares the workspace's limit.
+                self.ledger.pause_creations(delay, self.now_ms()).await?;
                 let until = self.now_ms().saturating_add(ms(delay));
                 self.progress.creation_paused_until(until);
                 Transition::RetryCreate {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Row, params};
 
 use crate::Create;
-use crate::ledger::sql::{self, Dialect, Statement, Value};
+use crate::ledger::sql::{self, Dialect, Statement, Value, micros};
 use crate::ledger::{
     ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
     PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal,
@@ -431,6 +431,24 @@ impl Ledger for SqliteLedger {
         self.with(move |connection| {
             let due = query(connection, &statement, |r| r.get::<_, Option<i64>>(0))?;
             Ok(due.into_iter().next().flatten())
+        })
+    }
+
+    fn pause_creations(&self, delay: Duration, now_ms: i64) -> LedgerFuture<()> {
+        let changed = self.change(sql::pause_creations(DIALECT, delay, now_ms));
+        Box::pin(async move { changed.await.map(drop) })
+    }
+
+    fn reserve_creations(
+        &self,
+        count: usize,
+        interval: Duration,
+        now_ms: i64,
+    ) -> LedgerFuture<Duration> {
+        let statement = sql::reserve_creations(DIALECT, count, interval, now_ms);
+        self.with(move |connection| {
+            let first = query(connection, &statement, |r| r.get::<_, i64>(0))?;
+            Ok(micros(first.first().copied().unwrap_or(0)))
         })
     }
 }

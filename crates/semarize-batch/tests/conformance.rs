@@ -96,6 +96,7 @@ conformance!(
     two_workers_never_claim_the_same_record,
     a_lease_is_taken_over_only_once_it_expires,
     due_times_follow_the_stores_clock,
+    a_creation_pause_and_creation_slots_are_the_fleets,
     replay_starts_a_new_generation_with_a_new_key,
     a_crash_at_any_point_resumes_with_the_same_key,
 );
@@ -470,6 +471,74 @@ async fn due_times_follow_the_stores_clock(store: Store) {
         assert_eq!(due_in, 60_000, "{name}");
         assert_eq!(retried.len(), 2, "{name}: two hours later both are due");
     }
+}
+
+/// A 429's pause stops every worker's creation claims until it ends (a shorter one never
+/// shortens it), and creation slots are handed out one interval apart across workers,
+/// after the pause.
+async fn a_creation_pause_and_creation_slots_are_the_fleets(store: Store) {
+    let name = store.name;
+    let first = store.open().await;
+    // A second worker where the store allows two processes (see the claim race).
+    let second = if store.shared_clock {
+        store.open().await
+    } else {
+        first.clone()
+    };
+    first.ingest(records(1, 4)).await.unwrap();
+    let pause = Duration::from_millis(300);
+    first.pause_creations(pause, NOW).await.unwrap();
+    first
+        .pause_creations(Duration::from_millis(10), NOW)
+        .await
+        .unwrap();
+    assert!(
+        second
+            .claim_for_create("b", NOW, HOUR, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{name}: nothing is claimed during the pause"
+    );
+    let due_in = second.next_due_in_ms(NOW).await.unwrap().expect("open");
+    assert!((200..=300).contains(&due_in), "{name}: due in {due_in} ms");
+    // After the pause: the worker's clock moves on in SQLite, the database's in PostgreSQL.
+    let now = match store.shared_clock {
+        true => {
+            tokio::time::sleep(pause + Duration::from_millis(50)).await;
+            NOW
+        }
+        false => NOW + 301,
+    };
+    assert_eq!(
+        second
+            .claim_for_create("b", now, HOUR, 5)
+            .await
+            .unwrap()
+            .len(),
+        3,
+        "{name}: every record is claimable once the pause ends"
+    );
+    let interval = Duration::from_millis(100);
+    let ms = |d: Duration| d.as_millis();
+    let a = first.reserve_creations(3, interval, now).await.unwrap();
+    let b = second.reserve_creations(2, interval, now).await.unwrap();
+    assert!(ms(a) <= 10, "{name}: the first slot is now, not {a:?}");
+    // Three slots later, less the time between the two statements.
+    assert!(
+        (250..=300).contains(&ms(b)),
+        "{name}: the other worker's first slot is in {b:?}"
+    );
+    // Slots wait for a pause too.
+    first
+        .pause_creations(Duration::from_secs(5), now)
+        .await
+        .unwrap();
+    let c = second.reserve_creations(1, interval, now).await.unwrap();
+    assert!(
+        (4_900..=5_000).contains(&ms(c)),
+        "{name}: the slot after the pause is in {c:?}"
+    );
 }
 
 async fn replay_starts_a_new_generation_with_a_new_key(store: Store) {

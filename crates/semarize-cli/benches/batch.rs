@@ -312,7 +312,7 @@ async fn fresh_bench_database(url: &str) -> String {
         .await
         .unwrap();
     tokio::spawn(connection);
-    db.batch_execute("DROP TABLE IF EXISTS records, schema_version")
+    db.batch_execute("DROP TABLE IF EXISTS records, schema_version, fleet")
         .await
         .unwrap();
     bench

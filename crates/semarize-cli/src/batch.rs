@@ -88,6 +88,11 @@ pub struct RunArgs {
     /// Run creations in flight at most.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Creations per second for every worker on this ledger together, at most: set it at
+    /// or just under the workspace's limit and the fleet provokes no 429s (without it, a
+    /// 429 any worker gets still pauses them all).
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub max_create_rate: Option<f64>,
     /// Receive webhooks on this address (registered as the workspace endpoint); polls are
     /// then only the fallback for late webhooks. An endpoint the workspace already has
     /// elsewhere is an error unless --replace-webhook.
@@ -131,6 +136,16 @@ pub struct RunArgs {
     /// over after it (PostgreSQL ledgers; SQLite releases them at start).
     #[arg(long, default_value_t = 60)]
     pub lease_seconds: u64,
+}
+
+/// `--max-create-rate`: a positive number of creations a second, from 0.001 to 1,000,000.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.001..=1_000_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate from 0.001 to 1000000 creations a second"
+        )),
+    }
 }
 
 impl RunArgs {
@@ -307,6 +322,9 @@ pub async fn run_batch(
         .lease(Duration::from_secs(args.lease_seconds.max(1)));
     if let Some(worker_id) = &args.worker_id {
         options = options.worker_id(worker_id.clone());
+    }
+    if let Some(rate) = args.max_create_rate {
+        options = options.max_create_rate(rate);
     }
     if let Some(seconds) = args.webhook_grace {
         options = options.webhook_grace(Duration::from_secs(seconds));

@@ -115,6 +115,7 @@ pub async fn run(args: &DemoArgs, format: OutputFormat) -> Result<(), Failure> {
         out: results.clone(),
         format: FormatArg::Jsonl,
         concurrency: 4,
+        max_create_rate: None,
         webhook_listen: Some("127.0.0.1:0".parse().expect("a socket address")),
         webhook_url: None,
         replace_webhook: false,

@@ -1,7 +1,8 @@
 //! Many workers on one PostgreSQL ledger: three processes share a batch of 2,000 records
 //! with no duplicate run, every record terminal, the work shared among them, and a killed
 //! worker's leases taken over; four processes killed at random points 20 times lose and
-//! double nothing; workers behind a ledger receiver finish by webhook without polling.
+//! double nothing; workers behind a ledger receiver finish by webhook without polling;
+//! four workers with `--max-create-rate` keep the workspace's rate limit together.
 //!
 //! Needs `SEMARIZE_TEST_POSTGRES_URL` (set by `.ci/run`, which starts PostgreSQL). Without
 //! it the test fails under `CI=true` (CI must never go green without the shared ledger
@@ -137,7 +138,7 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let client = plain_connection(&url).await;
     client
-        .batch_execute("DROP TABLE IF EXISTS records, schema_version")
+        .batch_execute("DROP TABLE IF EXISTS records, schema_version, fleet")
         .await
         .unwrap();
 
@@ -511,4 +512,101 @@ async fn an_empty_database_is_no_ledger_and_gets_no_tables() {
         .unwrap()
         .get(0);
     assert_eq!(tables, 0, "nothing was created");
+}
+
+/// The acceptance test of the fleet-wide rate: four worker processes, 8 creations in
+/// flight each, on one ledger with `--max-create-rate` at the emulator's `create_rate`.
+/// Every record succeeds with one run, at most 5 % of creation attempts are answered
+/// 429, and no second of the emulator's clock sees more creations than the rate plus its
+/// burst. The wall time against the bound (records ÷ rate + one run latency) is printed,
+/// not asserted (the batch bench measures it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_workers_keep_one_rate_limit_together() {
+    const PACED: usize = 1000;
+    const RATE: f64 = 100.0;
+    const LATENCY_MS: u64 = 200;
+    let Some(url) = database_url() else { return };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let url = fresh_database(&url, "semarize_rate_test").await;
+    let emulator = Emulator::start(Config {
+        settings: Settings {
+            run_latency_ms: LATENCY_MS,
+            create_rate: Some(RATE),
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let dir = batch_dir("semarize-pg-rate", PACED, |i| {
+        format!("{{\"id\": \"rate-{i}\", \"transcript\": \"Record {i}: paced.\"}}")
+    });
+    // The ledger first, so the four workers start together.
+    let first = worker_with(
+        &emulator,
+        &url,
+        &dir,
+        "rate-0",
+        &["--max-create-rate", "100"],
+    );
+    let started = SystemClock.now();
+    let mut workers = vec![first];
+    for name in ["rate-1", "rate-2", "rate-3"] {
+        workers.push(worker_with(
+            &emulator,
+            &url,
+            &dir,
+            name,
+            &["--max-create-rate", "100"],
+        ));
+    }
+    let statuses = tokio::task::spawn_blocking(move || {
+        workers
+            .into_iter()
+            .map(|mut w| w.wait().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let wall = SystemClock.now().saturating_duration_since(started);
+    assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");
+    assert_eq!(
+        states(&url).await,
+        BTreeMap::from([("succeeded".to_owned(), PACED as i64)]),
+        "every record succeeded"
+    );
+    let control = emulator.control();
+    assert_eq!(control.runs().len(), PACED, "no duplicate runs");
+    assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
+
+    let attempts = control.create_attempts();
+    let refused = attempts.iter().filter(|a| a.status == 429).count();
+    let share = refused as f64 / attempts.len() as f64;
+    let bound = PACED as f64 / RATE + LATENCY_MS as f64 / 1000.0;
+    eprintln!(
+        "four workers at --max-create-rate {RATE}: {} create attempts, {refused} answered 429 \
+         ({:.1} %), wall {:.2} s = {:.2} of the bound {bound:.1} s",
+        attempts.len(),
+        share * 100.0,
+        wall.as_secs_f64(),
+        wall.as_secs_f64() / bound
+    );
+    assert!(
+        share <= 0.05,
+        "{refused} of {} attempts were 429",
+        attempts.len()
+    );
+    // The busiest second of the emulator's clock: the rate, plus the one second's burst
+    // its bucket starts with.
+    let mut times: Vec<i64> = attempts.iter().map(|a| a.at.timestamp_millis()).collect();
+    times.sort_unstable();
+    let busiest = (0..times.len())
+        .map(|i| times[i..].partition_point(|t| *t < times[i] + 1000))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        busiest as f64 <= 2.0 * RATE,
+        "{busiest} creations in one second against a rate of {RATE}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -254,12 +254,28 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     fn replay(&self, selection: ReplaySelection) -> LedgerFuture<u64>;
 
     /// How long until the earliest pending or accepted record is due (zero or less: due
-    /// now), if any is open.
+    /// now), if any is open. A creation is not due before the fleet's pause ends.
     fn next_due_in_ms(&self, now_ms: i64) -> LedgerFuture<Option<i64>>;
+
+    /// Pauses every worker's creations for `delay` from now (a 429's capped advice),
+    /// unless they are paused longer already: Semarize's limits are per workspace, and a
+    /// ledger serves one. Creation claims return nothing until the pause ends.
+    fn pause_creations(&self, delay: Duration, now_ms: i64) -> LedgerFuture<()>;
+
+    /// Reserves `count` creation slots `interval` apart for the whole fleet (after the
+    /// slots already reserved and after a pause) and returns how long from now until the
+    /// first; slot `i` is `i × interval` later. Every worker drawing its slots here keeps
+    /// the fleet under one rate.
+    fn reserve_creations(
+        &self,
+        count: usize,
+        interval: Duration,
+        now_ms: i64,
+    ) -> LedgerFuture<Duration>;
 }
 
 /// The current schema version of both backends.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The Idempotency-Key of a record's generation: derived from the record's identity
 /// (source id, Kit), its content (the input as stored) and the replay generation. Derived,

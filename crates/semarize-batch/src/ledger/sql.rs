@@ -72,6 +72,11 @@ pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Microseconds from a statement as a delay; none when negative.
+pub(crate) fn micros(value: i64) -> Duration {
+    Duration::from_micros(u64::try_from(value).unwrap_or(0))
+}
+
 impl Dialect {
     /// The `n`-th parameter marker (1-based).
     fn param(self, n: usize) -> String {
@@ -108,8 +113,8 @@ impl Dialect {
     }
 
     /// Versioned migrations, applied in order; the index + 1 is the version.
-    pub(crate) fn migrations(self) -> [String; 2] {
-        [schema_v1(self.big()), schema_v2()]
+    pub(crate) fn migrations(self) -> [String; 3] {
+        [schema_v1(self.big()), schema_v2(), schema_v3(self.big())]
     }
 }
 
@@ -216,9 +221,11 @@ pub(crate) fn claim(
                 creating = RecordState::Creating.as_str(),
                 db_now = dialect.db_now(),
             ),
+            // Nothing while the fleet's creations are paused (a 429 any worker had).
             format!(
-                "(state = '{pending}' AND next_attempt_at <= {now})
-                 OR (state = '{creating}' AND lease_until < {now})",
+                "((state = '{pending}' AND next_attempt_at <= {now})
+                  OR (state = '{creating}' AND lease_until < {now}))
+                 AND {CREATION_PAUSE} <= {now}",
                 pending = RecordState::Pending.as_str(),
                 creating = RecordState::Creating.as_str(),
             ),
@@ -488,17 +495,60 @@ pub(crate) fn replay_one(
 }
 
 /// Milliseconds until the earliest open record is due: a pending record's retry, an
-/// expired creation lease, an accepted record's poll (after its poll lease).
+/// expired creation lease (neither before the fleet's creation pause ends), an accepted
+/// record's poll (after its poll lease).
 pub(crate) fn next_due_in(dialect: Dialect, now_ms: i64) -> Statement {
     let mut b = Builder::new(dialect);
     let now = b.due_now(now_ms);
     let greatest = dialect.greatest();
+    let after_pause = |due: &str| {
+        format!("CASE WHEN {due} IS NULL THEN NULL ELSE {greatest}({due}, {CREATION_PAUSE}) END")
+    };
     b.finish(format!(
         "SELECT MIN(due) - {now} FROM (
-             SELECT MIN(next_attempt_at) AS due FROM records WHERE state = 'pending'
-             UNION ALL SELECT MIN(lease_until) FROM records WHERE state = 'creating'
+             SELECT {pending} AS due FROM records WHERE state = 'pending'
+             UNION ALL SELECT {creating} FROM records WHERE state = 'creating'
              UNION ALL SELECT MIN({greatest}(next_poll_at, COALESCE(lease_until, 0)))
-                 FROM records WHERE state = 'accepted') due_times"
+                 FROM records WHERE state = 'accepted') due_times",
+        pending = after_pause("MIN(next_attempt_at)"),
+        creating = after_pause("MIN(lease_until)"),
+    ))
+}
+
+/// When the fleet's creations may go on, on the clock of due times.
+const CREATION_PAUSE: &str = "(SELECT creation_paused_until FROM fleet)";
+
+/// Pauses the fleet's creations until `delay` from now, unless paused longer already.
+pub(crate) fn pause_creations(dialect: Dialect, delay: Duration, now_ms: i64) -> Statement {
+    let mut b = Builder::new(dialect);
+    let now = b.due_now(now_ms);
+    let delay = b.bind(millis(delay));
+    b.finish(format!(
+        "UPDATE fleet SET creation_paused_until = {greatest}(creation_paused_until, {now} + {delay})",
+        greatest = dialect.greatest()
+    ))
+}
+
+/// Reserves `count` creation slots `interval` apart, after the fleet's slots already
+/// reserved and after its pause; returns microseconds from now to the first slot. The
+/// fleet's creations are paced by this one row, whichever worker sends them.
+pub(crate) fn reserve_creations(
+    dialect: Dialect,
+    count: usize,
+    interval: Duration,
+    now_ms: i64,
+) -> Statement {
+    let mut b = Builder::new(dialect);
+    let now = b.due_now(now_ms);
+    let span = i64::try_from(interval.as_micros())
+        .unwrap_or(i64::MAX)
+        .saturating_mul(i64::try_from(count).unwrap_or(i64::MAX));
+    let span = b.bind(span);
+    b.finish(format!(
+        "UPDATE fleet SET creation_slot_at = {greatest}(creation_slot_at, {now} * 1000,
+             creation_paused_until * 1000) + {span}
+         RETURNING creation_slot_at - {span} - {now} * 1000",
+        greatest = dialect.greatest()
     ))
 }
 
@@ -549,6 +599,24 @@ CREATE INDEX records_line ON records (line);
 fn schema_v2() -> String {
     "CREATE INDEX records_claimable ON records (line) WHERE state = 'pending' OR state = 'creating';"
         .to_owned()
+}
+
+/// Version 3: what the workers of one ledger share beyond records, in one row. A ledger
+/// serves one workspace, and Semarize's rate limits are per workspace, so a 429 any
+/// worker had pauses every worker's creations (`creation_paused_until`, on the clock of
+/// due times), and an optional fleet-wide rate is kept by handing out creation slots
+/// (`creation_slot_at`: the next free slot, in microseconds on the same clock).
+fn schema_v3(big: &str) -> String {
+    format!(
+        r#"
+CREATE TABLE fleet (
+    id                     INTEGER PRIMARY KEY CHECK (id = 1),
+    creation_paused_until  {big} NOT NULL DEFAULT 0,
+    creation_slot_at       {big} NOT NULL DEFAULT 0
+);
+INSERT INTO fleet (id) VALUES (1);
+"#
+    )
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, private::BytesMut};
 
 use self::connect::{Connections, OPERATION_TIMEOUT, bounded, bounded_by, db};
 use crate::Create;
-use crate::ledger::sql::{self, Dialect, Statement, Value};
+use crate::ledger::sql::{self, Dialect, Statement, Value, micros};
 use crate::ledger::{
     ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
     PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, Terminal, Transition,
@@ -344,6 +344,24 @@ impl Ledger for PostgresLedger {
                 .await?
                 .first()
                 .and_then(|row| row.get::<_, Option<i64>>(0)))
+        })
+    }
+
+    fn pause_creations(&self, delay: Duration, now_ms: i64) -> LedgerFuture<()> {
+        let changed = self.change(sql::pause_creations(DIALECT, delay, now_ms));
+        Box::pin(async move { changed.await.map(drop) })
+    }
+
+    fn reserve_creations(
+        &self,
+        count: usize,
+        interval: Duration,
+        now_ms: i64,
+    ) -> LedgerFuture<Duration> {
+        let rows = self.query(sql::reserve_creations(DIALECT, count, interval, now_ms));
+        Box::pin(async move {
+            let first = rows.await?.first().map_or(0, |row| row.get::<_, i64>(0));
+            Ok(micros(first))
         })
     }
 }
