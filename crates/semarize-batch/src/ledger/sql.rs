@@ -515,8 +515,9 @@ pub(crate) fn next_due_in(dialect: Dialect, now_ms: i64) -> Statement {
     ))
 }
 
-/// When the fleet's creations may go on, on the clock of due times.
-const CREATION_PAUSE: &str = "(SELECT creation_paused_until FROM fleet)";
+/// When the fleet's creations may go on, on the clock of due times (a ledger whose
+/// `fleet` row was deleted is not paused for ever).
+const CREATION_PAUSE: &str = "COALESCE((SELECT creation_paused_until FROM fleet), 0)";
 
 /// Pauses the fleet's creations until `delay` from now, unless paused longer already.
 pub(crate) fn pause_creations(dialect: Dialect, delay: Duration, now_ms: i64) -> Statement {
