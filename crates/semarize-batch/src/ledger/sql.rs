@@ -668,6 +668,8 @@ mod tests {
                 finish_run(dialect, "run", &terminal),
                 replay_selection(dialect, &ReplaySelection::Ids(vec!["a".into(), "b".into()])),
                 next_due_in(dialect, 5),
+                pause_creations(dialect, Duration::from_secs(1), 5),
+                reserve_creations(dialect, 3, Duration::from_millis(20), 5),
             ];
             for statement in statements {
                 for n in 1..=statement.params.len() {

@@ -8,18 +8,21 @@ use super::PostgresLedger;
 use super::connect::bounded_by;
 use crate::ledger::{Kit, Ledger, LedgerError, NewRecord, RecordState};
 
-/// The test database, or None (and a visible skip) outside CI; under CI=true a missing
-/// database fails the test, since .ci/run starts one.
+/// The test database (TLS), or None (and a visible skip) outside CI; under CI=true a
+/// missing database fails the test, since .ci/run starts one.
 fn test_database_url() -> Option<String> {
-    match std::env::var("SEMARIZE_TEST_POSTGRES_URL") {
+    database_url_from("SEMARIZE_TEST_POSTGRES_URL")
+}
+
+/// The database the environment variable `name` names, or None (and a visible skip)
+/// outside CI; under CI=true a missing database fails the test.
+fn database_url_from(name: &str) -> Option<String> {
+    match std::env::var(name) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             let under_ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false");
-            assert!(
-                !under_ci,
-                "SEMARIZE_TEST_POSTGRES_URL is not set under CI=true"
-            );
-            eprintln!("SKIPPED: SEMARIZE_TEST_POSTGRES_URL is not set");
+            assert!(!under_ci, "{name} is not set under CI=true");
+            eprintln!("SKIPPED: {name} is not set");
             None
         }
     }
@@ -247,20 +250,9 @@ async fn verify_ca_checks_the_chain_and_verify_full_the_host_too() {
     assert!(encrypted(&PostgresLedger::connect(&by_address).await.unwrap()).await);
 }
 
-/// The test cluster without TLS, or None (and a visible skip) outside CI.
+/// The test cluster without TLS.
 fn plaintext_database_url() -> Option<String> {
-    match std::env::var("SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let under_ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false");
-            assert!(
-                !under_ci,
-                "SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL is not set under CI=true"
-            );
-            eprintln!("SKIPPED: SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL is not set");
-            None
-        }
-    }
+    database_url_from("SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL")
 }
 
 /// A server that answers "no TLS" gets a plaintext connection only where libpq's
