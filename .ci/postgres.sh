@@ -19,7 +19,7 @@ chown postgres:postgres "$data"
 run() { runuser -u postgres -- "$@"; }
 run "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
 if [ "${PG_TLS:-on}" = off ]; then
-  run "$bin/pg_ctl" -D "$data" -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c ssl=off" -l "$data/log" -w start >/dev/null
+  run "$bin/pg_ctl" -D "$data" -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c ssl=off -c shared_preload_libraries=pg_stat_statements" -l "$data/log" -w start >/dev/null
   run "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE semarize_test" >/dev/null
   echo "$data"
   echo "postgres://postgres@127.0.0.1:$port/semarize_test"
@@ -38,7 +38,7 @@ fi
   chown postgres:postgres server.key server.crt
   chmod 600 server.key
 )
-run "$bin/pg_ctl" -D "$data" -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$data/server.crt -c ssl_key_file=$data/server.key" -l "$data/log" -w start >/dev/null
+run "$bin/pg_ctl" -D "$data" -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements -c ssl=on -c ssl_cert_file=$data/server.crt -c ssl_key_file=$data/server.key" -l "$data/log" -w start >/dev/null
 run "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE semarize_test" >/dev/null
 echo "$data"
 echo "postgres://postgres@127.0.0.1:$port/semarize_test?sslmode=require&sslrootcert=$data/ca.crt"

@@ -16,10 +16,9 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::BatchError;
-use super::ledger::{
-    CreateClaim, Kit, Ledger, PollClaim, RecordState, Terminal, TerminalState, Transition,
-};
+use super::ledger::{CreateClaim, Kit, Ledger, PollClaim, Terminal, TerminalState, Transition};
 use super::progress::Progress;
+use super::wake::{Alarm, IDLE_RECHECK, MIN_REST, Wake};
 use semarize::Backoff;
 use semarize::Client;
 use semarize::RetryPolicy;
@@ -191,6 +190,10 @@ pub struct BatchEngine {
     progress: Arc<Progress>,
     create_gate: Gate,
     poll_gate: Gate,
+    /// The ledger's wake-ups ([`Ledger::watch`]), for both loops.
+    wake: Wake,
+    create_alarm: Alarm,
+    poll_alarm: Alarm,
     /// Set by [`BatchEngine::run_until`]'s shutdown: claim nothing more.
     stopping: std::sync::atomic::AtomicBool,
 }
@@ -262,6 +265,7 @@ impl BatchEngine {
         options: BatchOptions,
         progress: Arc<Progress>,
     ) -> Self {
+        let wake = Wake::default();
         BatchEngine {
             ledger,
             client,
@@ -269,6 +273,9 @@ impl BatchEngine {
             progress,
             create_gate: Gate::default(),
             poll_gate: Gate::default(),
+            create_alarm: Alarm::new(&wake),
+            poll_alarm: Alarm::new(&wake),
+            wake,
             stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -316,8 +323,22 @@ impl BatchEngine {
     /// the future, or kill the process) and run again.
     pub async fn run(&self) -> Result<(), BatchError> {
         self.progress.start_from(&self.ledger.counts().await?);
-        tokio::try_join!(self.creation_loop(), self.poll_loop())?;
-        Ok(())
+        let work = async {
+            tokio::try_join!(self.creation_loop(), self.poll_loop())?;
+            Ok(())
+        };
+        // The ledger's wake-ups, for as long as the loops run; never an error of the
+        // batch: without them idle loops look every few seconds.
+        let watch = async {
+            if let Err(e) = self.ledger.watch(self.wake.clone()).await {
+                tracing::warn!(error = %e, "the ledger's wake-ups stopped; idle workers look every few seconds");
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            result = work => result,
+            () = watch => unreachable!("watching never ends"),
+        }
     }
 
     fn runtime(&self) -> &semarize::runtime::Runtime {
@@ -362,23 +383,12 @@ impl BatchEngine {
         self.backoff(step, cap).max(advised)
     }
 
-    /// A short rest when nothing is due: until the ledger's next due time, between 10
-    /// and 200 ms.
-    async fn idle_pause(&self) {
-        let now = self.now_ms();
-        // A ledger error here only shortens the rest; the claim that follows reports it.
-        let due_in = self
-            .ledger
-            .next_due_in_ms(now)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(200);
-        let wait = due_in.clamp(10, 200) as u64;
-        self.runtime()
-            .sleeper()
-            .sleep(Duration::from_millis(wait))
-            .await;
+    /// When an idle loop looks at the ledger again: when its next work is due, `due_in_ms`
+    /// from now, within [`MIN_REST`] and [`IDLE_RECHECK`] (nothing due: the recheck).
+    fn rest_until(&self, due_in_ms: Option<i64>) -> i64 {
+        let (least, most) = (ms(MIN_REST), ms(IDLE_RECHECK));
+        let rest = due_in_ms.unwrap_or(most).clamp(least, most);
+        self.now_ms().saturating_add(rest)
     }
 
     async fn creation_loop(&self) -> Result<(), BatchError> {
@@ -394,68 +404,85 @@ impl BatchEngine {
                 .await?;
             self.schedule(claims).await
         };
-        let finished = || async { Ok(!self.ledger.any_in(RecordState::TO_CREATE).await?) };
+        // Nothing left to create (every record accepted or done): this loop is finished.
+        let due = || async { Ok(self.ledger.next_due(self.now_ms()).await?.create_in_ms) };
         self.keep_busy(
             self.options.concurrency.max(1),
-            &self.create_gate,
+            (&self.create_gate, &self.create_alarm),
             claim,
             |(claim, start_in)| self.create_one(claim, start_in),
-            finished,
+            due,
         )
         .await
     }
 
     /// Keeps up to `concurrency` pieces of work in flight and claims more as soon as one
     /// finishes, so a slow record never holds back the others. `claim(n)` claims up to
-    /// `n`; when it finds nothing and nothing is in flight, `finished()` says whether the
-    /// loop is done. On stopping, nothing more is claimed and the work in flight drains.
-    /// The first error stops the claiming too; the work in flight drains (its answers
-    /// reach the ledger) and then the error is returned.
-    async fn keep_busy<'a, T, Claim, ClaimFut, Work, WorkFut, Finished, FinishedFut>(
+    /// `n`; when it finds nothing, `due()` says in how many milliseconds this loop's next
+    /// work is due, and the loop rests on its alarm until then (see [`crate::wake`]);
+    /// nothing due and nothing in flight: the loop is done. On stopping, nothing more is
+    /// claimed and the work in flight drains. The first error stops the claiming too; the
+    /// work in flight drains (its answers reach the ledger) and then the error is returned.
+    async fn keep_busy<'a, T, Claim, ClaimFut, Work, WorkFut, Due, DueFut>(
         &'a self,
         concurrency: usize,
-        gate: &'a Gate,
+        (gate, alarm): (&'a Gate, &'a Alarm),
         claim: Claim,
         work: Work,
-        finished: Finished,
+        due: Due,
     ) -> Result<(), BatchError>
     where
         Claim: Fn(usize) -> ClaimFut,
         ClaimFut: std::future::Future<Output = Result<Vec<T>, BatchError>> + Send + 'a,
         Work: Fn(T) -> WorkFut,
         WorkFut: std::future::Future<Output = Result<(), BatchError>>,
-        Finished: Fn() -> FinishedFut,
-        FinishedFut: std::future::Future<Output = Result<bool, BatchError>>,
+        Due: Fn() -> DueFut + Sync,
+        DueFut: std::future::Future<Output = Result<Option<i64>, BatchError>> + Send,
     {
+        /// What a claim found: records, or none and when the loop's next work is due.
+        enum Found<T> {
+            Records(Vec<T>),
+            Nothing { due_in_ms: Option<i64> },
+        }
         enum Next<T> {
             Finished(Result<(), BatchError>),
-            Claimed(Result<Vec<T>, BatchError>),
+            Claimed(Result<Found<T>, BatchError>),
         }
         let mut in_flight = futures::stream::FuturesUnordered::new();
+        let due = &due;
         // One claim at a time, kept across iterations: dropping a claim half-way would
-        // leave records leased to this worker until the lease ran out.
-        let mut claiming: Option<futures::future::BoxFuture<'a, Result<Vec<T>, BatchError>>> = None;
-        let mut rest_first = false;
+        // leave records leased to this worker until the lease ran out. It asks for the
+        // next due time itself: the work in flight holds ledger connections until it is
+        // polled again, so the loop never waits on the ledger outside the select below.
+        let mut claiming: Option<futures::future::BoxFuture<'_, Result<Found<T>, BatchError>>> =
+            None;
+        // When to look at the ledger again, after a claim found nothing.
+        let mut rest_until: Option<i64> = None;
         let mut failure: Option<BatchError> = None;
         loop {
             let claiming_allowed = !self.stopping() && failure.is_none();
             if claiming.is_none() && in_flight.len() < concurrency && claiming_allowed {
                 let free = concurrency - in_flight.len();
-                let rest = rest_first.then(|| self.idle_pause());
+                let rest = rest_until.take();
                 let claimed = claim(free);
                 let runtime = self.runtime();
                 let stopping = &self.stopping;
                 claiming = Some(Box::pin(async move {
-                    if let Some(pause) = rest {
-                        pause.await;
+                    if let Some(until) = rest {
+                        alarm.rest(runtime, until).await;
                     }
+                    alarm.looking();
                     gate.wait(runtime).await;
                     if stopping.load(Ordering::Relaxed) {
-                        return Ok(Vec::new());
+                        return Ok(Found::Nothing { due_in_ms: None });
                     }
-                    claimed.await
+                    match claimed.await? {
+                        claims if !claims.is_empty() => return Ok(Found::Records(claims)),
+                        _ => {}
+                    }
+                    let due_in_ms = due().await?;
+                    Ok(Found::Nothing { due_in_ms })
                 }));
-                rest_first = false;
             }
             if claiming.is_none() && in_flight.is_empty() {
                 return failure.map_or(Ok(()), Err);
@@ -479,6 +506,9 @@ impl BatchEngine {
                 }
             };
             match next {
+                // The last piece of work done: whether the loop is finished is worth a look
+                // now, not after the rest.
+                Next::Finished(Ok(())) if in_flight.is_empty() => alarm.ring_at(i64::MIN),
                 Next::Finished(Ok(())) => {}
                 // A claim under way still completes (its records are leased to us by then).
                 Next::Finished(Err(e)) => {
@@ -488,19 +518,20 @@ impl BatchEngine {
                     claiming = None;
                     failure.get_or_insert(e);
                 }
-                Next::Claimed(Ok(claims)) => {
+                Next::Claimed(Ok(Found::Records(claims))) => {
                     claiming = None;
-                    if claims.is_empty() {
-                        if self.stopping() || failure.is_some() {
-                            continue;
-                        }
-                        if in_flight.is_empty() && finished().await? {
-                            return Ok(());
-                        }
-                        // Nothing due now: rest before claiming again.
-                        rest_first = true;
-                    }
                     in_flight.extend(claims.into_iter().map(&work));
+                }
+                Next::Claimed(Ok(Found::Nothing { due_in_ms })) => {
+                    claiming = None;
+                    if self.stopping() || failure.is_some() {
+                        continue;
+                    }
+                    match due_in_ms {
+                        None if in_flight.is_empty() => return Ok(()),
+                        // Nothing due now: rest before claiming again.
+                        due_in => rest_until = Some(self.rest_until(due_in)),
+                    }
                 }
             }
         }
@@ -616,7 +647,14 @@ impl BatchEngine {
                 &e,
             )),
         };
-        self.record(&claim.source_id, &claim.kit, transition).await
+        let finished = matches!(transition, Transition::Finished(_));
+        self.record(&claim.source_id, &claim.kit, transition)
+            .await?;
+        if finished {
+            // Maybe the last open record: the poll loop looks whether it is done.
+            self.poll_alarm.ring_at(i64::MIN);
+        }
+        Ok(())
     }
 
     async fn poll_loop(&self) -> Result<(), BatchError> {
@@ -631,13 +669,19 @@ impl BatchEngine {
                 )
                 .await?)
         };
-        let finished = || async { Ok(!self.ledger.any_in(RecordState::OPEN).await?) };
+        // A record still to create will be polled; nothing open at all: finished.
+        let due = || async {
+            let due = self.ledger.next_due(self.now_ms()).await?;
+            Ok(due
+                .poll_in_ms
+                .or(due.create_in_ms.map(|_| ms(IDLE_RECHECK))))
+        };
         self.keep_busy(
             self.options.poll_concurrency.max(1),
-            &self.poll_gate,
+            (&self.poll_gate, &self.poll_alarm),
             claim,
             |claim| self.poll_one(claim),
-            finished,
+            due,
         )
         .await
     }
@@ -702,10 +746,20 @@ impl BatchEngine {
             Transition::Finished(terminal) => Some(terminal.state),
             _ => None,
         };
-        let changed = self
-            .ledger
-            .apply(source_id, kit, transition, self.now_ms())
-            .await?;
+        // The loop that takes the record next looks when it is due, if it rests longer
+        // (a finished record: its own loop looks when its work in flight drains).
+        let now = self.now_ms();
+        let ring = match &transition {
+            Transition::Created { poll_in, .. } | Transition::Polled { poll_in, .. } => {
+                Some((&self.poll_alarm, *poll_in))
+            }
+            Transition::RetryCreate { retry_in, .. } => Some((&self.create_alarm, *retry_in)),
+            Transition::Finished(_) => None,
+        };
+        let changed = self.ledger.apply(source_id, kit, transition, now).await?;
+        if let Some((alarm, due_in)) = ring {
+            alarm.ring_at(now.saturating_add(ms(due_in)));
+        }
         if let (true, Some(state)) = (changed, finished) {
             self.progress.record_done(state);
         }

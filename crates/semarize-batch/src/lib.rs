@@ -43,6 +43,7 @@ mod progress;
 mod results;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod wake;
 #[cfg(feature = "webhooks")]
 mod webhook;
 
@@ -57,7 +58,7 @@ pub use engine::{BatchEngine, BatchOptions, DEFAULT_WEBHOOK_GRACE, RunEnd};
 pub use input::{IngestReport, RESERVED_ID_PREFIX, ingest_jsonl, parse_line};
 pub use ledger::{
     ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
-    PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal,
+    NextDue, PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal,
     TerminalState, Transition, derive_idempotency_key,
 };
 #[cfg(feature = "postgres")]
@@ -68,6 +69,7 @@ pub use results::{ResultFormat, write_results};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteLedger;
+pub use wake::Wake;
 #[cfg(feature = "webhooks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
 pub use webhook::{Delivery, Receiver, ReceiverOptions, WebhookReceiver, start_webhook_receiver};

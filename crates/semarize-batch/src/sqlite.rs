@@ -14,9 +14,10 @@ use crate::Create;
 use crate::ledger::sql::{self, Dialect, Statement, Value, micros};
 use crate::ledger::{
     ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
-    PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal,
+    NextDue, PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, SCHEMA_VERSION, Terminal,
     Transition, derive_idempotency_key,
 };
+use crate::wake::{Wake, Watchers};
 
 const DIALECT: Dialect = Dialect::Sqlite;
 
@@ -25,6 +26,8 @@ const DIALECT: Dialect = Dialect::Sqlite;
 pub struct SqliteLedger {
     connection: Arc<Mutex<Connection>>,
     location: String,
+    /// The engines of this process, woken when records are added or finished.
+    watchers: Watchers,
     /// Held for the life of the ledger: the exclusive lock on `<file name>.lock`.
     _lock: Arc<std::fs::File>,
 }
@@ -120,6 +123,7 @@ impl SqliteLedger {
         Ok(SqliteLedger {
             connection: Arc::new(Mutex::new(connection)),
             location,
+            watchers: Watchers::default(),
             _lock: Arc::new(lock),
         })
     }
@@ -254,6 +258,7 @@ impl SqliteLedger {
 
 impl Ledger for SqliteLedger {
     fn ingest(&self, records: Vec<NewRecord>) -> LedgerFuture<u64> {
+        let watchers = self.watchers.clone();
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
             let mut added = 0;
@@ -267,6 +272,9 @@ impl Ledger for SqliteLedger {
                 }
             }
             tx.commit().map_err(db)?;
+            if added > 0 {
+                watchers.wake_all();
+            }
             Ok(added)
         })
     }
@@ -317,7 +325,19 @@ impl Ledger for SqliteLedger {
     }
 
     fn finish_run(&self, run_id: &str, terminal: Terminal) -> LedgerFuture<bool> {
-        self.change(sql::finish_run(DIALECT, run_id, &terminal))
+        // A webhook receiver in this process: the engine learns at once that a record it
+        // waits for is done (it may be the last).
+        let (changed, watchers) = (
+            self.change(sql::finish_run(DIALECT, run_id, &terminal)),
+            self.watchers.clone(),
+        );
+        Box::pin(async move {
+            let changed = changed.await?;
+            if changed {
+                watchers.wake_all();
+            }
+            Ok(changed)
+        })
     }
 
     fn counts(&self) -> LedgerFuture<LedgerCounts> {
@@ -406,6 +426,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn replay(&self, selection: ReplaySelection) -> LedgerFuture<u64> {
+        let watchers = self.watchers.clone();
         self.with(move |connection| {
             let tx = connection.transaction().map_err(db)?;
             let selected = query(&tx, &sql::replay_selection(DIALECT, &selection), |r| {
@@ -422,16 +443,28 @@ impl Ledger for SqliteLedger {
                 execute(&tx, &sql::replay_one(DIALECT, source_id, kit, next, &key))?;
             }
             tx.commit().map_err(db)?;
+            if !selected.is_empty() {
+                watchers.wake_all();
+            }
             Ok(selected.len() as u64)
         })
     }
 
-    fn next_due_in_ms(&self, now_ms: i64) -> LedgerFuture<Option<i64>> {
-        let statement = sql::next_due_in(DIALECT, now_ms);
+    fn next_due(&self, now_ms: i64) -> LedgerFuture<NextDue> {
+        let statement = sql::next_due(DIALECT, now_ms);
         self.with(move |connection| {
-            let due = query(connection, &statement, |r| r.get::<_, Option<i64>>(0))?;
-            Ok(due.into_iter().next().flatten())
+            let due = query(connection, &statement, |r| {
+                Ok(NextDue {
+                    create_in_ms: r.get(0)?,
+                    poll_in_ms: r.get(1)?,
+                })
+            })?;
+            Ok(due.into_iter().next().unwrap_or_default())
         })
+    }
+
+    fn watch(&self, wake: Wake) -> LedgerFuture<()> {
+        self.watchers.watch(wake)
     }
 
     fn pause_creations(&self, delay: Duration, now_ms: i64) -> LedgerFuture<()> {

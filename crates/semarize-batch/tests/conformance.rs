@@ -8,10 +8,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use semarize::runtime::{Clock, FixedJitter, Runtime, Sleeper, SystemClock, VirtualTime};
 use semarize_batch::{
-    Kit, Ledger, NewRecord, RecordState, ReplaySelection, Terminal, TerminalState, Transition,
-    derive_idempotency_key,
+    BatchEngine, BatchOptions, CreateClaim, Kit, Ledger, LedgerCounts, LedgerFuture, NewRecord,
+    NextDue, PollClaim, Progress, RecordState, ReplaySelection, ResultRow, RunEnd, RunRef,
+    Terminal, TerminalState, Transition, Wake, derive_idempotency_key,
 };
+use semarize_emulator::Emulator;
 
 /// A store under test, and how to open it again (another worker, or after a crash).
 struct Store {
@@ -99,6 +102,8 @@ conformance!(
     a_creation_pause_and_creation_slots_are_the_fleets,
     replay_starts_a_new_generation_with_a_new_key,
     a_crash_at_any_point_resumes_with_the_same_key,
+    an_idle_worker_costs_under_one_statement_a_second,
+    idle_workers_wake_when_work_appears_or_the_last_record_ends,
 );
 
 /// The test server, or None (and a visible skip) outside CI; under CI=true a missing
@@ -235,6 +240,13 @@ async fn each_transition_applies_from_its_states_only(store: Store) {
         poll_in: HOUR,
     };
     assert!(apply("r3", polled.clone()).await.unwrap(), "{name}");
+    // r3's next poll is an hour away; r2 may be created again in an hour, r1 (creating,
+    // leased for an hour) taken over then.
+    let due = ledger.next_due(NOW).await.unwrap();
+    for due_in in [due.create_in_ms, due.poll_in_ms] {
+        let due_in = due_in.expect("one of each is open");
+        assert!((3_590_000..=3_600_000).contains(&due_in), "{name}: {due:?}");
+    }
     assert!(
         !apply("r2", polled).await.unwrap(),
         "{name}: polled needs accepted"
@@ -317,8 +329,8 @@ async fn each_transition_applies_from_its_states_only(store: Store) {
     assert_eq!(rows[2].run_id.as_deref(), Some("run-3"), "{name}");
     assert!(!ledger.any_in(RecordState::OPEN).await.unwrap(), "{name}");
     assert_eq!(
-        ledger.next_due_in_ms(NOW).await.unwrap(),
-        None,
+        ledger.next_due(NOW).await.unwrap(),
+        NextDue::default(),
         "{name}: nothing open"
     );
 }
@@ -447,11 +459,9 @@ async fn due_times_follow_the_stores_clock(store: Store) {
         ledger.apply("r1", &kit(), retry, NOW).await.unwrap(),
         "{name}"
     );
-    let due_in = ledger
-        .next_due_in_ms(NOW)
-        .await
-        .unwrap()
-        .expect("r1 is open");
+    let due = ledger.next_due(NOW).await.unwrap();
+    assert_eq!(due.poll_in_ms, None, "{name}: nothing accepted");
+    let due_in = due.create_in_ms.expect("r1 is open");
     // A worker whose clock runs two hours ahead.
     let ahead = NOW + 2 * 3_600_000;
     let retried = ledger.claim_for_create("b", ahead, HOUR, 5).await.unwrap();
@@ -500,7 +510,12 @@ async fn a_creation_pause_and_creation_slots_are_the_fleets(store: Store) {
             .is_empty(),
         "{name}: nothing is claimed during the pause"
     );
-    let due_in = second.next_due_in_ms(NOW).await.unwrap().expect("open");
+    let due_in = second
+        .next_due(NOW)
+        .await
+        .unwrap()
+        .create_in_ms
+        .expect("open");
     assert!((200..=300).contains(&due_in), "{name}: due in {due_in} ms");
     // After the pause: the worker's clock moves on in SQLite, the database's in PostgreSQL.
     let now = match store.shared_clock {
@@ -668,4 +683,303 @@ async fn a_crash_at_any_point_resumes_with_the_same_key(store: Store) {
     let rows = ledger.results(0, 10).await.unwrap();
     assert_eq!(rows[1].state, RecordState::Pending, "{name}");
     assert_eq!(rows[1].attempts, 0, "{name}");
+}
+
+/// A ledger that counts the statements a worker sends through it: one a call, three for
+/// `counts`, one a record for `ingest`.
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<dyn Ledger>,
+    statements: std::sync::atomic::AtomicU64,
+}
+
+impl Counted {
+    fn new(inner: Arc<dyn Ledger>) -> Arc<Self> {
+        Arc::new(Counted {
+            inner,
+            statements: Default::default(),
+        })
+    }
+
+    fn statements(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn sent(&self, n: u64) {
+        self.statements
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Ledger for Counted {
+    fn ingest(&self, records: Vec<NewRecord>) -> LedgerFuture<u64> {
+        self.sent(records.len() as u64);
+        self.inner.ingest(records)
+    }
+    fn claim_for_create(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease: Duration,
+        limit: usize,
+    ) -> LedgerFuture<Vec<CreateClaim>> {
+        self.sent(1);
+        self.inner.claim_for_create(owner, now_ms, lease, limit)
+    }
+    fn claim_for_poll(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease: Duration,
+        limit: usize,
+    ) -> LedgerFuture<Vec<PollClaim>> {
+        self.sent(1);
+        self.inner.claim_for_poll(owner, now_ms, lease, limit)
+    }
+    fn apply(&self, id: &str, kit: &Kit, t: Transition, now_ms: i64) -> LedgerFuture<bool> {
+        self.sent(1);
+        self.inner.apply(id, kit, t, now_ms)
+    }
+    fn finish_run(&self, run_id: &str, terminal: Terminal) -> LedgerFuture<bool> {
+        self.sent(1);
+        self.inner.finish_run(run_id, terminal)
+    }
+    fn counts(&self) -> LedgerFuture<LedgerCounts> {
+        self.sent(3);
+        self.inner.counts()
+    }
+    fn any_in(&self, states: &'static [RecordState]) -> LedgerFuture<bool> {
+        self.sent(1);
+        self.inner.any_in(states)
+    }
+    fn results(&self, after_line: u64, limit: usize) -> LedgerFuture<Vec<ResultRow>> {
+        self.sent(1);
+        self.inner.results(after_line, limit)
+    }
+    fn runs_without_credits(&self, limit: usize) -> LedgerFuture<Vec<RunRef>> {
+        self.sent(1);
+        self.inner.runs_without_credits(limit)
+    }
+    fn set_credits(&self, id: &str, kit: &Kit, credits: i64) -> LedgerFuture<()> {
+        self.sent(1);
+        self.inner.set_credits(id, kit, credits)
+    }
+    fn replay(&self, selection: ReplaySelection) -> LedgerFuture<u64> {
+        self.sent(1);
+        self.inner.replay(selection)
+    }
+    fn next_due(&self, now_ms: i64) -> LedgerFuture<NextDue> {
+        self.sent(1);
+        self.inner.next_due(now_ms)
+    }
+    fn watch(&self, wake: Wake) -> LedgerFuture<()> {
+        self.inner.watch(wake)
+    }
+    fn pause_creations(&self, delay: Duration, now_ms: i64) -> LedgerFuture<()> {
+        self.sent(1);
+        self.inner.pause_creations(delay, now_ms)
+    }
+    fn reserve_creations(
+        &self,
+        count: usize,
+        interval: Duration,
+        now_ms: i64,
+    ) -> LedgerFuture<Duration> {
+        self.sent(1);
+        self.inner.reserve_creations(count, interval, now_ms)
+    }
+}
+
+/// Time `SPEED` times faster than real time, clock and sleeps alike (a virtual clock that
+/// sleeps advance would run ahead twice as fast with two loops resting side by side).
+#[derive(Debug)]
+struct Fast;
+
+const SPEED: u32 = 200;
+
+impl Sleeper for Fast {
+    fn sleep(&self, duration: Duration) -> semarize::runtime::BoxFuture<()> {
+        Box::pin(tokio::time::sleep(duration / SPEED))
+    }
+}
+
+/// A runtime on fast time, and the task that moves its clock.
+fn fast_runtime() -> (Runtime, VirtualTime, tokio::task::JoinHandle<()>) {
+    let time = VirtualTime::new();
+    let clock = time.clone();
+    let ticking = tokio::spawn(async move {
+        let start = SystemClock.now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let target = start.elapsed() * SPEED;
+            clock.advance(target.saturating_sub(clock.elapsed()));
+        }
+    });
+    let runtime = Runtime::virtual_time(time.clone(), FixedJitter(0.5)).with_sleeper(Fast);
+    (runtime, time, ticking)
+}
+
+/// A client of an API that is never called (the tests' workers have nothing to send).
+fn unused_client(runtime: Runtime) -> semarize::Client {
+    semarize::Client::builder()
+        .api_key("smz_test_unused")
+        .base_url("http://127.0.0.1:9")
+        .runtime(runtime)
+        .build()
+        .unwrap()
+}
+
+/// Unix milliseconds now, for due times set up on the worker's clock (SQLite).
+fn real_now_ms() -> i64 {
+    SystemClock.now_utc().timestamp_millis()
+}
+
+/// A batch where nothing is due for an hour: three runs accepted (next poll in an hour)
+/// and a record to create whose retry is an hour away.
+async fn nothing_due_for_an_hour(ledger: &dyn Ledger) {
+    let now = real_now_ms();
+    ledger.ingest(records(1, 5)).await.unwrap();
+    let claimed = ledger
+        .claim_for_create("setup", now, HOUR, 4)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    for n in 1..=3 {
+        let run = format!("run-{n}");
+        let accepted = ledger.apply(&format!("r{n}"), &kit(), created(&run, HOUR), now);
+        assert!(accepted.await.unwrap());
+    }
+    let retry = Transition::RetryCreate {
+        retry_in: HOUR,
+        error_code: "rate_limited".into(),
+    };
+    assert!(ledger.apply("r4", &kit(), retry, now).await.unwrap());
+}
+
+/// An idle fleet costs at most one statement a second per worker: two workers (one in
+/// SQLite, whose file is one process's), ten minutes of fast time with nothing due,
+/// both loops of each alive. Each loop still looks at least every few seconds (work
+/// that nothing announced is found), which the lower bound checks.
+async fn an_idle_worker_costs_under_one_statement_a_second(store: Store) {
+    let name = store.name;
+    let setup = store.open().await;
+    nothing_due_for_an_hour(setup.as_ref()).await;
+    let workers = if store.shared_clock { 2 } else { 1 };
+    let mut runs = Vec::new();
+    for worker in 0..workers {
+        let ledger = Counted::new(if store.shared_clock {
+            store.open().await
+        } else {
+            setup.clone()
+        });
+        let (runtime, time, ticking) = fast_runtime();
+        let engine = BatchEngine::new(
+            ledger.clone(),
+            unused_client(runtime),
+            BatchOptions::default().worker_id(format!("idle-{worker}")),
+            Arc::new(Progress::default()),
+        );
+        runs.push(async move {
+            let ten_minutes = async {
+                while time.elapsed() < Duration::from_secs(600) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            let end = engine.run_until(ten_minutes).await.unwrap();
+            ticking.abort();
+            (end, ledger.statements(), time.elapsed())
+        });
+    }
+    for (end, statements, elapsed) in futures::future::join_all(runs).await {
+        assert_eq!(end, RunEnd::Stopped, "{name}");
+        // The start's counts are three statements.
+        let idle = statements - 3;
+        let seconds = elapsed.as_secs();
+        eprintln!("{name}: {idle} statements in {seconds} s idle");
+        assert!(idle <= seconds, "{name}: {idle} statements in {seconds} s");
+        let looks = seconds / 5;
+        assert!(
+            idle >= 2 * looks,
+            "{name}: {idle} statements in {seconds} s: the loops stopped looking"
+        );
+    }
+}
+
+/// Idle workers are woken, not left to their next look: on a clock that never moves (so
+/// no rest ends by itself), a worker creates a record another process added, and ends
+/// when another process finished the last open record.
+async fn idle_workers_wake_when_work_appears_or_the_last_record_ends(store: Store) {
+    let name = store.name;
+    let emulator = Emulator::start(semarize_emulator::Config::default())
+        .await
+        .unwrap();
+    let worker = store.open().await;
+    let elsewhere = if store.shared_clock {
+        store.open().await
+    } else {
+        worker.clone()
+    };
+    let now = real_now_ms();
+    // r1 is being created by a worker that holds it for an hour; r2's run polls in an hour.
+    elsewhere.ingest(records(1, 3)).await.unwrap();
+    let claimed = elsewhere.claim_for_create("other", now, HOUR, 2).await;
+    assert_eq!(claimed.unwrap().len(), 2);
+    let accepted = elsewhere.apply("r2", &kit(), created("run-2", HOUR), now);
+    assert!(accepted.await.unwrap());
+
+    // Frozen: time never moves, and sleeps are real.
+    let frozen = Runtime::virtual_time(VirtualTime::new(), FixedJitter(0.5))
+        .with_sleeper(semarize::runtime::TokioSleeper);
+    let client = semarize::Client::builder()
+        .api_key(emulator.api_key())
+        .base_url(emulator.base_url())
+        .runtime(frozen)
+        .build()
+        .unwrap();
+    let engine = BatchEngine::new(
+        worker,
+        client,
+        BatchOptions::default()
+            .worker_id("woken")
+            .webhook_grace(HOUR),
+        Arc::new(Progress::default()),
+    );
+    let others = async {
+        // Let the worker find nothing and rest.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(emulator.control().runs().is_empty(), "{name}");
+        elsewhere.ingest(records(3, 4)).await.unwrap();
+        let deadline = SystemClock.now() + Duration::from_secs(30);
+        while emulator.control().runs().is_empty() {
+            assert!(
+                SystemClock.now() < deadline,
+                "{name}: the worker never woke for r3"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let r3_run = emulator.control().runs()[0].run_id.to_string();
+        // The rest of the batch ends elsewhere; the last one wakes the worker.
+        let rejected = Transition::Finished(terminal(TerminalState::Rejected));
+        assert!(elsewhere.apply("r1", &kit(), rejected, now).await.unwrap());
+        for run in ["run-2", r3_run.as_str()] {
+            // The worker records r3's run right after creating it: finish it once it has.
+            let deadline = SystemClock.now() + Duration::from_secs(30);
+            while !elsewhere
+                .finish_run(run, terminal(TerminalState::Succeeded))
+                .await
+                .unwrap()
+            {
+                assert!(SystemClock.now() < deadline, "{name}: {run}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let (ended, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(60), engine.run()),
+        others
+    );
+    ended
+        .unwrap_or_else(|_| panic!("{name}: the worker was never woken by the last record"))
+        .unwrap();
+    emulator.shutdown().await;
 }

@@ -216,11 +216,23 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
             progress.clone(),
         ));
     }
+    let statements_before = match ledgers {
+        Ledgers::Postgres { url, .. } => database_statements(url).await,
+        Ledgers::Sqlite => None,
+    };
     let started = SystemClock.now();
     futures::future::try_join_all(engines.iter().map(BatchEngine::run))
         .await
         .unwrap();
     let wall = started.elapsed();
+    if let (Ledgers::Postgres { url, .. }, Some(before)) = (ledgers, statements_before)
+        && let Some(after) = database_statements(url).await
+    {
+        println!(
+            "  database statements per record: {:.2}",
+            (after - before) as f64 / records as f64
+        );
+    }
     let lower = lower_bound(records);
     let calls = progress.http_calls();
     // With late creations, one of the last hundred is late too, and nothing can finish
@@ -316,6 +328,27 @@ async fn fresh_bench_database(url: &str) -> String {
         .await
         .unwrap();
     bench
+}
+
+/// Statements the bench database has run so far (every session's, from
+/// `pg_stat_statements`; `None` where the server does not load it).
+async fn database_statements(url: &str) -> Option<i64> {
+    let (db, connection) = tokio_postgres::connect(&without_tls(url), tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .ok()?;
+    let row = db
+        .query_one(
+            "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM pg_stat_statements
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await
+        .ok()?;
+    Some(row.get(0))
 }
 
 /// The guides' loop, for comparison: every record a task; create, then poll with 1 s

@@ -31,6 +31,8 @@ mod state;
 
 pub use error::LedgerError;
 
+use crate::Wake;
+
 /// What every [`Ledger`] operation returns: a boxed, sendable future of its result.
 pub type LedgerFuture<T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, LedgerError>> + Send>>;
@@ -253,9 +255,20 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     /// hence a new run). Records still in flight are left alone. Returns how many.
     fn replay(&self, selection: ReplaySelection) -> LedgerFuture<u64>;
 
-    /// How long until the earliest pending or accepted record is due (zero or less: due
-    /// now), if any is open. A creation is not due before the fleet's pause ends.
-    fn next_due_in_ms(&self, now_ms: i64) -> LedgerFuture<Option<i64>>;
+    /// How long until the earliest creation and the earliest poll are due (zero or less:
+    /// due now), each if any record waits for one. A creation is not due before the fleet's
+    /// pause ends. Idle workers ask this once per rest, so it is one statement.
+    fn next_due(&self, now_ms: i64) -> LedgerFuture<NextDue>;
+
+    /// Runs for as long as the engine does (it is dropped when the engine ends), calling
+    /// `wake` whenever the ledger learns that another process may have given this worker
+    /// something to do: records ingested or replayed, or the last open record finished.
+    /// Without it, idle workers still find such work, after a rest of up to five seconds.
+    /// The default, for a ledger that learns of nothing, waits for ever.
+    fn watch(&self, wake: Wake) -> LedgerFuture<()> {
+        drop(wake);
+        Box::pin(std::future::pending())
+    }
 
     /// Pauses every worker's creations for `delay` from now (a 429's capped advice),
     /// unless they are paused longer already: Semarize's limits are per workspace, and a
@@ -272,6 +285,16 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
         interval: Duration,
         now_ms: i64,
     ) -> LedgerFuture<Duration>;
+}
+
+/// What is due next ([`Ledger::next_due`]), in milliseconds from now; `None` where no
+/// record waits for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NextDue {
+    /// The earliest creation (a pending record, or one whose creation lease ran out).
+    pub create_in_ms: Option<i64>,
+    /// The earliest poll of an accepted record.
+    pub poll_in_ms: Option<i64>,
 }
 
 /// The current schema version of both backends.

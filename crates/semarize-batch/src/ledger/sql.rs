@@ -354,6 +354,37 @@ pub(crate) fn finish_run(dialect: Dialect, run_id: &str, terminal: &Terminal) ->
     ))
 }
 
+/// The PostgreSQL channel on which workers hear of work (`LISTEN`/`NOTIFY`).
+#[cfg(feature = "postgres")]
+pub(crate) const WAKE_CHANNEL: &str = "semarize_batch";
+
+/// Wakes every listening PostgreSQL worker when the transaction commits.
+#[cfg(feature = "postgres")]
+pub(crate) fn wake_workers() -> String {
+    format!("SELECT pg_notify('{WAKE_CHANNEL}', '')")
+}
+
+/// PostgreSQL: `update` (an UPDATE of records that may finish one, without `RETURNING`)
+/// also wakes every listening worker when it leaves no open record, so the idle workers
+/// of a batch finished elsewhere (by a webhook receiver, by another worker's poll) end at
+/// once. One row: the records it changed, and whether it woke the workers.
+#[cfg(feature = "postgres")]
+pub(crate) fn waking_when_done(update: Statement) -> Statement {
+    debug_assert!(update.sql.trim_start().starts_with("UPDATE records"));
+    Statement {
+        sql: format!(
+            "WITH changed AS ({update} RETURNING source_id, kit),
+             woken AS (SELECT pg_notify('{WAKE_CHANNEL}', '') FROM changed c
+                 WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.{open}
+                     AND NOT (r.source_id = c.source_id AND r.kit = c.kit)))
+             SELECT (SELECT COUNT(*) FROM changed), (SELECT COUNT(*) FROM woken)",
+            update = update.sql,
+            open = state_in(RecordState::OPEN),
+        ),
+        params: update.params,
+    }
+}
+
 /// Records per state: (state, count).
 pub(crate) const COUNT_STATES: &str = "SELECT state, COUNT(*) FROM records GROUP BY state";
 
@@ -494,21 +525,24 @@ pub(crate) fn replay_one(
     ))
 }
 
-/// Milliseconds until the earliest open record is due: a pending record's retry, an
-/// expired creation lease (neither before the fleet's creation pause ends), an accepted
-/// record's poll (after its poll lease).
-pub(crate) fn next_due_in(dialect: Dialect, now_ms: i64) -> Statement {
+/// Milliseconds until the earliest creation is due (a pending record's retry, an expired
+/// creation lease; neither before the fleet's creation pause ends), and until the earliest
+/// poll (an accepted record's, after its poll lease): (create, poll), each NULL when no
+/// record waits for one.
+pub(crate) fn next_due(dialect: Dialect, now_ms: i64) -> Statement {
     let mut b = Builder::new(dialect);
     let now = b.due_now(now_ms);
     let greatest = dialect.greatest();
     let after_pause = |due: &str| {
         format!("CASE WHEN {due} IS NULL THEN NULL ELSE {greatest}({due}, {CREATION_PAUSE}) END")
     };
+    let none = format!("CAST(NULL AS {})", dialect.big());
     b.finish(format!(
-        "SELECT MIN(due) - {now} FROM (
-             SELECT {pending} AS due FROM records WHERE state = 'pending'
-             UNION ALL SELECT {creating} FROM records WHERE state = 'creating'
-             UNION ALL SELECT MIN({greatest}(next_poll_at, COALESCE(lease_until, 0)))
+        "SELECT MIN(create_due) - {now}, MIN(poll_due) - {now} FROM (
+             SELECT {pending} AS create_due, {none} AS poll_due
+                 FROM records WHERE state = 'pending'
+             UNION ALL SELECT {creating}, {none} FROM records WHERE state = 'creating'
+             UNION ALL SELECT {none}, MIN({greatest}(next_poll_at, COALESCE(lease_until, 0)))
                  FROM records WHERE state = 'accepted') due_times",
         pending = after_pause("MIN(next_attempt_at)"),
         creating = after_pause("MIN(lease_until)"),
@@ -667,7 +701,7 @@ mod tests {
                 ),
                 finish_run(dialect, "run", &terminal),
                 replay_selection(dialect, &ReplaySelection::Ids(vec!["a".into(), "b".into()])),
-                next_due_in(dialect, 5),
+                next_due(dialect, 5),
                 pause_creations(dialect, Duration::from_secs(1), 5),
                 reserve_creations(dialect, 3, Duration::from_millis(20), 5),
             ];

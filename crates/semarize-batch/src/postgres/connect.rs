@@ -2,19 +2,33 @@
 //! not know), TLS through rustls, the pool, timeouts, and errors that keep their causes and
 //! never a credential.
 
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio_postgres::Row;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{AsyncMessage, Row, Socket};
 
 use super::tls::{self, TlsPolicy};
 use super::url::{LedgerUrl, redact};
+use crate::Wake;
+use crate::ledger::sql;
 use crate::ledger::{LedgerError, LedgerFuture};
 
 /// The ledger's connections, pooled: one worker's creations, polls and webhook
 /// completions run their statements side by side instead of queueing behind one
-/// connection. The size is the URL's `pool_size` (default [`DEFAULT_POOL_SIZE`]).
+/// connection. The size is the URL's `pool_size` (default [`DEFAULT_POOL_SIZE`]). Beside
+/// the pool, one connection of the same settings listens for wake-ups
+/// ([`Connections::listen`]).
 #[derive(Clone)]
-pub(super) struct Connections(pub(super) deadpool_postgres::Pool);
+pub(super) struct Connections {
+    pub(super) pool: deadpool_postgres::Pool,
+    listener: Listener,
+}
+
+/// Opens the listening connection and forwards its notifications until it fails.
+type Listener = std::sync::Arc<
+    dyn Fn(Wake) -> futures::future::BoxFuture<'static, (bool, LedgerError)> + Send + Sync,
+>;
 
 /// Connections per ledger unless the URL says `pool_size`.
 const DEFAULT_POOL_SIZE: usize = 4;
@@ -25,7 +39,7 @@ type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 impl Connections {
     /// A connection of the pool, opened if none is free and the pool is not full.
     pub(super) async fn get(&self) -> Result<deadpool_postgres::Object, LedgerError> {
-        self.0.get().await.map_err(|e| LedgerError::Database {
+        self.pool.get().await.map_err(|e| LedgerError::Database {
             message: with_causes(&e),
             source: Some(Box::new(e)),
         })
@@ -43,6 +57,13 @@ impl Connections {
         let client = self.get().await?;
         let statement = client.prepare_cached(sql).await.map_err(db)?;
         client.query(&statement, params).await.map_err(db)
+    }
+
+    /// Opens a connection of its own, `LISTEN`s on the wake channel, and calls
+    /// `wake.wake()` on every notification, until the connection fails. Returns whether
+    /// it was listening before it failed, and why it failed.
+    pub(super) async fn listen(&self, wake: &Wake) -> (bool, LedgerError) {
+        (self.listener)(wake.clone()).await
     }
 
     /// [`Connections::query`] for a statement that returns no rows; the rows it changed.
@@ -178,19 +199,28 @@ pub(super) async fn connect(
     let manager_config = deadpool_postgres::ManagerConfig {
         recycling_method: deadpool_postgres::RecyclingMethod::Fast,
     };
-    let manager = match policy {
+    let (manager, listener) = match policy {
         // No TLS is negotiated, so none is configured: a build without a rustls
         // provider can still reach a plaintext server it was told to.
-        TlsPolicy::Off => {
-            deadpool_postgres::Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-        }
-        TlsPolicy::Preferred => {
-            let tls = tls::connector(&roots, true).map_err(open)?;
-            deadpool_postgres::Manager::from_config(config, tls, manager_config)
-        }
-        TlsPolicy::Required { check_host } => {
+        TlsPolicy::Off => (
+            deadpool_postgres::Manager::from_config(
+                config.clone(),
+                tokio_postgres::NoTls,
+                manager_config,
+            ),
+            listener(config, tokio_postgres::NoTls),
+        ),
+        TlsPolicy::Preferred | TlsPolicy::Required { .. } => {
+            let check_host = !matches!(policy, TlsPolicy::Required { check_host: false });
             let tls = tls::connector(&roots, check_host).map_err(open)?;
-            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+            (
+                deadpool_postgres::Manager::from_config(
+                    config.clone(),
+                    tls.clone(),
+                    manager_config,
+                ),
+                listener(config, tls),
+            )
         }
     };
     let pool = deadpool_postgres::Pool::builder(manager)
@@ -222,7 +252,65 @@ pub(super) async fn connect(
              TLS); write sslmode=disable to say that is intended, or sslmode=require to refuse it"
         );
     }
-    Ok((Connections(pool), client, location))
+    Ok((Connections { pool, listener }, client, location))
+}
+
+/// The [`Listener`] of a ledger: connects as the pool does (same settings, same TLS).
+fn listener<T>(config: tokio_postgres::Config, tls: T) -> Listener
+where
+    T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    T::Stream: Send + Sync,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    std::sync::Arc::new(move |wake: Wake| {
+        let (config, tls) = (config.clone(), tls.clone());
+        Box::pin(async move {
+            let connected = bounded_by(OPERATION_TIMEOUT, async {
+                config.connect(tls).await.map_err(db)
+            })
+            .await;
+            let (client, mut connection) = match connected {
+                Ok(pair) => pair,
+                Err(e) => return (false, e),
+            };
+            let listening = std::sync::atomic::AtomicBool::new(false);
+            // The connection delivers notifications only while it is polled; the client
+            // must live as long (dropping it closes the connection).
+            let forward = std::future::poll_fn(|cx| {
+                loop {
+                    match connection.poll_message(cx) {
+                        Poll::Ready(Some(Ok(AsyncMessage::Notification(_)))) => wake.wake(),
+                        Poll::Ready(Some(Ok(_))) => {}
+                        Poll::Ready(Some(Err(e))) => return Poll::Ready(db(e)),
+                        Poll::Ready(None) => {
+                            return Poll::Ready(LedgerError::database_message(
+                                "the server closed the connection",
+                            ));
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            });
+            let listen = async {
+                match client
+                    .batch_execute(&format!("LISTEN {}", sql::WAKE_CHANNEL))
+                    .await
+                {
+                    Ok(()) => {
+                        listening.store(true, std::sync::atomic::Ordering::Relaxed);
+                        std::future::pending().await
+                    }
+                    Err(e) => db(e),
+                }
+            };
+            let error = tokio::select! {
+                error = forward => error,
+                error = listen => error,
+            };
+            (listening.load(std::sync::atomic::Ordering::Relaxed), error)
+        })
+    })
 }
 
 /// Whether `client`'s session is encrypted, as the server sees it. A server that cannot

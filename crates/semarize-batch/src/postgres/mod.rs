@@ -21,10 +21,11 @@ use tokio_postgres::types::{IsNull, ToSql, Type, private::BytesMut};
 
 use self::connect::{Connections, OPERATION_TIMEOUT, bounded, bounded_by, db};
 use crate::Create;
+use crate::Wake;
 use crate::ledger::sql::{self, Dialect, Statement, Value, micros};
 use crate::ledger::{
     ClaimKind, CreateClaim, Kit, Ledger, LedgerCounts, LedgerError, LedgerFuture, NewRecord,
-    PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, Terminal, Transition,
+    NextDue, PollClaim, RecordState, ReplaySelection, ResultRow, RunRef, Terminal, Transition,
     derive_idempotency_key,
 };
 
@@ -108,6 +109,18 @@ impl PostgresLedger {
         Box::pin(async move { Ok(rows.await?.iter().map(read).collect()) })
     }
 
+    /// Runs `update`, which may finish a record, waking the fleet's idle workers when it
+    /// finished the last open one; whether it changed a record.
+    fn finish(&self, update: Statement) -> LedgerFuture<bool> {
+        let rows = self.query(sql::waking_when_done(update));
+        Box::pin(async move {
+            Ok(rows
+                .await?
+                .first()
+                .is_some_and(|row| row.get::<_, i64>(0) > 0))
+        })
+    }
+
     /// Runs one statement that changes records; whether any changed.
     fn change(&self, statement: Statement) -> LedgerFuture<bool> {
         let client = self.client.clone();
@@ -174,6 +187,9 @@ impl Ledger for PostgresLedger {
                 let values = sql::ingest_params(record);
                 added += tx.execute(&insert, &params(&values)).await.map_err(db)?;
             }
+            if added > 0 {
+                tx.execute(&sql::wake_workers(), &[]).await.map_err(db)?;
+            }
             tx.commit().await.map_err(db)?;
             migrate::analyze_if_grown(&client, &unanalyzed, added).await?;
             Ok(added)
@@ -222,11 +238,15 @@ impl Ledger for PostgresLedger {
         transition: Transition,
         now_ms: i64,
     ) -> LedgerFuture<bool> {
-        self.change(sql::apply(DIALECT, source_id, kit, &transition, now_ms))
+        let statement = sql::apply(DIALECT, source_id, kit, &transition, now_ms);
+        match transition {
+            Transition::Finished(_) => self.finish(statement),
+            _ => self.change(statement),
+        }
     }
 
     fn finish_run(&self, run_id: &str, terminal: Terminal) -> LedgerFuture<bool> {
-        self.change(sql::finish_run(DIALECT, run_id, &terminal))
+        self.finish(sql::finish_run(DIALECT, run_id, &terminal))
     }
 
     fn counts(&self) -> LedgerFuture<LedgerCounts> {
@@ -332,18 +352,52 @@ impl Ledger for PostgresLedger {
                     .await
                     .map_err(db)?;
             }
+            if !rows.is_empty() {
+                tx.execute(&sql::wake_workers(), &[]).await.map_err(db)?;
+            }
             tx.commit().await.map_err(db)?;
             Ok(rows.len() as u64)
         })
     }
 
-    fn next_due_in_ms(&self, now_ms: i64) -> LedgerFuture<Option<i64>> {
-        let rows = self.query(sql::next_due_in(DIALECT, now_ms));
+    fn next_due(&self, now_ms: i64) -> LedgerFuture<NextDue> {
+        let rows = self.query(sql::next_due(DIALECT, now_ms));
         Box::pin(async move {
             Ok(rows
                 .await?
                 .first()
-                .and_then(|row| row.get::<_, Option<i64>>(0)))
+                .map_or_else(NextDue::default, |row| NextDue {
+                    create_in_ms: row.get(0),
+                    poll_in_ms: row.get(1),
+                }))
+        })
+    }
+
+    /// Listens on a connection of its own (`LISTEN`): ingests, replays and the last
+    /// finished record of any worker wake this one. A lost connection is opened again
+    /// (the workers meanwhile look every few seconds, as without it).
+    fn watch(&self, wake: Wake) -> LedgerFuture<()> {
+        let (connections, location) = (self.client.clone(), self.location.clone());
+        Box::pin(async move {
+            let mut delay = Duration::from_secs(1);
+            loop {
+                let (listened, error) = connections.listen(&wake).await;
+                tracing::warn!(
+                    ledger = %location,
+                    error = %error,
+                    retry_in_s = delay.as_secs(),
+                    "the ledger's wake-up connection failed; idle workers look every few \
+                     seconds until it is back"
+                );
+                // Whatever was announced meanwhile was missed: look now.
+                wake.wake();
+                delay = if listened {
+                    Duration::from_secs(1)
+                } else {
+                    delay.saturating_mul(2).min(Duration::from_secs(60))
+                };
+                tokio::time::sleep(delay).await;
+            }
         })
     }
 

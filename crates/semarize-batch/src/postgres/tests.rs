@@ -306,7 +306,7 @@ async fn url_parameters_are_percent_decoded() {
     let url = with_param(&url, "pool_size", Some("%32"));
     let ledger = PostgresLedger::connect(&url).await.unwrap();
     assert!(encrypted(&ledger).await);
-    assert_eq!(ledger.client.0.status().max_size, 2);
+    assert_eq!(ledger.client.pool.status().max_size, 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
