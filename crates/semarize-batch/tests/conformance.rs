@@ -95,6 +95,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    ingest_adds_each_record_once_and_keeps_the_first,
     each_transition_applies_from_its_states_only,
     two_workers_never_claim_the_same_record,
     a_lease_is_taken_over_only_once_it_expires,
@@ -202,6 +203,46 @@ fn created(run_id: &str, poll_in: Duration) -> Transition {
 /// A worker's "now": the stores that follow the database's clock ignore it.
 const NOW: i64 = 1_800_000_000_000;
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// A record is added once: a second line with its id (in the same chunk or a later one,
+/// by this worker or another reading the same input) changes nothing; a rejected line is
+/// stored rejected with its reason.
+async fn ingest_adds_each_record_once_and_keeps_the_first(store: Store) {
+    let ledger = store.open().await;
+    let mut chunk = records(1, 4);
+    let mut again = records(2, 3).remove(0);
+    again.line = 9;
+    again.input = r#"{"transcript":"a later line"}"#.into();
+    chunk.push(again);
+    let mut rejected = records(4, 5).remove(0);
+    rejected.rejected = Some("not JSON".into());
+    chunk.push(rejected);
+    assert_eq!(ledger.ingest(chunk).await.unwrap(), 4);
+    // Another worker reads the same input, and one more line.
+    assert_eq!(ledger.ingest(records(1, 6)).await.unwrap(), 1);
+    assert_eq!(ledger.ingest(Vec::new()).await.unwrap(), 0);
+    let rows = ledger.results(0, 100).await.unwrap();
+    let summary: Vec<(u64, &str, RecordState, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.line, r.id.as_str(), r.state, r.error_message.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "r1", RecordState::Pending, None),
+            (2, "r2", RecordState::Pending, None),
+            (3, "r3", RecordState::Pending, None),
+            (4, "r4", RecordState::Rejected, Some("not JSON")),
+            (5, "r5", RecordState::Pending, None),
+        ]
+    );
+    let claims = ledger.claim_for_create("w", NOW, HOUR, 10).await.unwrap();
+    let r2 = claims.iter().find(|c| c.source_id == "r2").unwrap();
+    assert_eq!(
+        r2.input, r#"{"transcript":"call 2"}"#,
+        "the first line wins"
+    );
+}
 
 async fn each_transition_applies_from_its_states_only(store: Store) {
     let name = store.name;

@@ -6,9 +6,14 @@
 //! 2. 10,000 records against the emulator with a create limit of 500/s and 200 ms run
 //!    latency: wall time beside the lower bound (records / rate + one run latency), HTTP
 //!    calls per record, 429s received, duplicates; polling, then with webhooks.
-//!    The same on PostgreSQL (`SEMARIZE_TEST_POSTGRES_URL`, a database of its own): 1 and
-//!    4 workers, polling and with webhooks, and 4 workers with 1 creation in 100 answering
-//!    10× the run latency late (no worker may stall behind it).
+//!    The same on PostgreSQL (`SEMARIZE_TEST_POSTGRES_URL`, a database of its own), as
+//!    production runs it: 1 and 4 `semarize batch run` worker processes, polling and with
+//!    webhooks (one `semarize webhooks listen --ledger` process), and 4 workers with 1
+//!    creation in 100 answering 10× the run latency late (no worker may stall behind it).
+//!    Each scenario runs 3 times; printed: the median wall ratio, and per record the HTTP
+//!    calls, 429s, database statements (`pg_stat_statements`) and CPU milliseconds of the
+//!    workers, the receiver, the emulator (this process) and PostgreSQL (when it runs on
+//!    this machine).
 //! 3. The naive baseline on the same emulator: the guides' plain polling loop (1 s
 //!    doubling to 10 s, 429 waited out, no admission control, no ledger).
 //!
@@ -125,42 +130,17 @@ fn duplicates(emulator: &Emulator, records: usize) -> usize {
     emulator.control().runs().len().saturating_sub(records)
 }
 
-/// Where the ledger lives and how many workers share it.
-#[derive(Clone, Copy)]
-enum Ledgers<'a> {
-    /// One worker on a SQLite file.
-    Sqlite,
-    /// `workers` engines, each with its own connections, on one PostgreSQL database.
-    Postgres { url: &'a str, workers: usize },
-}
-
-/// One engine scenario: `records` records, completed by polling or by webhooks; with
-/// `slow_every` N, one creation in N answers 10× the run latency late.
-async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every: Option<u32>) {
-    let shape = match ledgers {
-        Ledgers::Sqlite => "SQLite, 1 worker".to_owned(),
-        Ledgers::Postgres { workers, .. } => format!("PostgreSQL, {workers} worker(s)"),
-    };
+/// One in-process engine scenario on a SQLite ledger: `records` records, completed by
+/// polling or by webhooks.
+async fn engine(records: usize, webhooks: bool) {
     let name = format!(
-        "engine ({shape}{}{})",
-        if webhooks { ", webhooks" } else { ", polling" },
-        match slow_every {
-            Some(every) => format!(
-                ", 1 creation in {every} answers {} ms late",
-                10 * LATENCY_MS
-            ),
-            None => String::new(),
-        },
+        "engine (SQLite, 1 worker, {})",
+        if webhooks { "webhooks" } else { "polling" }
     );
     if !selected(&name) {
         return;
     }
     let emulator = emulator().await;
-    if let Some(every) = slow_every {
-        emulator
-            .control()
-            .set_latency_every("create_run", 10 * LATENCY_MS, every);
-    }
     let client = semarize::Client::builder()
         .api_key(emulator.api_key())
         .base_url(emulator.base_url())
@@ -169,13 +149,7 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
     let dir = temp_dir(if webhooks { "webhooks" } else { "polling" });
     let input = dir.join("input.jsonl");
     write_input(&input, records);
-    let (ledger, workers): (Arc<dyn Ledger>, usize) = match ledgers {
-        Ledgers::Sqlite => (
-            Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap()),
-            1,
-        ),
-        Ledgers::Postgres { url, workers } => (batch::open_ledger(url).await.unwrap(), workers),
-    };
+    let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::open(&dir.join("ledger.sqlite")).unwrap());
     batch::ingest_jsonl(
         ledger.as_ref(),
         std::io::BufReader::new(std::fs::File::open(&input).unwrap()),
@@ -201,81 +175,52 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
     } else {
         None
     };
-    // Each PostgreSQL worker opens its own ledger (its own pool), as a process would.
-    let mut engines = Vec::new();
-    for worker in 0..workers {
-        let ledger = match ledgers {
-            Ledgers::Sqlite => ledger.clone(),
-            Ledgers::Postgres { url, .. } => batch::open_ledger(url).await.unwrap(),
-        };
-        let options = options.clone().worker_id(format!("bench-{worker}"));
-        engines.push(BatchEngine::new(
-            ledger,
-            client.clone(),
-            options,
-            progress.clone(),
-        ));
-    }
-    let statements_before = match ledgers {
-        Ledgers::Postgres { url, .. } => database_statements(url).await,
-        Ledgers::Sqlite => None,
-    };
+    let engine = BatchEngine::new(ledger.clone(), client.clone(), options, progress.clone());
     let started = SystemClock.now();
-    futures::future::try_join_all(engines.iter().map(BatchEngine::run))
-        .await
-        .unwrap();
+    engine.run().await.unwrap();
     let wall = started.elapsed();
-    if let (Ledgers::Postgres { url, .. }, Some(before)) = (ledgers, statements_before)
-        && let Some(after) = database_statements(url).await
-    {
-        println!(
-            "  database statements per record: {:.2}",
-            (after - before) as f64 / records as f64
-        );
-    }
     let lower = lower_bound(records);
-    let calls = progress.http_calls();
-    // With late creations, one of the last hundred is late too, and nothing can finish
-    // it sooner than its late answer: the bound grows by that delay.
-    let late_bound = match slow_every {
-        Some(_) => {
-            let bound = lower + (10 * LATENCY_MS) as f64 / 1000.0;
-            format!(
-                "; with the last late answer {bound:.1}s, x{:.2}",
-                wall.as_secs_f64() / bound
-            )
-        }
-        None => String::new(),
-    };
     println!(
-        "{name}: {records} records in {:.1}s (lower bound {lower:.1}s, x{:.2}{late_bound}); {:.2} HTTP calls per record; {} 429s; {} duplicates; {} completed by webhook",
+        "{name}: {records} records in {:.1}s (lower bound {lower:.1}s, x{:.2}); {:.2} HTTP calls per record; {} 429s; {} duplicates; {} completed by webhook",
         wall.as_secs_f64(),
         wall.as_secs_f64() / lower,
-        calls as f64 / records as f64,
+        progress.http_calls() as f64 / records as f64,
         progress.rate_limited(),
         duplicates(&emulator, records),
         progress.by_webhook(),
     );
     if webhooks {
-        // Why records were polled after all: a delivery that failed comes back on the
-        // documented schedule (a minute later), after the grace.
-        let log = emulator.control().deliveries();
-        let failed: Vec<_> = log.iter().filter(|d| d.result != "delivered").collect();
-        println!(
-            "  deliveries: {} attempts, {} failed ({} without an answer within 10 s, {} 5xx)",
-            log.len(),
-            failed.len(),
-            failed.iter().filter(|d| d.status.is_none()).count(),
-            failed
-                .iter()
-                .filter(|d| d.status.is_some_and(|s| s >= 500))
-                .count(),
-        );
+        print_deliveries(&emulator);
     }
     // Times are printed, never asserted; correctness is asserted, so a bench run that
     // duplicated or lost a record fails CI.
+    assert_every_record_once(&emulator, ledger.as_ref(), records).await;
+    drop(receiver);
+    emulator.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Why records were polled after all, in a webhooks scenario: a delivery that failed
+/// comes back on the documented schedule (a minute later), after the grace.
+fn print_deliveries(emulator: &Emulator) {
+    let log = emulator.control().deliveries();
+    let failed: Vec<_> = log.iter().filter(|d| d.result != "delivered").collect();
+    println!(
+        "  deliveries: {} attempts, {} failed ({} without an answer within 10 s, {} 5xx)",
+        log.len(),
+        failed.len(),
+        failed.iter().filter(|d| d.status.is_none()).count(),
+        failed
+            .iter()
+            .filter(|d| d.status.is_some_and(|s| s >= 500))
+            .count(),
+    );
+}
+
+/// No duplicate run, and every record succeeded.
+async fn assert_every_record_once(emulator: &Emulator, ledger: &dyn Ledger, records: usize) {
     assert_eq!(
-        duplicates(&emulator, records),
+        duplicates(emulator, records),
         0,
         "the engine duplicated runs"
     );
@@ -285,9 +230,317 @@ async fn engine(records: usize, webhooks: bool, ledgers: Ledgers<'_>, slow_every
         records as u64,
         "every record terminal and succeeded: {counts:?}"
     );
-    drop(receiver);
-    emulator.shutdown().await;
+}
+
+/// One PostgreSQL scenario as production runs it: `workers` `semarize batch run`
+/// processes on one ledger, with webhooks one `semarize webhooks listen --ledger`
+/// process; with `slow_every` N, one creation in N answers 10× the run latency late.
+/// Three runs, each on a fresh ledger and emulator; the figures are their medians.
+async fn fleet(url: &str, records: usize, workers: usize, webhooks: bool, slow_every: Option<u32>) {
+    let name = format!(
+        "engine (PostgreSQL, {workers} worker process(es), {}{})",
+        if webhooks { "webhooks" } else { "polling" },
+        match slow_every {
+            Some(every) => format!(
+                ", 1 creation in {every} answers {} ms late",
+                10 * LATENCY_MS
+            ),
+            None => String::new(),
+        },
+    );
+    if !selected(&name) {
+        return;
+    }
+    let dir = temp_dir("fleet");
+    let input = dir.join("input.jsonl");
+    write_input(&input, records);
+    // With late creations, one of the last hundred is late too, and nothing can finish
+    // it sooner than its late answer: the bound grows by that delay.
+    let bound =
+        lower_bound(records) + slow_every.map_or(0.0, |_| (10 * LATENCY_MS) as f64 / 1000.0);
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let run = fleet_run(url, &dir, records, workers, webhooks, slow_every).await;
+        println!(
+            "  run: {records} records in {:.1}s (x{:.2}; first creation after {:.2}s, the last at {:.1}s); per record {:.2} HTTP calls, {:.3} 429s, {:.2} statements",
+            run.wall,
+            run.wall / bound,
+            run.first_creation,
+            run.last_creation,
+            run.calls,
+            run.refused,
+            run.statements.unwrap_or(f64::NAN),
+        );
+        runs.push(run);
+    }
+    let median = |figure: &dyn Fn(&FleetRun) -> Option<f64>| -> String {
+        let mut values: Vec<f64> = runs.iter().filter_map(figure).collect();
+        values.sort_by(f64::total_cmp);
+        values
+            .get(values.len() / 2)
+            .map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"))
+    };
+    println!(
+        "{name}: {records} records; wall x{} of the bound {bound:.1}s (median of 3); per record: {} HTTP calls, {} 429s, {} database statements; CPU ms per record: workers {}, receiver {}, emulator {}, PostgreSQL {}",
+        median(&|r| Some(r.wall / bound)),
+        median(&|r| Some(r.calls)),
+        median(&|r| Some(r.refused)),
+        median(&|r| r.statements),
+        median(&|r| Some(r.cpu_workers)),
+        if webhooks {
+            median(&|r| Some(r.cpu_receiver))
+        } else {
+            "-".to_owned()
+        },
+        median(&|r| Some(r.cpu_emulator)),
+        median(&|r| r.cpu_database),
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One run of a [`fleet`] scenario; per-record figures.
+struct FleetRun {
+    /// Seconds from starting the workers to the last one's exit.
+    wall: f64,
+    /// Seconds from starting the workers to the first and the last creation attempt:
+    /// where the time beyond the bound went (starting, or finishing).
+    first_creation: f64,
+    last_creation: f64,
+    calls: f64,
+    refused: f64,
+    statements: Option<f64>,
+    cpu_workers: f64,
+    cpu_receiver: f64,
+    cpu_emulator: f64,
+    cpu_database: Option<f64>,
+}
+
+async fn fleet_run(
+    url: &str,
+    dir: &std::path::Path,
+    records: usize,
+    workers: usize,
+    webhooks: bool,
+    slow_every: Option<u32>,
+) -> FleetRun {
+    let url = fresh_bench_database(url).await;
+    let emulator = emulator().await;
+    if let Some(every) = slow_every {
+        emulator
+            .control()
+            .set_latency_every("create_run", 10 * LATENCY_MS, every);
+    }
+    // The ledger exists before the processes start (the receiver refuses a database
+    // without one), so the workers start together.
+    let ledger = batch::open_ledger(&url).await.unwrap();
+    let command = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_semarize"));
+        command
+            .args(args)
+            .env("SEMARIZE_API_KEY", emulator.api_key())
+            .env("SEMARIZE_BASE_URL", emulator.base_url())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    let receiver = if webhooks {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = semarize::Client::builder()
+            .api_key(emulator.api_key())
+            .base_url(emulator.base_url())
+            .build()
+            .unwrap();
+        let endpoint = client
+            .webhooks()
+            .upsert(format!("http://127.0.0.1:{port}/semarize"))
+            .send()
+            .await
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let receiver = command(&["webhooks", "listen", "--addr", &addr, "--ledger", &url])
+            .env("SEMARIZE_WEBHOOK_SECRET", endpoint.secret.expose_secret())
+            .spawn()
+            .unwrap();
+        // A delivery refused before it listens would come back after the grace.
+        let deadline = SystemClock.now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            assert!(SystemClock.now() < deadline, "the receiver never listened");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Some(receiver)
+    } else {
+        None
+    };
+    let statements_before = database_statements(&url).await;
+    let database = postmaster(&url).await;
+    let database_before = database.and_then(tree_cpu_ticks);
+    let (own_before, children_before) = cpu_ticks("self").unwrap_or_default();
+    let input = dir.join("input.jsonl").display().to_string();
+    let started = SystemClock.now();
+    let started_utc = SystemClock.now_utc();
+    let processes: Vec<std::process::Child> = (0..workers)
+        .map(|worker| {
+            let out = dir
+                .join(format!("results-{worker}.jsonl"))
+                .display()
+                .to_string();
+            let id = format!("bench-{worker}");
+            let mut args = vec![
+                "batch",
+                "run",
+                &input,
+                "--kit",
+                "A1B2C3D4",
+                "--ledger",
+                &url,
+                "--worker-id",
+                &id,
+                "--concurrency",
+                "16",
+                "--out",
+                &out,
+            ];
+            if webhooks {
+                args.extend(["--webhook-grace", "30"]);
+            }
+            command(&args).spawn().unwrap()
+        })
+        .collect();
+    let statuses = tokio::task::spawn_blocking(move || {
+        processes
+            .into_iter()
+            .map(|mut p| p.wait().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");
+    let (own_after, children_after) = cpu_ticks("self").unwrap_or_default();
+    let database_after = database.and_then(tree_cpu_ticks);
+    let statements_after = database_statements(&url).await;
+    let receiver_cpu = match receiver {
+        Some(mut receiver) => {
+            let _ = receiver.kill();
+            let _ = receiver.wait();
+            cpu_ticks("self")
+                .unwrap_or_default()
+                .1
+                .saturating_sub(children_after)
+        }
+        None => 0,
+    };
+    let control = emulator.control();
+    let per_record = |n: f64| n / records as f64;
+    let ms_per_record = |ticks: u64| per_record(ticks as f64 * 1000.0 / clock_ticks_per_second());
+    let attempts = control.create_attempts();
+    let since_start: Vec<f64> = attempts
+        .iter()
+        .map(|a| (a.at - started_utc).num_milliseconds() as f64 / 1000.0)
+        .collect();
+    let run = FleetRun {
+        wall,
+        first_creation: since_start.iter().copied().fold(f64::INFINITY, f64::min),
+        last_creation: since_start
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max),
+        calls: per_record(control.calls().values().sum::<u64>() as f64),
+        refused: per_record(
+            control
+                .create_attempts()
+                .iter()
+                .filter(|a| a.status == 429)
+                .count() as f64,
+        ),
+        statements: statements_before
+            .zip(statements_after)
+            .map(|(before, after)| per_record((after - before) as f64)),
+        cpu_workers: ms_per_record(children_after.saturating_sub(children_before)),
+        cpu_receiver: ms_per_record(receiver_cpu),
+        cpu_emulator: ms_per_record(own_after.saturating_sub(own_before)),
+        cpu_database: database_before
+            .zip(database_after)
+            .map(|(before, after)| ms_per_record(after.saturating_sub(before))),
+    };
+    assert_every_record_once(&emulator, ledger.as_ref(), records).await;
+    emulator.shutdown().await;
+    run
+}
+
+/// A process's CPU time in clock ticks from `/proc/<pid>/stat`: its own (user + system),
+/// and that of its children it has waited for.
+fn cpu_ticks(pid: &str) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces:
+    // state is the first; utime, stime, cutime, cstime the 12th to 15th.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let own = fields.get(10)?.saturating_add(*fields.get(11)?);
+    let children = fields.get(12)?.saturating_add(*fields.get(13)?);
+    Some((own, children))
+}
+
+/// The parent process id in `/proc/<pid>/stat`.
+fn parent_of(pid: &str) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU ticks of a process and all its children, live or ended: PostgreSQL's postmaster
+/// and its backends.
+fn tree_cpu_ticks(pid: u32) -> Option<u64> {
+    let (own, ended) = cpu_ticks(&pid.to_string())?;
+    let live: u64 = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|name| parent_of(name) == Some(pid))
+        .filter_map(|name| cpu_ticks(&name).map(|(own, _)| own))
+        .sum();
+    Some(own.saturating_add(ended).saturating_add(live))
+}
+
+/// The PostgreSQL server's main process when it runs on this machine: the parent of this
+/// session's backend.
+async fn postmaster(url: &str) -> Option<u32> {
+    let (db, connection) = tokio_postgres::connect(&without_tls(url), tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    let backend: i32 = db
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .ok()?
+        .get(0);
+    let postmaster = parent_of(&backend.to_string())?;
+    // Only a PostgreSQL process answers for it (the backend may be elsewhere).
+    let command = std::fs::read_to_string(format!("/proc/{postmaster}/comm")).ok()?;
+    (command.trim() == "postgres").then_some(postmaster)
+}
+
+/// Clock ticks per second of `/proc`'s CPU times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// `url` with `sslmode=disable` and without the ledger's own parameters (`sslrootcert`,
@@ -435,8 +688,8 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         memory(lines).await;
-        engine(records, false, Ledgers::Sqlite, None).await;
-        engine(records, true, Ledgers::Sqlite, None).await;
+        engine(records, false).await;
+        engine(records, true).await;
         match std::env::var("SEMARIZE_TEST_POSTGRES_URL") {
             Ok(url) if !url.is_empty() => {
                 for (workers, webhooks, slow_every) in [
@@ -446,9 +699,7 @@ fn main() {
                     (4, true, None),
                     (4, false, Some(100)),
                 ] {
-                    let url = fresh_bench_database(&url).await;
-                    let ledgers = Ledgers::Postgres { url: &url, workers };
-                    engine(records, webhooks, ledgers, slow_every).await;
+                    fleet(&url, records, workers, webhooks, slow_every).await;
                 }
             }
             _ => println!("PostgreSQL scenarios not run: SEMARIZE_TEST_POSTGRES_URL is not set"),

@@ -205,6 +205,16 @@ impl Control {
             .collect()
     }
 
+    /// `/v1` calls received per operation id (`create_run`, `get_run`, ...), whatever
+    /// they were answered: what a client costs the service.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.core.log)
+            .calls
+            .iter()
+            .map(|(operation, calls)| ((*operation).to_owned(), *calls))
+            .collect()
+    }
+
     /// Every webhook delivery attempt, oldest first.
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         lock(&self.core.log).deliveries.clone()

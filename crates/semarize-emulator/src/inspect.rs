@@ -1,6 +1,6 @@
 //! The inspection log: what tests ask the emulator afterwards. Every run creation
-//! attempt (with its Idempotency-Key and outcome), every webhook delivery attempt, and
-//! how many runs each Idempotency-Key produced. Bounded: the oldest tenth is dropped
+//! attempt (with its Idempotency-Key and outcome), every webhook delivery attempt, how
+//! many runs each Idempotency-Key produced, and how many calls each operation received. Bounded: the oldest tenth is dropped
 //! when a log reaches its cap.
 
 use std::collections::HashMap;
@@ -86,12 +86,20 @@ pub(crate) struct Inspection {
     pub deliveries: Vec<DeliveryRecord>,
     /// Runs created per (workspace, Idempotency-Key).
     pub runs_per_key: HashMap<(Arc<str>, Arc<str>), u32>,
+    /// `/v1` calls received per operation id, answered or refused.
+    pub calls: HashMap<&'static str, u64>,
 }
 
 impl Inspection {
     /// Records a create attempt.
     pub(crate) fn record_create(&mut self, attempt: CreateAttempt) {
         push_capped(&mut self.creates, attempt);
+    }
+
+    /// Counts a `/v1` call of `operation`.
+    pub(crate) fn count_call(&mut self, operation: &'static str) {
+        let calls = self.calls.entry(operation).or_insert(0);
+        *calls = calls.saturating_add(1);
     }
 
     /// Records a delivery attempt.

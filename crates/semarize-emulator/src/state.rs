@@ -259,6 +259,11 @@ impl Core {
         lock(&self.log).record_create(attempt);
     }
 
+    /// Counts a `/v1` call in the inspection log.
+    pub(crate) fn count_call(&self, operation: &'static str) {
+        lock(&self.log).count_call(operation);
+    }
+
     /// Records a delivery attempt in the inspection log.
     pub(crate) fn record_delivery(&self, record: DeliveryRecord) {
         lock(&self.log).record_delivery(record);

@@ -122,6 +122,9 @@ impl Dialect {
 struct Builder {
     dialect: Dialect,
     params: Vec<Value>,
+    /// Binds name the columns of the row `v` instead ([`UpdateRow`]).
+    #[cfg(feature = "postgres")]
+    as_columns: bool,
 }
 
 impl Builder {
@@ -129,12 +132,18 @@ impl Builder {
         Builder {
             dialect,
             params: Vec::new(),
+            #[cfg(feature = "postgres")]
+            as_columns: false,
         }
     }
 
     /// Adds a parameter; its marker.
     fn bind(&mut self, value: impl Into<Value>) -> String {
         self.params.push(value.into());
+        #[cfg(feature = "postgres")]
+        if self.as_columns {
+            return format!("v.p{}", self.params.len());
+        }
         self.dialect.param(self.params.len())
     }
 
@@ -164,8 +173,9 @@ fn state_in(states: &[RecordState]) -> String {
 /// The lease columns cleared: a transition ends the claimer's hold on the record.
 const RELEASE: &str = "lease_owner = NULL, lease_until = NULL";
 
-/// Inserts one record unless it is there already; the parameters are
+/// SQLite: inserts one record unless it is there already; the parameters are
 /// [`ingest_params`]'s. Built once per batch of records, prepared once.
+#[cfg(feature = "sqlite")]
 pub(crate) fn ingest_sql(dialect: Dialect) -> String {
     let values: Vec<String> = (1..=INGEST_PARAMS).map(|n| dialect.param(n)).collect();
     let now = dialect.db_now();
@@ -177,8 +187,38 @@ pub(crate) fn ingest_sql(dialect: Dialect) -> String {
     )
 }
 
+/// PostgreSQL: inserts many new records in one statement. Each parameter is an array
+/// holding one column of [`ingest_params`] (in its order), one element per record; a
+/// record already in the ledger (or earlier in the arrays) is left as it is.
+#[cfg(feature = "postgres")]
+pub(crate) fn ingest_many_sql() -> String {
+    const COLUMNS: [(&str, &str); INGEST_PARAMS] = [
+        ("source_id", "TEXT"),
+        ("kit", "TEXT"),
+        ("line", "BIGINT"),
+        ("input", "TEXT"),
+        ("idempotency_key", "TEXT"),
+        ("state", "TEXT"),
+        ("error_code", "TEXT"),
+        ("error_message", "TEXT"),
+    ];
+    let names: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+    let arrays: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| format!("CAST(${} AS {ty}[])", i + 1))
+        .collect();
+    let (names, now) = (names.join(", "), Dialect::Postgres.db_now());
+    format!(
+        "INSERT INTO records ({names}, created_at, updated_at)
+         SELECT {names}, {now}, {now} FROM unnest({arrays}) AS new({names})
+         ON CONFLICT (source_id, kit) DO NOTHING",
+        arrays = arrays.join(", "),
+    )
+}
+
 /// How many parameters [`ingest_sql`] takes.
-const INGEST_PARAMS: usize = 8;
+pub(crate) const INGEST_PARAMS: usize = 8;
 
 /// One record's parameters for [`ingest_sql`], in its column order.
 pub(crate) fn ingest_params(record: &NewRecord) -> [Value; INGEST_PARAMS] {
@@ -327,6 +367,8 @@ fn finished_set(b: &mut Builder, terminal: &Terminal) -> String {
 }
 
 /// Applies `transition` to one record, if it is in one of the transition's states.
+/// (PostgreSQL runs the same update as an [`UpdateRow`].)
+#[cfg(any(feature = "sqlite", test))]
 pub(crate) fn apply(
     dialect: Dialect,
     source_id: &str,
@@ -335,54 +377,161 @@ pub(crate) fn apply(
     now_ms: i64,
 ) -> Statement {
     let mut b = Builder::new(dialect);
-    let set = set_list(&mut b, transition, now_ms);
+    let (set, condition) = apply_parts(&mut b, source_id, kit, transition, now_ms);
+    b.finish(format!("UPDATE records SET {set} WHERE {condition}"))
+}
+
+/// [`apply`]'s SET list and condition.
+fn apply_parts(
+    b: &mut Builder,
+    source_id: &str,
+    kit: &Kit,
+    transition: &Transition,
+    now_ms: i64,
+) -> (String, String) {
+    let set = set_list(b, transition, now_ms);
     let (source_id, kit) = (b.bind(source_id), b.bind(kit));
     let from = state_in(transition.from_states());
-    b.finish(format!(
-        "UPDATE records SET {set} WHERE source_id = {source_id} AND kit = {kit} AND {from}"
-    ))
+    (
+        set,
+        format!("source_id = {source_id} AND kit = {kit} AND {from}"),
+    )
 }
 
 /// Finishes the record of run `run_id`, if its run exists (the record is `accepted`).
+/// (PostgreSQL runs the same update as an [`UpdateRow`].)
+#[cfg(any(feature = "sqlite", test))]
 pub(crate) fn finish_run(dialect: Dialect, run_id: &str, terminal: &Terminal) -> Statement {
     let mut b = Builder::new(dialect);
-    let set = finished_set(&mut b, terminal);
+    let (set, condition) = finish_run_parts(&mut b, run_id, terminal);
+    b.finish(format!("UPDATE records SET {set} WHERE {condition}"))
+}
+
+/// [`finish_run`]'s SET list and condition.
+fn finish_run_parts(b: &mut Builder, run_id: &str, terminal: &Terminal) -> (String, String) {
+    let set = finished_set(b, terminal);
     let run_id = b.bind(run_id);
-    let from = state_in(FINISH_BY_RUN_FROM);
-    b.finish(format!(
-        "UPDATE records SET {set} WHERE run_id = {run_id} AND {from}"
-    ))
+    (
+        set,
+        format!("run_id = {run_id} AND {}", state_in(FINISH_BY_RUN_FROM)),
+    )
+}
+
+/// PostgreSQL: one record's update ([`apply`] or [`finish_run`]) as a row of values, so
+/// that the updates of one shape (same SET list and condition, different values) run as
+/// one statement ([`update_rows`]): a worker's creations and polls end in bursts, and
+/// one statement each cost most of the database's time.
+#[cfg(feature = "postgres")]
+#[derive(Debug)]
+pub(crate) struct UpdateRow {
+    /// The SET list and the condition, naming the values as `v.p1`, `v.p2`, ...
+    pub(crate) shape: (String, String),
+    pub(crate) values: Vec<Value>,
+}
+
+#[cfg(feature = "postgres")]
+impl UpdateRow {
+    fn build(parts: impl FnOnce(&mut Builder) -> (String, String)) -> Self {
+        let mut b = Builder::new(Dialect::Postgres);
+        b.as_columns = true;
+        let shape = parts(&mut b);
+        UpdateRow {
+            shape,
+            values: b.params,
+        }
+    }
+
+    /// [`apply`]'s update as a row.
+    pub(crate) fn apply(source_id: &str, kit: &Kit, transition: &Transition) -> Self {
+        // PostgreSQL's due times follow the database's clock: no worker time is bound.
+        Self::build(|b| apply_parts(b, source_id, kit, transition, 0))
+    }
+
+    /// [`finish_run`]'s update as a row.
+    pub(crate) fn finish_run(run_id: &str, terminal: &Terminal) -> Self {
+        Self::build(|b| finish_run_parts(b, run_id, terminal))
+    }
+
+    /// About how many bytes its values take.
+    pub(crate) fn bytes(&self) -> usize {
+        self.values
+            .iter()
+            .map(|value| match value {
+                Value::Int(_) => 8,
+                Value::Text(text) => text.as_ref().map_or(0, String::len),
+            })
+            .sum()
+    }
+}
+
+/// PostgreSQL: the updates `rows` (all of `shape`) in one statement, each parameter an
+/// array of one value of every row. Its rows: the index in `rows` of each record it
+/// changed. With `waking`, the statement also wakes every listening worker when it
+/// leaves no open record, so the idle workers of a batch finished elsewhere (by a
+/// webhook receiver, by another worker's poll) end at once.
+#[cfg(feature = "postgres")]
+pub(crate) fn update_rows(
+    (set, condition): &(String, String),
+    rows: Vec<Vec<Value>>,
+    waking: bool,
+) -> ArrayStatement {
+    let width = rows.first().map_or(0, Vec::len);
+    let mut columns: Vec<Vec<Value>> = (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
+    let mut types = vec!["TEXT"; width];
+    let mut index = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        debug_assert_eq!(row.len(), width, "rows of one shape bind alike");
+        for ((column, ty), value) in columns.iter_mut().zip(&mut types).zip(row) {
+            if let Value::Int(_) = value {
+                *ty = "BIGINT";
+            }
+            column.push(value);
+        }
+        index.push(Value::Int(i64::try_from(i).unwrap_or(i64::MAX)));
+    }
+    columns.push(index);
+    types.push("BIGINT");
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(n, ty)| format!("CAST(${} AS {ty}[])", n + 1))
+        .collect();
+    let names: Vec<String> = (1..=width).map(|n| format!("p{n}")).collect();
+    let update = format!(
+        "UPDATE records SET {set} FROM unnest({arrays}) AS v({names}, row_index)
+         WHERE {condition} RETURNING v.row_index, records.source_id, records.kit",
+        arrays = arrays.join(", "),
+        names = names.join(", "),
+    );
+    let sql = if waking {
+        format!(
+            "WITH changed AS ({update}),
+             woken AS (SELECT pg_notify('{WAKE_CHANNEL}', '') WHERE NOT EXISTS (
+                 SELECT 1 FROM records r WHERE r.{open} AND NOT EXISTS (
+                     SELECT 1 FROM changed c WHERE c.source_id = r.source_id AND c.kit = r.kit)))
+             SELECT row_index, (SELECT COUNT(*) FROM woken) FROM changed",
+            open = state_in(RecordState::OPEN),
+        )
+    } else {
+        update
+    };
+    ArrayStatement { sql, columns }
+}
+
+/// PostgreSQL: a statement whose every parameter is an array (a column of values).
+#[cfg(feature = "postgres")]
+pub(crate) struct ArrayStatement {
+    pub(crate) sql: String,
+    pub(crate) columns: Vec<Vec<Value>>,
 }
 
 /// The PostgreSQL channel on which workers hear of work (`LISTEN`/`NOTIFY`).
-#[cfg(feature = "postgres")]
 pub(crate) const WAKE_CHANNEL: &str = "semarize_batch";
 
 /// Wakes every listening PostgreSQL worker when the transaction commits.
 #[cfg(feature = "postgres")]
 pub(crate) fn wake_workers() -> String {
     format!("SELECT pg_notify('{WAKE_CHANNEL}', '')")
-}
-
-/// PostgreSQL: `update` (an UPDATE of records that may finish one, without `RETURNING`)
-/// also wakes every listening worker when it leaves no open record, so the idle workers
-/// of a batch finished elsewhere (by a webhook receiver, by another worker's poll) end at
-/// once. One row: the records it changed, and whether it woke the workers.
-#[cfg(feature = "postgres")]
-pub(crate) fn waking_when_done(update: Statement) -> Statement {
-    debug_assert!(update.sql.trim_start().starts_with("UPDATE records"));
-    Statement {
-        sql: format!(
-            "WITH changed AS ({update} RETURNING source_id, kit),
-             woken AS (SELECT pg_notify('{WAKE_CHANNEL}', '') FROM changed c
-                 WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.{open}
-                     AND NOT (r.source_id = c.source_id AND r.kit = c.kit)))
-             SELECT (SELECT COUNT(*) FROM changed), (SELECT COUNT(*) FROM woken)",
-            update = update.sql,
-            open = state_in(RecordState::OPEN),
-        ),
-        params: update.params,
-    }
 }
 
 /// Records per state: (state, count).
@@ -537,8 +686,8 @@ pub(crate) fn next_due(dialect: Dialect, now_ms: i64) -> Statement {
         format!("CASE WHEN {due} IS NULL THEN NULL ELSE {greatest}({due}, {CREATION_PAUSE}) END")
     };
     let none = format!("CAST(NULL AS {})", dialect.big());
-    b.finish(format!(
-        "SELECT MIN(create_due) - {now}, MIN(poll_due) - {now} FROM (
+    let due = format!(
+        "SELECT MIN(create_due) - {now} AS create_in, MIN(poll_due) - {now} AS poll_in FROM (
              SELECT {pending} AS create_due, {none} AS poll_due
                  FROM records WHERE state = 'pending'
              UNION ALL SELECT {creating}, {none} FROM records WHERE state = 'creating'
@@ -546,7 +695,18 @@ pub(crate) fn next_due(dialect: Dialect, now_ms: i64) -> Statement {
                  FROM records WHERE state = 'accepted') due_times",
         pending = after_pause("MIN(next_attempt_at)"),
         creating = after_pause("MIN(lease_until)"),
-    ))
+    );
+    b.finish(match dialect {
+        Dialect::Sqlite => due,
+        // A worker that finds nothing open ends, and wakes the fleet's idle workers to
+        // end too: when the last two records end side by side in two workers, neither
+        // update sees the other's committed, so neither woke them (see `update_rows`);
+        // the worker that looks last sees both.
+        Dialect::Postgres => format!(
+            "SELECT create_in, poll_in, CASE WHEN create_in IS NULL AND poll_in IS NULL
+                 THEN pg_notify('{WAKE_CHANNEL}', '')::TEXT END FROM ({due}) due"
+        ),
+    })
 }
 
 /// When the fleet's creations may go on, on the clock of due times (a ledger whose
@@ -724,13 +884,68 @@ mod tests {
         }
     }
 
-    /// The insert names as many parameters as a record gives it.
+    /// The inserts name as many parameters as a record gives them.
     #[test]
     fn the_insert_takes_every_value_of_a_record() {
-        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-            let sql = ingest_sql(dialect);
-            assert!(sql.contains(&dialect.param(INGEST_PARAMS)), "{sql}");
-            assert!(!sql.contains(&dialect.param(INGEST_PARAMS + 1)), "{sql}");
+        #[cfg(feature = "sqlite")]
+        {
+            let sql = ingest_sql(Dialect::Sqlite);
+            assert!(sql.contains(&Dialect::Sqlite.param(INGEST_PARAMS)), "{sql}");
+            assert!(
+                !sql.contains(&Dialect::Sqlite.param(INGEST_PARAMS + 1)),
+                "{sql}"
+            );
+        }
+        #[cfg(feature = "postgres")]
+        {
+            let sql = ingest_many_sql();
+            assert!(sql.contains(&format!("${INGEST_PARAMS} AS")), "{sql}");
+            assert!(!sql.contains(&format!("${}", INGEST_PARAMS + 1)), "{sql}");
+        }
+    }
+
+    /// Updates of one shape share their SQL; each value becomes a column of arrays, typed
+    /// as its values are, and the statement names every column once.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn updates_of_one_shape_run_as_one_statement_over_arrays() {
+        let kit = Kit::Code("A1B2C3D4".into());
+        let rows: Vec<UpdateRow> = ["a", "b"]
+            .iter()
+            .map(|id| {
+                UpdateRow::apply(
+                    id,
+                    &kit,
+                    &Transition::Created {
+                        run_id: format!("run-{id}"),
+                        status: "queued".into(),
+                        poll_in: Duration::from_secs(1),
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(rows[0].shape, rows[1].shape);
+        let shape = rows[0].shape.clone();
+        let width = rows[0].values.len();
+        let statement = update_rows(&shape, rows.into_iter().map(|r| r.values).collect(), true);
+        assert_eq!(statement.columns.len(), width + 1, "{}", statement.sql);
+        assert!(statement.columns.iter().all(|c| c.len() == 2));
+        assert_eq!(statement.columns[width], [Value::Int(0), Value::Int(1)]);
+        for n in 1..=width + 1 {
+            assert!(
+                statement.sql.contains(&format!("${n} AS")),
+                "${n}: {}",
+                statement.sql
+            );
+        }
+        assert!(!statement.sql.contains(&format!("${}", width + 2)));
+        assert!(statement.sql.contains("BIGINT[]") && statement.sql.contains("pg_notify"));
+        for n in 1..=width {
+            assert!(
+                statement.sql.contains(&format!("v.p{n}")),
+                "v.p{n}: {}",
+                statement.sql
+            );
         }
     }
 

@@ -12,6 +12,7 @@ mod migrate;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod updates;
 mod url;
 
 use std::time::Duration;
@@ -35,6 +36,8 @@ const DIALECT: Dialect = Dialect::Postgres;
 #[derive(Clone)]
 pub struct PostgresLedger {
     client: Connections,
+    /// Record updates, run in groups ([`updates`]).
+    updates: std::sync::Arc<updates::Updates>,
     location: String,
     /// Records this ledger added since it last had the table analyzed.
     unanalyzed: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -79,6 +82,7 @@ impl PostgresLedger {
         )
         .await?;
         Ok(PostgresLedger {
+            updates: std::sync::Arc::new(updates::Updates::start(client.clone())),
             client,
             unanalyzed: Default::default(),
             location,
@@ -107,18 +111,6 @@ impl PostgresLedger {
     ) -> LedgerFuture<Vec<T>> {
         let rows = self.query(sql::claim(DIALECT, kind, owner, now_ms, lease, limit));
         Box::pin(async move { Ok(rows.await?.iter().map(read).collect()) })
-    }
-
-    /// Runs `update`, which may finish a record, waking the fleet's idle workers when it
-    /// finished the last open one; whether it changed a record.
-    fn finish(&self, update: Statement) -> LedgerFuture<bool> {
-        let rows = self.query(sql::waking_when_done(update));
-        Box::pin(async move {
-            Ok(rows
-                .await?
-                .first()
-                .is_some_and(|row| row.get::<_, i64>(0) > 0))
-        })
     }
 
     /// Runs one statement that changes records; whether any changed.
@@ -176,17 +168,27 @@ impl Ledger for PostgresLedger {
     fn ingest(&self, records: Vec<NewRecord>) -> LedgerFuture<u64> {
         let (client, unanalyzed) = (self.client.clone(), self.unanalyzed.clone());
         bounded(async move {
+            // One statement for the chunk: a column of values per parameter. Row by
+            // row, every worker of a fleet re-reading the input paid a statement per
+            // record before its first creation.
+            let mut columns: [Vec<Value>; sql::INGEST_PARAMS] =
+                std::array::from_fn(|_| Vec::with_capacity(records.len()));
+            for record in &records {
+                for (column, value) in columns.iter_mut().zip(sql::ingest_params(record)) {
+                    column.push(value);
+                }
+            }
+            let columns: Vec<&(dyn ToSql + Sync)> = columns
+                .iter()
+                .map(|column| column as &(dyn ToSql + Sync))
+                .collect();
             let mut client = client.get().await?;
             let tx = client.transaction().await.map_err(db)?;
             let insert = tx
-                .prepare_cached(&sql::ingest_sql(DIALECT))
+                .prepare_cached(&sql::ingest_many_sql())
                 .await
                 .map_err(db)?;
-            let mut added = 0;
-            for record in &records {
-                let values = sql::ingest_params(record);
-                added += tx.execute(&insert, &params(&values)).await.map_err(db)?;
-            }
+            let added = tx.execute(&insert, &columns).await.map_err(db)?;
             if added > 0 {
                 tx.execute(&sql::wake_workers(), &[]).await.map_err(db)?;
             }
@@ -236,17 +238,18 @@ impl Ledger for PostgresLedger {
         source_id: &str,
         kit: &Kit,
         transition: Transition,
-        now_ms: i64,
+        // The database's clock sets due times.
+        _now_ms: i64,
     ) -> LedgerFuture<bool> {
-        let statement = sql::apply(DIALECT, source_id, kit, &transition, now_ms);
-        match transition {
-            Transition::Finished(_) => self.finish(statement),
-            _ => self.change(statement),
-        }
+        let row = sql::UpdateRow::apply(source_id, kit, &transition);
+        let record = format!("{source_id}\n{}", kit.to_text());
+        let finishing = matches!(transition, Transition::Finished(_));
+        self.updates.update(row, record, finishing)
     }
 
     fn finish_run(&self, run_id: &str, terminal: Terminal) -> LedgerFuture<bool> {
-        self.finish(sql::finish_run(DIALECT, run_id, &terminal))
+        let row = sql::UpdateRow::finish_run(run_id, &terminal);
+        self.updates.update(row, format!("run\n{run_id}"), true)
     }
 
     fn counts(&self) -> LedgerFuture<LedgerCounts> {

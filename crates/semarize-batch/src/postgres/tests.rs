@@ -345,3 +345,79 @@ async fn a_server_that_accepts_and_never_answers_is_an_error_not_a_hang() {
     assert!(!message.contains("hunter2"), "{message}");
     silent.abort();
 }
+
+/// Updates that arrive together run together, and each caller still learns whether its
+/// own record changed: a burst of creations and finishes answers each one as the
+/// transitions allow, a second update of a record in the same burst sees the first, and
+/// the burst costs one or two statements rather than one per update.
+#[tokio::test]
+async fn a_burst_of_updates_answers_each_caller_in_a_few_statements() {
+    use crate::ledger::{Terminal, TerminalState, Transition};
+    let Some(url) = test_database_url() else {
+        return;
+    };
+    let url = fresh_database(&url, "semarize_unit_update_burst").await;
+    let ledger = PostgresLedger::connect(&url).await.unwrap();
+    const RECORDS: usize = 60;
+    ledger
+        .ingest((0..RECORDS).map(record).collect())
+        .await
+        .unwrap();
+    let claims = ledger
+        .claim_for_create("w", 0, Duration::from_secs(60), RECORDS)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), RECORDS);
+    let kit = Kit::Code("A1B2C3D4".to_owned());
+    let created = |n: usize| Transition::Created {
+        run_id: format!("run-{n}"),
+        status: "queued".into(),
+        poll_in: Duration::from_secs(1),
+    };
+    let succeeded = Transition::Finished(Terminal {
+        state: TerminalState::Succeeded,
+        status: "succeeded".into(),
+        error_code: None,
+        error_message: None,
+        output: Some("{}".into()),
+    });
+    // Every record created, rec-0 twice (the second finds it accepted already), and a
+    // finish of a record that was never accepted (nothing to finish).
+    let mut burst: Vec<_> = (0..RECORDS)
+        .map(|n| ledger.apply(&format!("rec-{n}"), &kit, created(n), 0))
+        .collect();
+    burst.push(ledger.apply("rec-0", &kit, created(0), 0));
+    burst.push(ledger.apply("rec-unknown", &kit, succeeded.clone(), 0));
+    let answers = futures::future::try_join_all(burst).await.unwrap();
+    assert!(
+        answers[..RECORDS].iter().all(|changed| *changed),
+        "{answers:?}"
+    );
+    assert_eq!(&answers[RECORDS..], [false, false]);
+    // Rows one statement updated share its transaction id: the burst was one or two
+    // statements, not one per record.
+    let transactions: i64 = ledger
+        .client
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT COUNT(DISTINCT xmin::TEXT) FROM records", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(transactions <= 2, "{transactions} statements for the burst");
+    // The runs are recorded: finishing them by run id works, once.
+    let finished = futures::future::try_join_all((0..RECORDS).map(|n| {
+        ledger.finish_run(
+            &format!("run-{n}"),
+            match &succeeded {
+                Transition::Finished(terminal) => terminal.clone(),
+                _ => unreachable!(),
+            },
+        )
+    }))
+    .await
+    .unwrap();
+    assert!(finished.iter().all(|changed| *changed));
+    assert!(!ledger.any_in(RecordState::OPEN).await.unwrap());
+}

@@ -43,6 +43,10 @@ pub(super) fn router() -> Router<App> {
             get(|State(app): State<App>| async move { Json(control(&app).deliveries()) }),
         )
         .route(
+            "/inspect/calls",
+            get(|State(app): State<App>| async move { Json(control(&app).calls()) }),
+        )
+        .route(
             "/inspect/runs",
             get(|State(app): State<App>| async move { Json(control(&app).runs()) }),
         )

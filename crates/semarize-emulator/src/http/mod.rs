@@ -134,6 +134,7 @@ async fn gate(
 ) -> Response {
     let operation =
         routes::operation_id(req.method().as_str(), matched.as_str()).unwrap_or("unknown");
+    app.core.count_call(operation);
     let is_create = operation == "create_run";
     let additive = app.core.settings().additive;
     let latency = lock(&app.core.faults).latency(operation);

@@ -264,6 +264,10 @@ async fn the_control_surface_works_over_http() {
         .call("GET", "/_emulator/inspect/creates", None, None, &[])
         .await;
     assert_eq!(creates.json().as_array().unwrap().len(), 2);
+    let calls = env
+        .call("GET", "/_emulator/inspect/calls", None, None, &[])
+        .await;
+    assert_eq!(calls.json()["create_run"], 2, "{:?}", calls.json());
     let keys = env
         .call("GET", "/_emulator/inspect/keys", None, None, &[])
         .await;
