@@ -30,6 +30,9 @@ use semarize_batch as batch;
 use semarize_batch::{BatchEngine, BatchOptions, Ledger, Progress, ResultFormat, SqliteLedger};
 use semarize_emulator::{Config, Emulator, Settings};
 
+#[path = "../tests/common/fleet.rs"]
+mod fleet;
+
 const RATE: f64 = 500.0;
 const LATENCY_MS: u64 = 200;
 
@@ -333,47 +336,9 @@ async fn fleet_run(
     // The ledger exists before the processes start (the receiver refuses a database
     // without one), so the workers start together.
     let ledger = batch::open_ledger(&url).await.unwrap();
-    let command = |args: &[&str]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_semarize"));
-        command
-            .args(args)
-            .env("SEMARIZE_API_KEY", emulator.api_key())
-            .env("SEMARIZE_BASE_URL", emulator.base_url())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        command
-    };
-    let receiver = if webhooks {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let client = semarize::Client::builder()
-            .api_key(emulator.api_key())
-            .base_url(emulator.base_url())
-            .build()
-            .unwrap();
-        let endpoint = client
-            .webhooks()
-            .upsert(format!("http://127.0.0.1:{port}/semarize"))
-            .send()
-            .await
-            .unwrap();
-        let addr = format!("127.0.0.1:{port}");
-        let receiver = command(&["webhooks", "listen", "--addr", &addr, "--ledger", &url])
-            .env("SEMARIZE_WEBHOOK_SECRET", endpoint.secret.expose_secret())
-            .spawn()
-            .unwrap();
-        // A delivery refused before it listens would come back after the grace.
-        let deadline = SystemClock.now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(&addr).await.is_err() {
-            assert!(SystemClock.now() < deadline, "the receiver never listened");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Some(receiver)
-    } else {
-        None
+    let receiver = match webhooks {
+        true => Some(fleet::start_receiver(&emulator, &url).await),
+        false => None,
     };
     let statements_before = database_statements(&url).await;
     let database = postmaster(&url).await;
@@ -407,7 +372,7 @@ async fn fleet_run(
             if webhooks {
                 args.extend(["--webhook-grace", "30"]);
             }
-            command(&args).spawn().unwrap()
+            fleet::semarize(&emulator, &args).spawn().unwrap()
         })
         .collect();
     let statuses = tokio::task::spawn_blocking(move || {

@@ -16,6 +16,8 @@ use std::time::Duration;
 use semarize_emulator::{Config, Emulator, Settings};
 
 mod common;
+#[path = "common/fleet.rs"]
+mod fleet;
 use common::{Xorshift, batch_dir};
 
 const RECORDS: usize = 2000;
@@ -106,8 +108,7 @@ fn worker_with(
     name: &str,
     more: &[&str],
 ) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_semarize"))
-        .args(["batch", "run"])
+    fleet::semarize(emulator, &["batch", "run"])
         .arg(dir.join("input.jsonl"))
         .args([
             "--kit",
@@ -124,10 +125,6 @@ fn worker_with(
         .args(more)
         .arg("--out")
         .arg(dir.join(format!("results-{name}.jsonl")))
-        .env("SEMARIZE_API_KEY", emulator.api_key())
-        .env("SEMARIZE_BASE_URL", emulator.base_url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts")
 }
@@ -267,57 +264,20 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
         format!("{{\"id\": \"hook-{i}\", \"transcript\": \"Record {i}: budget $500.\"}}")
     });
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let client = semarize::Client::builder()
-        .api_key(emulator.api_key())
-        .base_url(emulator.base_url())
-        .build()
-        .unwrap();
-    let registered = client
-        .webhooks()
-        .upsert(format!("http://127.0.0.1:{port}/semarize"))
-        .send()
-        .await
-        .unwrap();
     // The receiver needs the ledger to exist: a batch run over no records creates it (as
     // the README's production shape says), and ends at once.
     let empty = dir.join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
-    let created = Command::new(env!("CARGO_BIN_EXE_semarize"))
-        .args(["batch", "run"])
+    let out = dir.join("empty-results.jsonl");
+    let created = fleet::semarize(&emulator, &["batch", "run"])
         .arg(&empty)
         .args(["--kit", "A1B2C3D4", "--ledger", &url, "--out"])
-        .arg(dir.join("empty-results.jsonl"))
-        .env("SEMARIZE_API_KEY", emulator.api_key())
-        .env("SEMARIZE_BASE_URL", emulator.base_url())
-        .output()
+        .arg(out)
+        .status()
         .unwrap();
-    assert!(created.status.success(), "{created:?}");
-    let mut receiver = Command::new(env!("CARGO_BIN_EXE_semarize"))
-        .args(["webhooks", "listen", "--addr", &format!("127.0.0.1:{port}")])
-        .args(["--ledger", &url])
-        .env("SEMARIZE_WEBHOOK_SECRET", registered.secret.expose_secret())
-        .env("SEMARIZE_API_KEY", emulator.api_key())
-        .env("SEMARIZE_BASE_URL", emulator.base_url())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the receiver starts");
-
-    // Workers start once the receiver listens: a delivery refused before that would be
-    // retried on Semarize's schedule, later than the grace.
-    let deadline = SystemClock.now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(SystemClock.now() < deadline, "the receiver never listened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(created.success(), "{created:?}");
+    // Workers start once the receiver listens.
+    let mut receiver = fleet::start_receiver(&emulator, &url).await;
     let graced = |name: &str| worker_with(&emulator, &url, &dir, name, &["--webhook-grace", "60"]);
     let (mut one, mut two) = (graced("hooked-1"), graced("hooked-2"));
     let (first, second) =
