@@ -375,14 +375,7 @@ async fn fleet_run(
             fleet::semarize(&emulator, &args).spawn().unwrap()
         })
         .collect();
-    let statuses = tokio::task::spawn_blocking(move || {
-        processes
-            .into_iter()
-            .map(|mut p| p.wait().unwrap())
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
+    let statuses = fleet::wait_all(processes).await;
     let wall = started.elapsed().as_secs_f64();
     assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");
     let (own_after, children_after) = cpu_ticks("self").unwrap_or_default();

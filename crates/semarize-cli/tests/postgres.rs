@@ -158,8 +158,8 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
     // however loaded the machine is.
     emulator.control().set_latency("create_run", 1_000);
     let mut doomed = worker(&emulator, &url, &dir, "worker-a");
-    let mut b = worker(&emulator, &url, &dir, "worker-b");
-    let mut c = worker(&emulator, &url, &dir, "worker-c");
+    let b = worker(&emulator, &url, &dir, "worker-b");
+    let c = worker(&emulator, &url, &dir, "worker-c");
     // Kill one worker mid-batch, while it holds leases: whatever it holds must be taken
     // over, not lost or doubled.
     let held_by_a = "SELECT source_id FROM records \
@@ -188,10 +188,7 @@ async fn three_workers_share_one_batch_and_take_over_a_dead_workers_leases() {
         !orphans.is_empty(),
         "the killed worker held records when it died"
     );
-    let (status_b, status_c) =
-        tokio::task::spawn_blocking(move || (b.wait().unwrap(), c.wait().unwrap()))
-            .await
-            .unwrap();
+    let [status_b, status_c]: [_; 2] = fleet::wait_all(vec![b, c]).await.try_into().unwrap();
     assert!(
         status_b.success() && status_c.success(),
         "{status_b} {status_c}"
@@ -279,11 +276,8 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
     // Workers start once the receiver listens.
     let mut receiver = fleet::start_receiver(&emulator, &url).await;
     let graced = |name: &str| worker_with(&emulator, &url, &dir, name, &["--webhook-grace", "60"]);
-    let (mut one, mut two) = (graced("hooked-1"), graced("hooked-2"));
-    let (first, second) =
-        tokio::task::spawn_blocking(move || (one.wait().unwrap(), two.wait().unwrap()))
-            .await
-            .unwrap();
+    let workers = vec![graced("hooked-1"), graced("hooked-2")];
+    let [first, second]: [_; 2] = fleet::wait_all(workers).await.try_into().unwrap();
     let _ = receiver.kill();
     let _ = receiver.wait();
     assert!(first.success() && second.success(), "{first} {second}");
@@ -521,14 +515,7 @@ async fn four_workers_keep_one_rate_limit_together() {
             &["--max-create-rate", "100"],
         ));
     }
-    let statuses = tokio::task::spawn_blocking(move || {
-        workers
-            .into_iter()
-            .map(|mut w| w.wait().unwrap())
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
+    let statuses = fleet::wait_all(workers).await;
     let wall = SystemClock.now().saturating_duration_since(started);
     let ended_utc = SystemClock.now_utc();
     assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");

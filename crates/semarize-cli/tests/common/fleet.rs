@@ -1,7 +1,7 @@
 //! `semarize` processes against an in-process emulator, as a fleet runs them: shared by
 //! the PostgreSQL tests and the batch bench (`#[path]`-included by both).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use semarize::runtime::{Clock, SystemClock};
@@ -55,4 +55,16 @@ pub async fn start_receiver(emulator: &Emulator, url: &str) -> Child {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     receiver
+}
+
+/// Waits for every process in `children` (off the async runtime); their exit statuses.
+pub async fn wait_all(children: Vec<Child>) -> Vec<ExitStatus> {
+    tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|mut child| child.wait().unwrap())
+            .collect()
+    })
+    .await
+    .unwrap()
 }
