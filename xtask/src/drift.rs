@@ -6,95 +6,19 @@ use std::collections::BTreeSet;
 use semarize_spec::Spec;
 use serde_json::Value;
 
-/// Every place in `value` that the OpenAPI `schema` does not describe, as readable lines.
-pub fn unknowns(
-    spec: &Spec,
-    schema: &Value,
-    value: &Value,
-    path: &str,
-    out: &mut BTreeSet<String>,
-) {
-    let schema = spec.resolve(schema);
-    if value.is_null() {
-        return;
-    }
-    for part in schema
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        unknowns(spec, part, value, path, out);
-    }
-    let mut documented = Vec::new();
-    documented_values(spec, schema, &mut documented);
-    if let Some(found) = value.as_str()
-        && !documented.is_empty()
-        && !documented.iter().any(|a| a == found)
-    {
-        out.insert(format!(
-            "{path}: value {found:?} is not in the spec's enumeration"
-        ));
-    }
-    // An `anyOf` branch that describes objects or arrays (a nullable reference such as
-    // `output`) describes this value's members; its enumerations were read above.
-    if value.is_object() || value.is_array() {
-        for part in schema
-            .get("anyOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let part = spec.resolve(part);
-            if part.get("properties").is_some() || part.get("items").is_some() {
-                unknowns(spec, part, value, path, out);
-            }
+/// A JSON pointer as a path readable across array items: `/0/output/bricks` becomes
+/// `$[].output.bricks`, so one line stands for the same finding in every item.
+fn readable(pointer: &str) -> String {
+    let mut path = String::from("$");
+    for segment in pointer.split('/').skip(1) {
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            path.push_str("[]");
+        } else {
+            path.push('.');
+            path.push_str(&segment.replace("~1", "/").replace("~0", "~"));
         }
     }
-    match value {
-        Value::Object(map) => {
-            let properties = schema.get("properties").and_then(Value::as_object);
-            let extra = schema.get("additionalProperties").filter(|a| a.is_object());
-            let composed = schema.get("allOf").is_some() || schema.get("anyOf").is_some();
-            for (key, child) in map {
-                match (properties.and_then(|p| p.get(key)), extra) {
-                    (Some(child_schema), _) => {
-                        unknowns(spec, child_schema, child, &format!("{path}.{key}"), out)
-                    }
-                    (None, Some(extra)) => unknowns(spec, extra, child, &format!("{path}.*"), out),
-                    (None, None) if !composed && properties.is_some() => {
-                        out.insert(format!("{path}.{key}: field is not in the spec"));
-                    }
-                    (None, None) => {}
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for item in items {
-                    unknowns(spec, item_schema, item, &format!("{path}[]"), out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The values a schema documents: its `enum`, or those of its `anyOf` branches (an open
-/// enumeration, or a nullable reference to one).
-fn documented_values(spec: &Spec, schema: &Value, out: &mut Vec<Value>) {
-    let schema = spec.resolve(schema);
-    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        out.extend(values.iter().cloned());
-    }
-    for part in schema
-        .get("anyOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        documented_values(spec, part, out);
-    }
+    path
 }
 
 /// Calls the read endpoints and collects what the spec does not know.
@@ -125,17 +49,19 @@ pub async fn drift(
         }
     };
     let mut check = |operation: &str, status: u16, body: &Value| -> Result<(), String> {
-        let schema = spec
-            .response_schema(operation, status)
+        spec.response_schema(operation, status)
             .map_err(|_| format!("{operation}: status {status} is not in the spec"))?
             .ok_or_else(|| format!("{operation} {status}: a body came where the spec has none"))?;
-        unknowns(
-            spec,
-            &schema,
-            body,
-            &format!("{operation} {status} $"),
-            &mut out,
-        );
+        let findings = spec
+            .additive_findings(operation, status, body)
+            .map_err(|e| e.to_string())?;
+        for finding in findings {
+            out.insert(format!(
+                "{operation} {status} {}: {}",
+                readable(&finding.pointer),
+                finding.message
+            ));
+        }
         observed.push(format!("{operation} {status}"));
         Ok(())
     };
@@ -209,7 +135,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(created.status(), 202);
-        let spec = Spec::bundled();
+        let spec = Spec::parse(semarize_api::SPEC_YAML).unwrap();
 
         let clean = drift(
             &spec,
@@ -235,11 +161,13 @@ mod tests {
         .unwrap();
         let all = found.join("\n");
         assert!(
-            all.contains("list_runs 200 $[].x_added_in_future: field is not in the spec"),
+            all.contains(
+                "list_runs 200 $[].x_added_in_future: field \"x_added_in_future\" is not in the spec"
+            ),
             "{all}"
         );
         assert!(
-            all.contains("\"waiting_for_capacity\" is not in the spec's enumeration"),
+            all.contains("value \"waiting_for_capacity\" is not in the spec's enumeration"),
             "{all}"
         );
         assert!(

@@ -9,6 +9,9 @@
 //! - `spec drift --base-url URL [--api-key KEY] [--kit-code CODE]` calls the read
 //!   endpoints of a live server (Semarize or the emulator) and reports response fields and
 //!   enumeration values the spec does not know; exit status 1 when it finds any.
+//! - `cassette check FILE... [--spec PATH]` checks recorded cassettes against the spec
+//!   (the committed one by default): one located line per problem, exit status 1 on any;
+//!   additive findings are printed and do not fail.
 
 mod additive;
 mod codegen;
@@ -25,7 +28,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask spec check [--spec PATH] [--surface PATH]
        cargo xtask spec bless [--spec PATH] [--surface PATH]
        cargo xtask spec additive --out PATH [--spec PATH]
-       cargo xtask spec drift --base-url URL [--api-key KEY (or SEMARIZE_API_KEY)] [--kit-code CODE]";
+       cargo xtask spec drift --base-url URL [--api-key KEY (or SEMARIZE_API_KEY)] [--kit-code CODE]
+       cargo xtask cassette check FILE... [--spec PATH]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -129,7 +133,48 @@ fn run(args: &[String]) -> Result<(), Vec<String>> {
             Ok(())
         }
         ["spec", "drift", rest @ ..] => run_drift(rest),
+        ["cassette", "check", rest @ ..] => cassette_check(rest),
         _ => Err(vec![USAGE.to_owned()]),
+    }
+}
+
+/// `cassette check`: the same check as `semarize cassette check`, against the committed
+/// spec unless `--spec` names another (a regenerated one, say).
+fn cassette_check(args: &[&str]) -> Result<(), Vec<String>> {
+    let mut spec_path = repo_root().join("openapi/semarize.yaml");
+    let mut files = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--spec" => {
+                let value = rest
+                    .next()
+                    .ok_or_else(|| vec![format!("--spec needs a value\n{USAGE}")])?;
+                spec_path = PathBuf::from(value);
+            }
+            flag if flag.starts_with("--") => {
+                return Err(vec![format!("unknown flag {flag}\n{USAGE}")]);
+            }
+            file => files.push(PathBuf::from(file)),
+        }
+    }
+    if files.is_empty() {
+        return Err(vec![format!("no cassette given\n{USAGE}")]);
+    }
+    let spec = semarize_spec::Spec::parse(&read(&spec_path)?)
+        .map_err(|e| vec![format!("{}: {e}", spec_path.display())])?;
+    let mut report = semarize_api::cassette::CheckReport::default();
+    for file in &files {
+        report.merge(semarize_api::cassette::check_file(file, &spec));
+    }
+    for line in &report.additive {
+        println!("{line}");
+    }
+    println!("cassette check: {}", report.summary());
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(report.problems)
     }
 }
 
@@ -152,7 +197,8 @@ fn run_drift(args: &[&str]) -> Result<(), Vec<String>> {
     let base_url = base_url.ok_or_else(|| vec![format!("--base-url is required\n{USAGE}")])?;
     let api_key = api_key
         .ok_or_else(|| vec!["an API key is required: --api-key or SEMARIZE_API_KEY".to_owned()])?;
-    let spec = semarize_spec::Spec::bundled();
+    let spec =
+        semarize_spec::Spec::parse(semarize_api::SPEC_YAML).map_err(|e| vec![e.to_string()])?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -281,16 +327,16 @@ mod tests {
 
     #[test]
     fn committed_spec_passes() {
-        check_text(semarize_spec::SPEC_YAML).unwrap();
+        check_text(semarize_api::SPEC_YAML).unwrap();
     }
 
     #[test]
     fn new_required_field_on_run_fails_with_a_diff() {
-        let mutated = semarize_spec::SPEC_YAML.replace(
+        let mutated = semarize_api::SPEC_YAML.replace(
             "      required: [run_id, status]\n      properties:\n        run_id:",
             "      required: [run_id, status, workspace_id]\n      properties:\n        workspace_id:\n          type: string\n        run_id:",
         );
-        assert_ne!(mutated, semarize_spec::SPEC_YAML, "the mutation must apply");
+        assert_ne!(mutated, semarize_api::SPEC_YAML, "the mutation must apply");
         let problems = check_text(&mutated).unwrap_err();
         let all = problems.join("\n");
         assert!(all.contains("public surface differs"), "{all}");
@@ -299,11 +345,11 @@ mod tests {
 
     #[test]
     fn additional_properties_false_on_a_response_fails() {
-        let mutated = semarize_spec::SPEC_YAML.replace(
+        let mutated = semarize_api::SPEC_YAML.replace(
             "    RunUsage:\n      type: object\n",
             "    RunUsage:\n      type: object\n      additionalProperties: false\n",
         );
-        assert_ne!(mutated, semarize_spec::SPEC_YAML);
+        assert_ne!(mutated, semarize_api::SPEC_YAML);
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("additionalProperties: false"), "{all}");
     }
@@ -311,25 +357,24 @@ mod tests {
     #[test]
     fn an_example_that_breaks_its_schema_fails() {
         let mutated =
-            semarize_spec::SPEC_YAML.replace("credits_consumed: 8", "credits_consumed: eight");
-        assert_ne!(mutated, semarize_spec::SPEC_YAML);
+            semarize_api::SPEC_YAML.replace("credits_consumed: 8", "credits_consumed: eight");
+        assert_ne!(mutated, semarize_api::SPEC_YAML);
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("example get_run_usage 200 usage"), "{all}");
     }
 
     #[test]
     fn duplicate_operation_id_fails() {
-        let mutated = semarize_spec::SPEC_YAML
-            .replace("operationId: list_webhooks", "operationId: list_runs");
+        let mutated =
+            semarize_api::SPEC_YAML.replace("operationId: list_webhooks", "operationId: list_runs");
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("duplicate operationId `list_runs`"), "{all}");
     }
 
     #[test]
     fn an_operation_the_emulator_does_not_serve_fails() {
-        let mutated =
-            semarize_spec::SPEC_YAML.replace("  /v1/bricks:\n", "  /v1/brick-metadata:\n");
-        assert_ne!(mutated, semarize_spec::SPEC_YAML);
+        let mutated = semarize_api::SPEC_YAML.replace("  /v1/bricks:\n", "  /v1/brick-metadata:\n");
+        assert_ne!(mutated, semarize_api::SPEC_YAML);
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(
             all.contains("the emulator does not serve get_bricks (GET /v1/brick-metadata)"),
@@ -343,7 +388,7 @@ mod tests {
 
     #[test]
     fn additive_changes_show_as_a_readable_diff_that_bless_accepts() {
-        let mutated = additive::mutate(semarize_spec::SPEC_YAML).unwrap();
+        let mutated = additive::mutate(semarize_api::SPEC_YAML).unwrap();
         let dir = std::env::temp_dir().join(format!("xtask-additive-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let paths = SpecPaths {
@@ -384,7 +429,7 @@ mod tests {
 
     #[test]
     fn openapi_31_is_rejected() {
-        let mutated = semarize_spec::SPEC_YAML.replacen("openapi: 3.0.3", "openapi: 3.1.0", 1);
+        let mutated = semarize_api::SPEC_YAML.replacen("openapi: 3.0.3", "openapi: 3.1.0", 1);
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("3.0.x"), "{all}");
     }

@@ -34,6 +34,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 
+#[cfg(feature = "cassette")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cassette")))]
+pub mod cassette;
 pub mod convert;
 pub mod open_enums;
 pub mod request_context;
@@ -82,6 +85,16 @@ impl progenitor_client::ClientHooks<RequestContext> for Client {
         );
         let max = self.inner().max_response_bytes();
         async move {
+            #[cfg(feature = "cassette")]
+            let result = match self.inner().cassette() {
+                Some(cassette) => {
+                    cassette
+                        .execute(self.client(), request, info.operation_id, max)
+                        .await
+                }
+                None => transport::execute(self.client(), request, max).await,
+            };
+            #[cfg(not(feature = "cassette"))]
             let result = transport::execute(self.client(), request, max).await;
             match &result {
                 Ok(response) => {

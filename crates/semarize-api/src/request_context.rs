@@ -16,6 +16,8 @@ pub struct RequestContext {
     authorization: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
     max_response_bytes: usize,
+    #[cfg(feature = "cassette")]
+    cassette: Option<crate::cassette::Cassette>,
 }
 
 impl Default for RequestContext {
@@ -24,6 +26,8 @@ impl Default for RequestContext {
             authorization: None,
             user_agent: None,
             max_response_bytes: crate::transport::DEFAULT_MAX_RESPONSE_BYTES,
+            #[cfg(feature = "cassette")]
+            cassette: None,
         }
     }
 }
@@ -74,6 +78,22 @@ impl RequestContext {
         self.max_response_bytes
     }
 
+    /// Records every request and response into `cassette`, or answers every request from
+    /// it without sending anything (see [`cassette`](crate::cassette)).
+    #[cfg(feature = "cassette")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cassette")))]
+    pub fn with_cassette(mut self, cassette: crate::cassette::Cassette) -> Self {
+        self.cassette = Some(cassette);
+        self
+    }
+
+    /// The cassette requests go through, if any.
+    #[cfg(feature = "cassette")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cassette")))]
+    pub fn cassette(&self) -> Option<&crate::cassette::Cassette> {
+        self.cassette.as_ref()
+    }
+
     /// Whether an `Authorization` header is set.
     pub fn has_authorization(&self) -> bool {
         self.authorization.is_some()
@@ -89,7 +109,7 @@ impl std::fmt::Debug for RequestContext {
             )
             .field("user_agent", &self.user_agent)
             .field("max_response_bytes", &self.max_response_bytes)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

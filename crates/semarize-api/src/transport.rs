@@ -84,7 +84,8 @@ pub async fn capture_head<F: Future>(future: F) -> (F::Output, Option<ResponseHe
     .await
 }
 
-fn record(response: &reqwest::Response) {
+/// Keeps `response`'s head for [`capture_head`] (a replayed response too).
+pub(crate) fn keep_head(response: &reqwest::Response) {
     // Outside `capture_head` nobody asked for the head: nothing is cloned.
     let _ = HEAD.try_with(|head| {
         *head.borrow_mut() = Some(ResponseHead {
@@ -135,12 +136,12 @@ pub(crate) async fn execute(
             response = http.execute(next).await?;
         }
     }
-    record(&response);
+    keep_head(&response);
     Ok(limit_body(response, limit))
 }
 
 /// Wraps the body so that reading more than `limit` bytes fails with [`BodyTooLarge`].
-fn limit_body(mut response: reqwest::Response, limit: usize) -> reqwest::Response {
+pub(crate) fn limit_body(mut response: reqwest::Response, limit: usize) -> reqwest::Response {
     let status = response.status();
     let version = response.version();
     let url = response.url().clone();
@@ -156,14 +157,31 @@ fn limit_body(mut response: reqwest::Response, limit: usize) -> reqwest::Respons
         }
         Ok(chunk)
     });
-    let mut limited = http::Response::builder()
+    rebuild(
+        status,
+        version,
+        url,
+        headers,
+        reqwest::Body::wrap_stream(body),
+    )
+}
+
+/// A response from its parts (the body read or wrapped elsewhere).
+pub(crate) fn rebuild(
+    status: StatusCode,
+    version: reqwest::Version,
+    url: Url,
+    headers: HeaderMap,
+    body: reqwest::Body,
+) -> reqwest::Response {
+    let mut response = http::Response::builder()
         .status(status)
         .version(version)
         .url(url)
-        .body(reqwest::Body::wrap_stream(body))
+        .body(body)
         .expect("status and version come from a valid response");
-    *limited.headers_mut() = headers;
-    reqwest::Response::from(limited)
+    *response.headers_mut() = headers;
+    reqwest::Response::from(response)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ fn decode<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(
     json: &str,
 ) -> T {
     let value: Value = serde_json::from_str(json).expect("the example is JSON");
-    let spec = semarize_spec::Spec::bundled();
+    let spec = semarize_spec::Spec::parse(semarize_api::SPEC_YAML).unwrap();
     let schema = if component.starts_with('[') {
         serde_json::json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{}", component.trim_matches(|c| c == '[' || c == ']'))}})
     } else {

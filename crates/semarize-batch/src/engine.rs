@@ -254,7 +254,10 @@ const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Errors that no retry or other record will fix: stop the batch.
 fn is_fatal(error: &Error) -> bool {
     matches!(error.status().map(|s| s.as_u16()), Some(401 | 403))
-        || matches!(error.kind(), ErrorKind::Config | ErrorKind::Redirected)
+        || matches!(
+            error.kind(),
+            ErrorKind::Config | ErrorKind::Redirected | ErrorKind::Cassette
+        )
 }
 
 impl BatchEngine {

@@ -4,9 +4,11 @@
 //! failed records; 2 bad usage, configuration or input file; 3 the API refused the request
 //! (4xx); 4 the API was unavailable after retries (5xx, 429, network, timeout), or the
 //! ledger's database could not be reached or failed; 5 a wait reached its maximum; 6 a
-//! webhook did not verify; 130 and 143 a batch stopped by SIGINT or SIGTERM.
+//! webhook did not verify; 130 and 143 a batch stopped by SIGINT or SIGTERM; 1 also when
+//! `cassette check` found a problem.
 
 mod batch;
+mod cassette;
 mod commands;
 mod demo;
 mod output;
@@ -34,11 +36,33 @@ struct Cli {
     /// More logging (-v: info, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Record every API request and response into this cassette file (secrets are
+    /// never written).
+    #[arg(
+        long,
+        env = "SEMARIZE_RECORD",
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "replay"
+    )]
+    record: Option<std::path::PathBuf>,
+    /// Answer every API request from this cassette file: nothing is sent and no API key
+    /// is needed; a request it does not hold exits 2.
+    #[arg(long, env = "SEMARIZE_REPLAY", global = true, value_name = "FILE")]
+    replay: Option<std::path::PathBuf>,
+    /// With --record: replace transcripts and evidence quotes by stable placeholders
+    /// (the cassette still replays).
+    #[arg(long, global = true)]
+    redact_transcripts: bool,
+    /// The cassette of --record or --replay, opened once for every client of the command.
+    #[arg(skip)]
+    cassette: Option<semarize::cassette::Cassette>,
     #[command(subcommand)]
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok; 1 run failed or cancelled, or batch records failed; \
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 run failed or cancelled, batch records failed, \
+or cassette check found a problem; \
 2 usage, configuration or file error; 3 API refused the request (4xx); \
 4 API unavailable after retries (5xx, 429, network), or ledger database unreachable; \
 5 wait reached its maximum; 6 webhook did not verify; 130/143 batch stopped by SIGINT/SIGTERM.";
@@ -68,20 +92,68 @@ enum Command {
     Emulator(semarize_emulator::cli::EmulatorArgs),
     /// A batch over sample transcripts against an in-process emulator: no key, no network.
     Demo(demo::DemoArgs),
+    /// Cassettes recorded with --record: check them against the spec.
+    #[command(subcommand)]
+    Cassette(cassette::CassetteCommand),
 }
 
 impl Cli {
     fn client(&self) -> Result<semarize::Client, Failure> {
-        let key = self.api_key.as_deref().ok_or_else(|| {
-            Failure::usage(
-                "no API key: pass --api-key or set SEMARIZE_API_KEY (smz_live_... or smz_test_...)",
-            )
-        })?;
-        semarize::Client::builder()
-            .api_key(key)
-            .base_url(&self.base_url)
-            .build()
-            .map_err(Failure::from)
+        let mut builder = semarize::Client::builder().base_url(&self.base_url);
+        if let Some(cassette) = &self.cassette {
+            builder = builder.cassette(cassette.clone());
+        }
+        let replaying = self
+            .cassette
+            .as_ref()
+            .is_some_and(|c| c.mode() == semarize::cassette::Mode::Replay);
+        match self.api_key.as_deref() {
+            Some(key) => builder = builder.api_key(key),
+            // A replay sends nothing, so it needs no key.
+            None if replaying => {}
+            None => {
+                return Err(Failure::usage(
+                    "no API key: pass --api-key or set SEMARIZE_API_KEY (smz_live_... or smz_test_...)",
+                ));
+            }
+        }
+        builder.build().map_err(Failure::from)
+    }
+
+    /// Opens the cassette of --record/--replay, for commands that call the API.
+    fn open_cassette(&mut self) -> Result<(), Failure> {
+        let options = cassette::CassetteOptions {
+            record: self.record.clone(),
+            replay: self.replay.clone(),
+            redact_transcripts: self.redact_transcripts,
+        };
+        if self.redact_transcripts && self.record.is_none() {
+            return Err(Failure::usage("--redact-transcripts applies to --record"));
+        }
+        if !options.is_set() {
+            return Ok(());
+        }
+        let refused = match &self.command {
+            Command::Webhooks(commands::WebhooksCommand::Listen { .. }) => Some("webhooks listen"),
+            Command::Webhooks(commands::WebhooksCommand::Verify { .. }) => Some("webhooks verify"),
+            Command::Emulator(_) => Some("emulator"),
+            Command::Demo(_) => Some("demo"),
+            Command::Cassette(_) => Some("cassette"),
+            _ => None,
+        };
+        if let Some(command) = refused {
+            return Err(Failure::usage(format!(
+                "--record and --replay apply to commands that call the API; `semarize {command}` \
+                 does not take them"
+            )));
+        }
+        // A batch's calls are concurrent: their order differs from run to run.
+        let concurrent = matches!(
+            self.command,
+            Command::Batch(batch::BatchCommand::Run(_) | batch::BatchCommand::Replay { .. })
+        );
+        self.cassette = options.open(concurrent)?;
+        Ok(())
     }
 }
 
@@ -101,8 +173,12 @@ fn init_logging(verbose: u8) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     init_logging(cli.verbose);
+    if let Err(failure) = cli.open_cassette() {
+        eprintln!("{failure}");
+        return ExitCode::from(failure.exit_code);
+    }
     let result = match &cli.command {
         Command::Runs(command) => match cli.client() {
             Ok(client) => command.run(&client, cli.output).await,
@@ -126,6 +202,19 @@ async fn main() -> ExitCode {
                 .map_err(|e| Failure::usage(e.to_string()))
         }
         Command::Demo(args) => demo::run(args, cli.output).await,
+        Command::Cassette(command) => command.run(),
+    };
+    // The recording is written whatever the command's outcome: failures are worth
+    // replaying too. A failure to write it is reported; the command's own failure wins.
+    let result = match (&cli.cassette, result) {
+        (Some(cassette), Ok(())) => cassette::finish(cassette),
+        (Some(cassette), Err(failure)) => {
+            if let Err(unsaved) = cassette::finish(cassette) {
+                eprintln!("{unsaved}");
+            }
+            Err(failure)
+        }
+        (None, result) => result,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

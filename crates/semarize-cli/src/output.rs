@@ -88,6 +88,10 @@ fn advice(e: &semarize::Error) -> &'static str {
         }
         (ErrorKind::InvalidRequest, _) => "fix the request",
         (ErrorKind::Config, _) => "fix the configuration",
+        (ErrorKind::Cassette, _) => {
+            "the cassette does not hold this request: replay the command it was recorded \
+             with, or record it again"
+        }
         (ErrorKind::WaitTimeout, _) => {
             "the run goes on: wait again with `semarize runs wait RUN_ID`"
         }
@@ -98,7 +102,11 @@ fn advice(e: &semarize::Error) -> &'static str {
 /// The exit code of an error: by kind, then by HTTP status whatever the body said.
 fn exit_code(e: &semarize::Error) -> u8 {
     match e.kind() {
-        ErrorKind::Config | ErrorKind::InvalidRequest | ErrorKind::Redirected => 2,
+        // A cassette that does not hold the request does not fit the command: usage.
+        ErrorKind::Config
+        | ErrorKind::InvalidRequest
+        | ErrorKind::Redirected
+        | ErrorKind::Cassette => 2,
         ErrorKind::RunFailed | ErrorKind::RunCancelled => 1,
         ErrorKind::WaitTimeout => 5,
         _ => match e.status().map(|s| s.as_u16()) {
@@ -143,9 +151,12 @@ impl From<semarize::Error> for Failure {
 
 /// Prints a value as pretty JSON.
 pub fn json<T: Serialize>(value: &T) {
+    // Through a JSON value, whose maps are ordered by key: the bricks of an output are a
+    // hash map, and the same answer must print the same way every time.
+    let value = serde_json::to_value(value).expect("API types serialize");
     println!(
         "{}",
-        serde_json::to_string_pretty(value).expect("API types serialize")
+        serde_json::to_string_pretty(&value).expect("a JSON value serializes")
     );
 }
 

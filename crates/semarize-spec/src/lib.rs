@@ -1,23 +1,47 @@
-//! `openapi/semarize.yaml` as data, for the tools that check things against it.
+//! An OpenAPI 3.0 document (the Semarize spec) as data, for the tools that check things
+//! against it.
 //!
 //! OpenAPI 3.0 schemas are not quite JSON Schema (`nullable`, `#/components/schemas`
 //! references), so [`Spec`] converts them once and validates documents with a real JSON
-//! Schema validator. `xtask` uses it to validate the spec's own examples, the emulator's
-//! conformance tests use it to validate every response the emulator sends, and the
-//! documentation-example tests use it to validate the docs' examples.
+//! Schema validator. `semarize-api`'s cassettes validate every recorded response with it,
+//! `xtask` validates the spec's own examples, the emulator's conformance tests validate
+//! every response the emulator sends, and the documentation-example tests validate the
+//! docs' examples.
+//!
+//! The spec text comes from the caller: the one the raw client was generated from is
+//! `semarize_api::SPEC_YAML`.
+//!
+//! ```
+//! let spec = semarize_spec::Spec::parse(r#"
+//! openapi: 3.0.3
+//! info: {title: t, version: "1"}
+//! paths:
+//!   /v1/things/{id}:
+//!     get:
+//!       operationId: get_thing
+//!       responses:
+//!         "200":
+//!           description: ok
+//!           content:
+//!             application/json:
+//!               schema: {type: object, required: [id], properties: {id: {type: string}}}
+//! "#).unwrap();
+//! let body = serde_json::json!({"id": 7});
+//! let problems = spec.response_violations("get_thing", 200, Some(&body)).unwrap();
+//! assert_eq!(problems[0].pointer, "/id");
+//! ```
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod additive;
 mod convert;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
 pub use convert::to_json_schema;
-
-/// The spec as committed in the repository.
-pub const SPEC_YAML: &str = include_str!("../../semarize-api/openapi/semarize.yaml");
 
 /// Something is wrong with the spec itself or with a lookup in it.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +89,21 @@ pub struct Example {
 pub struct Spec {
     raw: Value,
     doc: openapiv3::OpenAPI,
+    responses: ValidatorCache,
+}
+
+/// Compiled response validators by operation and status: compiling one costs far more
+/// than validating a body with it.
+#[derive(Clone, Default)]
+struct ValidatorCache(Arc<Mutex<HashMap<ResponseKey, Arc<jsonschema::Validator>>>>);
+
+/// An operation id and a status.
+type ResponseKey = (String, u16);
+
+impl std::fmt::Debug for ValidatorCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValidatorCache")
+    }
 }
 
 const HTTP_METHODS: [&str; 8] = [
@@ -78,13 +117,11 @@ impl Spec {
             serde_norway::from_str(text).map_err(|e| SpecError::Parse(e.to_string()))?;
         let doc: openapiv3::OpenAPI =
             serde_json::from_value(raw.clone()).map_err(|e| SpecError::Parse(e.to_string()))?;
-        Ok(Self { raw, doc })
-    }
-
-    /// The spec committed in this repository.
-    pub fn bundled() -> Self {
-        Self::parse(SPEC_YAML)
-            .expect("the committed spec parses (checked by cargo xtask spec check)")
+        Ok(Self {
+            raw,
+            doc,
+            responses: ValidatorCache::default(),
+        })
     }
 
     /// The raw document.
@@ -135,6 +172,37 @@ impl Spec {
         }
     }
 
+    /// The operation whose method and path template match a request's method and path
+    /// (`GET` and `/v1/runs/abc` give `get_run`). A literal segment wins over a parameter,
+    /// so `/v1/kits/schema` is not read as `/v1/kits/{kitId}`.
+    pub fn operation_for(&self, method: &str, path: &str) -> Option<Operation> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        self.operations()
+            .into_iter()
+            .filter(|op| op.method.eq_ignore_ascii_case(method))
+            .filter_map(|op| {
+                let template: Vec<&str> = op.path.split('/').collect();
+                if template.len() != segments.len() {
+                    return None;
+                }
+                let mut literals = 0usize;
+                for (t, s) in template.iter().zip(&segments) {
+                    if t.starts_with('{') && t.ends_with('}') {
+                        if s.is_empty() {
+                            return None;
+                        }
+                    } else if t == s {
+                        literals += 1;
+                    } else {
+                        return None;
+                    }
+                }
+                Some((literals, op))
+            })
+            .max_by_key(|(literals, _)| *literals)
+            .map(|(_, op)| op)
+    }
+
     /// The statuses an operation documents, with the response object of each.
     pub fn responses(&self, operation_id: &str) -> Result<BTreeMap<String, &Value>, SpecError> {
         let op = self.operation_raw(operation_id)?;
@@ -144,6 +212,14 @@ impl Spec {
             .flatten()
             .map(|(status, response)| (status.clone(), self.resolve(response)))
             .collect())
+    }
+
+    /// Whether `operation_id` documents `status`, exactly or by its range (`5XX`). An
+    /// operation the spec lacks is an error.
+    pub fn documents_status(&self, operation_id: &str, status: u16) -> Result<bool, SpecError> {
+        let responses = self.responses(operation_id)?;
+        Ok(responses.contains_key(&status.to_string())
+            || responses.contains_key(&format!("{}XX", status / 100)))
     }
 
     /// The JSON body schema (OpenAPI form) of one response of an operation, if it has one.
@@ -241,6 +317,75 @@ impl Spec {
         }
     }
 
+    /// Where and how a response body breaks what the spec says `operation_id` answers
+    /// with `status`: one [`Violation`] per problem, located by a JSON pointer into the
+    /// body (empty when the whole body is wrong or missing). A status the operation does
+    /// not document is one violation at the root.
+    ///
+    /// Errors are for a spec that cannot be read this way (an operation it lacks, a schema
+    /// that does not compile).
+    pub fn response_violations(
+        &self,
+        operation_id: &str,
+        status: u16,
+        body: Option<&Value>,
+    ) -> Result<Vec<Violation>, SpecError> {
+        // The operation must exist; a status it does not list is the response's fault.
+        if !self.documents_status(operation_id, status)? {
+            return Ok(vec![Violation::root(format!(
+                "{operation_id} does not document status {status}"
+            ))]);
+        }
+        match (self.response_schema(operation_id, status)?, body) {
+            (Some(schema), Some(body)) => {
+                let key = (operation_id.to_owned(), status);
+                let cached = self
+                    .responses
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&key)
+                    .cloned();
+                let validator = match cached {
+                    Some(validator) => validator,
+                    None => {
+                        let name = format!("{operation_id} {status}");
+                        let validator = Arc::new(self.validator(&schema, &name)?);
+                        self.responses
+                            .0
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(key, validator.clone());
+                        validator
+                    }
+                };
+                Ok(violations(&validator, body))
+            }
+            (Some(_), None) => Ok(vec![Violation::root(
+                "a JSON body is documented but the body is empty or not JSON",
+            )]),
+            (None, Some(_)) => Ok(vec![Violation::root("no body is documented but one came")]),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+
+    /// What a valid response body holds that the spec does not name: object members the
+    /// schema does not list, and values of an open enumeration (`anyOf` of an `enum` and a
+    /// plain `string`) outside its known values. These are the additive changes an API
+    /// may make without breaking a client; each is reported with its location.
+    pub fn additive_findings(
+        &self,
+        operation_id: &str,
+        status: u16,
+        body: &Value,
+    ) -> Result<Vec<Violation>, SpecError> {
+        match self.response_schema(operation_id, status) {
+            Ok(Some(schema)) => Ok(additive::findings(self, &schema, body)),
+            Ok(None) | Err(SpecError::Missing(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every example in the spec: request bodies, responses (inline and shared) and the
     /// operations of callbacks (the webhook deliveries), with the schema each must
     /// satisfy.
@@ -271,6 +416,42 @@ impl Spec {
             }
         }
     }
+}
+
+/// One way a document breaks (or extends) a schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// A JSON pointer into the document (`/output/bricks/pain/confidence`); empty for the
+    /// whole document.
+    pub pointer: String,
+    /// What the schema expected, in words.
+    pub message: String,
+}
+
+impl Violation {
+    fn root(message: impl Into<String>) -> Self {
+        Violation {
+            pointer: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.pointer, self.message)
+    }
+}
+
+/// The violations of `instance` against a compiled validator, located.
+pub fn violations(validator: &jsonschema::Validator, instance: &Value) -> Vec<Violation> {
+    validator
+        .iter_errors(instance)
+        .map(|e| Violation {
+            pointer: e.instance_path().to_string(),
+            message: e.to_string(),
+        })
+        .collect()
 }
 
 fn collect_media_examples(holder: &Value, location: &str, out: &mut Vec<Example>) {
@@ -305,6 +486,57 @@ fn collect_media_examples(holder: &Value, location: &str, out: &mut Vec<Example>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    impl Spec {
+        /// The repository's spec (tests only: the published crate takes the text from
+        /// its caller).
+        pub(crate) fn bundled() -> Self {
+            let text = std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../openapi/semarize.yaml"
+            ))
+            .expect("the repository's spec is readable");
+            Self::parse(&text).expect("the repository's spec parses")
+        }
+    }
+
+    #[test]
+    fn operations_are_found_by_method_and_path() {
+        let spec = Spec::bundled();
+        let id = |m, p| spec.operation_for(m, p).map(|op| op.id);
+        assert_eq!(id("GET", "/v1/runs/abc").as_deref(), Some("get_run"));
+        assert_eq!(
+            id("GET", "/v1/runs/abc/usage").as_deref(),
+            Some("get_run_usage")
+        );
+        assert_eq!(
+            id("GET", "/v1/kits/schema").as_deref(),
+            Some("get_kit_schema_by_query")
+        );
+        assert_eq!(
+            id("GET", "/v1/kits/K/schema").as_deref(),
+            Some("get_kit_schema")
+        );
+        assert_eq!(id("POST", "/v1/runs").as_deref(), Some("create_run"));
+        assert_eq!(id("PUT", "/v1/runs"), None);
+        assert_eq!(id("GET", "/v1/runs//usage"), None);
+    }
+
+    #[test]
+    fn violations_are_located() {
+        let spec = Spec::bundled();
+        let body = json!({"run_id": "r", "status": "queued", "duration_ms": "slow"});
+        let found = spec
+            .response_violations("get_run", 200, Some(&body))
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].pointer, "/duration_ms");
+        let found = spec
+            .response_violations("get_run", 418, Some(&body))
+            .unwrap();
+        assert!(found[0].message.contains("418"), "{found:?}");
+        assert!(spec.response_violations("nope", 200, None).is_err());
+    }
 
     #[test]
     fn bundled_spec_lists_ten_operations() {

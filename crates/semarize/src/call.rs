@@ -336,6 +336,11 @@ async fn classify<T>(
         }
         Err(semarize_api::Error::CommunicationError(e))
         | Err(semarize_api::Error::InvalidUpgrade(e)) => {
+            #[cfg(feature = "cassette")]
+            if let Some(miss) = find_source::<semarize_api::cassette::NoMatch>(&e) {
+                let error = Error::new(ErrorKind::Cassette, miss.to_string());
+                return Err(Failure::final_(error.with_source(e)));
+            }
             if e.is_builder() {
                 return Err(Failure::final_(
                     Error::invalid_request("the request could not be built").with_source(e),

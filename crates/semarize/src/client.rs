@@ -107,8 +107,11 @@ pub struct ClientBuilder {
     max_response_bytes: usize,
     retry_policy: RetryPolicy,
     budget: Option<Arc<RetryBudget>>,
-    runtime: Runtime,
+    /// `None`: the system's time, or virtual time when replaying a cassette.
+    runtime: Option<Runtime>,
     keys: Arc<dyn KeyGenerator>,
+    #[cfg(feature = "cassette")]
+    cassette: Option<semarize_api::cassette::Cassette>,
 }
 
 impl Default for ClientBuilder {
@@ -124,8 +127,10 @@ impl Default for ClientBuilder {
             max_response_bytes: semarize_api::transport::DEFAULT_MAX_RESPONSE_BYTES,
             retry_policy: RetryPolicy::default(),
             budget: None,
-            runtime: Runtime::default(),
+            runtime: None,
             keys: Arc::new(UuidKeys),
+            #[cfg(feature = "cassette")]
+            cassette: None,
         }
     }
 }
@@ -201,9 +206,34 @@ impl ClientBuilder {
         self
     }
 
-    /// The clock, sleeper and jitter (for tests).
+    /// The clock, sleeper and jitter (for tests). Default: the system's clock and
+    /// Tokio's timer; when replaying a cassette, virtual time (delays return at once).
     pub fn runtime(mut self, runtime: Runtime) -> Self {
-        self.runtime = runtime;
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Records every attempt's request and response into `cassette`, or answers every
+    /// attempt from it without sending anything (see [`cassette`](crate::cassette)).
+    /// Retries, waiting and sync fallback run as usual over what it answers.
+    ///
+    /// When replaying, no API key is needed (none is sent) and, unless
+    /// [`ClientBuilder::runtime`] says otherwise, delays run on virtual time: a replayed
+    /// `Retry-After: 30` returns at once.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use semarize::cassette::Cassette;
+    /// let cassette = Cassette::replay("tests/cassettes/create.json")?;
+    /// let client = semarize::Client::builder().cassette(cassette.clone()).build()?;
+    /// let run = client.runs().get("run-from-the-recording").send().await?;
+    /// assert!(cassette.problems().is_empty());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "cassette")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cassette")))]
+    pub fn cassette(mut self, cassette: semarize_api::cassette::Cassette) -> Self {
+        self.cassette = Some(cassette);
         self
     }
 
@@ -215,9 +245,22 @@ impl ClientBuilder {
 
     /// Builds the client, checking the key and base URL.
     pub fn build(self) -> Result<Client, Error> {
-        let api_key = self.api_key.ok_or_else(|| {
-            Error::config("no API key: call .api_key(...) or set SEMARIZE_API_KEY")
-        })??;
+        #[cfg(feature = "cassette")]
+        let replaying = self
+            .cassette
+            .as_ref()
+            .is_some_and(|c| c.mode() == semarize_api::cassette::Mode::Replay);
+        #[cfg(not(feature = "cassette"))]
+        let replaying = false;
+        let api_key = match self.api_key {
+            Some(key) => Some(key?),
+            None if replaying => None,
+            None => {
+                return Err(Error::config(
+                    "no API key: call .api_key(...) or set SEMARIZE_API_KEY",
+                ));
+            }
+        };
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base_url)
             .map_err(|e| Error::config(format!("the base URL {base_url:?} is not a URL: {e}")))?;
@@ -241,23 +284,44 @@ impl ClientBuilder {
                 .build()
                 .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?,
         };
-        let context = semarize_api::RequestContext::new()
-            .with_bearer(api_key.expose())
-            .map_err(|_| Error::config("the API key cannot be sent as a header"))?
+        let mut context = semarize_api::RequestContext::new();
+        if let Some(key) = &api_key {
+            context = context
+                .with_bearer(key.expose())
+                .map_err(|_| Error::config("the API key cannot be sent as a header"))?;
+        }
+        let context = context
             .with_user_agent(&self.user_agent)
             .map_err(|_| Error::config("the user agent is not a valid header value"))?
             .with_max_response_bytes(self.max_response_bytes);
+        #[cfg(feature = "cassette")]
+        let context = match self.cassette {
+            Some(cassette) => context.with_cassette(cassette),
+            None => context,
+        };
+        let runtime = match self.runtime {
+            Some(runtime) => runtime,
+            None if replaying => Runtime::virtual_time(
+                crate::runtime::VirtualTime::new(),
+                crate::runtime::RandomJitter,
+            ),
+            None => Runtime::default(),
+        };
+        let workspace = match &api_key {
+            Some(key) => format!("smz_{} key {}", key.mode(), key.fingerprint()),
+            None => "a replayed cassette".to_owned(),
+        };
         let raw = semarize_api::Client::new_with_client(&base_url, http, context);
         Ok(Client {
             inner: Arc::new(ClientInner {
-                workspace: format!("smz_{} key {}", api_key.mode(), api_key.fingerprint()),
+                workspace,
                 raw,
                 base_url,
                 request_timeout: self.request_timeout,
                 sync_grace: self.sync_grace,
                 retry_policy: self.retry_policy,
                 budget: self.budget.unwrap_or_default(),
-                runtime: self.runtime,
+                runtime,
                 keys: self.keys,
             }),
         })

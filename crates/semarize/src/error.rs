@@ -44,6 +44,10 @@ pub enum ErrorKind {
     RunFailed,
     /// The run ended `cancelled`.
     RunCancelled,
+    /// A replaying cassette has no recorded interaction for the request (feature
+    /// `cassette`): the message names the nearest one and the field that differs.
+    /// Nothing was sent, and retrying cannot help.
+    Cassette,
 }
 
 impl ErrorKind {
@@ -60,6 +64,7 @@ impl ErrorKind {
             ErrorKind::WaitTimeout => "run not finished within the maximum wait",
             ErrorKind::RunFailed => "run failed",
             ErrorKind::RunCancelled => "run cancelled",
+            ErrorKind::Cassette => "not in the cassette",
         }
     }
 }

@@ -44,8 +44,9 @@
 //! ```
 //!
 //! Features: `rustls` (default), `rustls-ring` or `native-tls` (HTTPS; see
-//! `semarize_api::tls`), `axum` (the webhook extractor), `testing` (insta redactions and an
-//! in-process emulator for your tests). Durable batch runs are the `semarize-batch` crate.
+//! `semarize_api::tls`), `axum` (the webhook extractor), `cassette` (record responses once,
+//! replay them offline: [`cassette`]), `testing` (insta redactions, an in-process emulator
+//! and cassettes for your tests). Durable batch runs are the `semarize-batch` crate.
 
 // Feature badges on gated items in the docs.rs build.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -67,6 +68,12 @@ pub mod webhooks;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// Record real responses once, replay them offline (re-exported from `semarize-api`):
+/// set a [`Cassette`](cassette::Cassette) with [`ClientBuilder::cassette`].
+#[cfg(feature = "cassette")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cassette")))]
+pub use semarize_api::cassette;
 
 pub use backoff::Backoff;
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};

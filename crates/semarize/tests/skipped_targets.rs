@@ -1,16 +1,20 @@
 //! Cargo skips a test target whose `required-features` are off without a word, so a plain
-//! `cargo test -p semarize` would look complete while two targets never ran. This target
+//! `cargo test -p semarize` would look complete while three targets never ran. This target
 //! has no required features: its one test shows as ignored, with the reason, whenever a
 //! gated target was skipped, and checks that the list below matches `Cargo.toml`.
 
 /// Every feature-gated test target and the features it needs, as `Cargo.toml` declares.
-const GATED: &[(&str, &[&str])] = &[("client", &["axum"]), ("tracing", &["testing"])];
+const GATED: &[(&str, &[&str])] = &[
+    ("client", &["axum"]),
+    ("tracing", &["testing"]),
+    ("cassette", &["testing"]),
+];
 
 #[test]
 #[cfg_attr(
     not(all(feature = "axum", feature = "testing")),
-    ignore = "the client and tracing targets were skipped: they need the axum and \
-              testing features (cargo test -p semarize --all-features)"
+    ignore = "the client, tracing and cassette targets were skipped: they need the axum \
+              and testing features (cargo test -p semarize --all-features)"
 )]
 fn every_feature_gated_target_is_listed() {
     assert_eq!(
