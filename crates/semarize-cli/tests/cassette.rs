@@ -10,6 +10,10 @@ use std::time::Duration;
 use semarize_emulator::{Config, Emulator, Settings};
 use serde_json::Value;
 
+#[path = "common/child.rs"]
+mod child;
+use child::{Child, ChildLines};
+
 /// A base URL nothing listens on: a replay must not contact it.
 const NOWHERE: &str = "http://127.0.0.1:9";
 
@@ -346,4 +350,76 @@ async fn commands_that_call_no_api_refuse_cassettes() {
         text(&wrong.stderr)
     );
     std::fs::remove_file(&not_a_cassette).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_serves_a_recorded_cassette() {
+    let dir = temp("serve");
+    let cassette = dir.join("get.json");
+    // The recording: a run created and read on one emulator.
+    let recorder = emulator().await;
+    let created = semarize(
+        &[
+            "runs",
+            "create",
+            "--kit",
+            "A1B2C3D4",
+            "--input",
+            "{\"transcript\": \"Prospect: hi.\"}",
+            "--output",
+            "json",
+        ],
+        &against(&recorder),
+    )
+    .await;
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created.stderr));
+    let run: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let read = semarize(
+        &[
+            "--record",
+            path(&cassette),
+            "runs",
+            "get",
+            &run_id,
+            "--output",
+            "json",
+        ],
+        &against(&recorder),
+    )
+    .await;
+    assert_eq!(read.status.code(), Some(0), "{}", text(&read.stderr));
+    recorder.shutdown().await;
+
+    // Another emulator, serving the cassette: it answers the recorded read.
+    let mut served = Child(
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args([
+                "emulator",
+                "--addr",
+                "127.0.0.1:0",
+                "--serve-cassette",
+                path(&cassette),
+            ])
+            .env("SEMARIZE_API_KEY", "smz_test_served")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = ChildLines::new(served.0.stdout.take().unwrap());
+    let url = lines.until("its address", |l| l.starts_with("listening on "));
+    let url = url.trim().trim_start_matches("listening on ").to_owned();
+    let env = [
+        ("SEMARIZE_API_KEY", "smz_test_served"),
+        ("SEMARIZE_BASE_URL", url.as_str()),
+    ];
+    let again = semarize(&["runs", "get", &run_id, "--output", "json"], &env).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(text(&again.stdout), text(&read.stdout));
+    // Used once; the emulator itself never saw the run: 404, exit 3.
+    let after = semarize(&["runs", "get", &run_id], &env).await;
+    assert_eq!(after.status.code(), Some(3), "{}", text(&after.stderr));
+    drop(served);
+    std::fs::remove_dir_all(&dir).ok();
 }

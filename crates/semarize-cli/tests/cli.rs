@@ -8,6 +8,10 @@ use std::process::{Command, Output};
 use semarize_emulator::{Config, Emulator, Settings};
 use serde_json::Value;
 
+#[path = "common/child.rs"]
+mod child;
+use child::{Child, ChildLines};
+
 struct Cli<'a> {
     emulator: &'a Emulator,
 }
@@ -524,63 +528,6 @@ fn demo_json_output_is_one_document() {
     assert_eq!(value["counts"]["states"]["succeeded"], 6);
     assert_eq!(value["results"].as_array().unwrap().len(), 6);
     std::fs::remove_dir_all(&dir).ok();
-}
-
-/// Kills the child when dropped, so a failing assertion never leaves a process behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A child's stdout, read on a thread: a child that stays silent fails the test at a
-/// deadline instead of blocking it forever.
-struct ChildLines(std::sync::mpsc::Receiver<String>);
-
-impl ChildLines {
-    fn new(stdout: impl std::io::Read + Send + 'static) -> Self {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        ChildLines(receiver)
-    }
-
-    /// The first line satisfying `pred` within 20 s; the panic names `what` and shows
-    /// every line seen.
-    fn until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        self.through(what, pred).pop().expect("the matching line")
-    }
-
-    /// Every line up to and including the first that satisfies `pred` (within 20 s).
-    fn through(&self, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
-        let deadline = SystemClock.now() + std::time::Duration::from_secs(20);
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(SystemClock.now());
-            match self.0.recv_timeout(left) {
-                Ok(line) => {
-                    let done = pred(&line);
-                    seen.push(line);
-                    if done {
-                        return seen;
-                    }
-                }
-                Err(e) => panic!("never printed {what} ({e}); printed:\n{}", seen.join("\n")),
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,10 @@ pub struct EmulatorArgs {
     /// JSON file with more Kits (an array of kit definitions; see the README).
     #[arg(long, value_name = "FILE")]
     pub kits: Option<PathBuf>,
+    /// Answer the requests this cassette (from `semarize --record`) holds with their
+    /// recorded responses, in any order, each once; everything else as usual.
+    #[arg(long, value_name = "FILE")]
+    pub serve_cassette: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for EmulatorArgs {
@@ -59,6 +63,7 @@ impl std::fmt::Debug for EmulatorArgs {
             .field("create_rate", &self.create_rate)
             .field("read_rate", &self.read_rate)
             .field("time_scale", &self.time_scale)
+            .field("serve_cassette", &self.serve_cassette)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +74,9 @@ pub enum CliError {
     /// The kits file is unusable.
     #[error(transparent)]
     Kits(#[from] KitsError),
+    /// The cassette to serve is unusable.
+    #[error(transparent)]
+    Cassette(#[from] semarize_api::cassette::CassetteError),
     /// The server could not start.
     #[error(transparent)]
     Start(#[from] StartError),
@@ -96,6 +104,13 @@ impl EmulatorArgs {
                 allow_http_webhooks: self.allow_http_webhooks,
                 webhook_payload_limit_bytes: self.webhook_payload_limit,
             },
+            cassette: match &self.serve_cassette {
+                Some(path) => Some(
+                    semarize_api::cassette::Cassette::replay(path)?
+                        .order(semarize_api::cassette::Order::AnyOrder),
+                ),
+                None => None,
+            },
             ..Config::default()
         };
         Ok((config, self.api_keys.is_empty()))
@@ -105,11 +120,18 @@ impl EmulatorArgs {
     /// the next line), and serves until Ctrl-C or SIGTERM.
     pub async fn serve(&self) -> Result<(), CliError> {
         let (config, generated) = self.config()?;
+        let served = config
+            .cassette
+            .as_ref()
+            .map(|c| (c.path().display().to_string(), c.len()));
         let emulator = Emulator::start(config).await?;
         println!("listening on {}", emulator.base_url());
         if generated {
             // The key was made here, so printing it is how the user learns it.
             println!("api key: {}", emulator.api_key());
+        }
+        if let Some((path, interactions)) = served {
+            eprintln!("serving cassette {path}: {interactions} interactions, any order, each once");
         }
         wait_for_signal().await;
         emulator.shutdown().await;

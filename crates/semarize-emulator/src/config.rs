@@ -101,6 +101,11 @@ pub struct Config {
     pub secret_rotation_grace: Duration,
     /// Runtime settings.
     pub settings: Settings,
+    /// A replaying cassette to serve (feature `cassette`): a /v1 request it holds is
+    /// answered with the recorded response (any order, each once), before authentication
+    /// and after any armed fault; every other request is handled as usual.
+    #[cfg(feature = "cassette")]
+    pub cassette: Option<semarize_api::cassette::Cassette>,
 }
 
 impl Default for Config {
@@ -113,6 +118,8 @@ impl Default for Config {
             max_body_bytes: 5 * 1024 * 1024,
             secret_rotation_grace: Duration::from_secs(24 * 3600),
             settings: Settings::default(),
+            #[cfg(feature = "cassette")]
+            cassette: None,
         }
     }
 }
@@ -134,6 +141,6 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("secret_rotation_grace", &self.secret_rotation_grace)
             .field("settings", &self.settings)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

@@ -44,10 +44,13 @@ pub(crate) struct Core {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     /// Woken whenever a run is forced to end early, so sync waits notice at once.
     pub run_changes: tokio::sync::Notify,
-    max_body_bytes: usize,
+    pub max_body_bytes: usize,
     rotation_grace: Duration,
     /// The workspace the configured keys belong to.
     pub default_workspace: String,
+    /// The cassette served before the emulator's own behaviour, if any.
+    #[cfg(feature = "cassette")]
+    pub cassette: Option<semarize_api::cassette::Cassette>,
 }
 
 impl std::fmt::Debug for Core {
@@ -78,6 +81,8 @@ impl Core {
             max_body_bytes: config.max_body_bytes,
             rotation_grace: config.secret_rotation_grace,
             default_workspace: default_workspace.clone(),
+            #[cfg(feature = "cassette")]
+            cassette: config.cassette.clone(),
         };
         let mut keys = config.api_keys.clone();
         if keys.is_empty() {

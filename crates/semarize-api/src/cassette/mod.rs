@@ -356,6 +356,70 @@ impl Cassette {
         write_atomically(&self.shared.path, &text)
     }
 
+    /// Replay mode: the recorded response that answers a request a server received,
+    /// matched exactly as a client's request would be (the operation is found from the
+    /// method and path in the spec). This is how a server serves a cassette: the
+    /// emulator's `--serve-cassette` answers from it and handles every request that gets
+    /// `Err` as usual. A recording cassette answers nothing.
+    ///
+    /// ```
+    /// # fn demo(cassette: &semarize_api::cassette::Cassette) {
+    /// let request = http::Request::get("/v1/runs?limit=5").body(Vec::new()).unwrap();
+    /// match cassette.respond(request.method(), request.uri(), request.headers(), request.body()) {
+    ///     Ok(response) => println!("recorded: HTTP {}", response.status()),
+    ///     Err(miss) => println!("{miss}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn respond(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<http::Response<Vec<u8>>, NoMatch> {
+        let path = uri.path();
+        let operation = generated_spec()
+            .and_then(|spec| spec.operation_for(method.as_str(), path))
+            .map(|operation| operation.id);
+        let mut state = self.state();
+        let recorded = match (&operation, self.shared.mode) {
+            (Some(operation_id), Mode::Replay) => {
+                let sent = capture_parts(
+                    operation_id,
+                    method.as_str(),
+                    path,
+                    uri.query(),
+                    headers,
+                    body,
+                    &state.redactor,
+                );
+                let index = state.replayer.take(operation_id, &sent)?;
+                let recorded = state.replayer.interactions[index].response.clone();
+                let problems = spec_problems(index, operation_id, &recorded);
+                state.problems.extend(problems);
+                recorded
+            }
+            _ => {
+                return Err(NoMatch {
+                    request: format!(
+                        "{method} {path} ({})",
+                        operation.as_deref().unwrap_or("no operation of the spec")
+                    ),
+                    nearest: None,
+                    recorded: state.replayer.interactions.len(),
+                    in_order: false,
+                });
+            }
+        };
+        drop(state);
+        let mut response = http::Response::new(recorded.body_bytes());
+        *response.status_mut() =
+            StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        *response.headers_mut() = recorded_headers(&recorded);
+        Ok(response)
+    }
+
     /// Executes one request through the cassette (the generated client's `exec`).
     pub(crate) async fn execute(
         &self,
@@ -535,8 +599,39 @@ fn capture_request(
     request: &reqwest::Request,
     redactor: &Redactor,
 ) -> RecordedRequest {
+    let body = request
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .unwrap_or_default();
     let url = request.url();
-    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    capture_parts(
+        operation_id,
+        request.method().as_str(),
+        url.path(),
+        url.query(),
+        request.headers(),
+        body,
+        redactor,
+    )
+}
+
+/// [`capture_request`] from the parts of any request (a server's too).
+fn capture_parts(
+    operation_id: &str,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    request_headers: &HeaderMap,
+    body: &[u8],
+    redactor: &Redactor,
+) -> RecordedRequest {
+    let mut pairs: Vec<(String, String)> = query
+        .map(|q| {
+            reqwest::Url::parse(&format!("http://query.invalid/?{q}"))
+                .map(|u| u.query_pairs().into_owned().collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
     pairs.sort();
     let query = (!pairs.is_empty()).then(|| {
         let mut normalized = Url::parse("http://query.invalid/").expect("a valid URL");
@@ -544,7 +639,7 @@ fn capture_request(
         normalized.query().unwrap_or_default().to_owned()
     });
     let mut headers = std::collections::BTreeMap::new();
-    for (name, value) in request.headers() {
+    for (name, value) in request_headers {
         let name = name.as_str();
         if UNRECORDED_REQUEST_HEADERS.contains(&name) {
             continue;
@@ -556,17 +651,13 @@ fn capture_request(
         };
         headers.insert(name.to_owned(), value);
     }
-    let bytes = request
-        .body()
-        .and_then(reqwest::Body::as_bytes)
-        .unwrap_or_default();
-    let (mut body, body_text) = format::split_body(bytes);
+    let (mut body, body_text) = format::split_body(body);
     if let Some(body) = body.as_mut() {
         redactor.request_body(operation_id, body);
     }
     RecordedRequest {
-        method: request.method().as_str().to_owned(),
-        path: url.path().to_owned(),
+        method: method.to_owned(),
+        path: path.to_owned(),
         query,
         headers,
         body,
@@ -600,9 +691,9 @@ fn response_headers(
     out
 }
 
-/// The response a recorded interaction answers with.
-fn replayed_response(recorded: &RecordedResponse, url: Url) -> reqwest::Response {
-    let status = StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+/// The headers of a recorded response (a recorded value that is no longer a valid
+/// header, after hand-editing, is left out).
+fn recorded_headers(recorded: &RecordedResponse) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in &recorded.headers {
         if let (Ok(name), Ok(value)) = (
@@ -612,11 +703,17 @@ fn replayed_response(recorded: &RecordedResponse, url: Url) -> reqwest::Response
             headers.append(name, value);
         }
     }
+    headers
+}
+
+/// The response a recorded interaction answers with.
+fn replayed_response(recorded: &RecordedResponse, url: Url) -> reqwest::Response {
+    let status = StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     crate::transport::rebuild(
         status,
         reqwest::Version::HTTP_11,
         url,
-        headers,
+        recorded_headers(recorded),
         reqwest::Body::from(recorded.body_bytes()),
     )
 }

@@ -34,11 +34,21 @@ pub(crate) fn secret_header(name: &str) -> bool {
 }
 
 /// The redactions of one cassette.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Redactor {
     /// The API key the client sends, replaced wherever it appears.
     pub api_key: Option<zeroize::Zeroizing<String>>,
     pub transcripts: bool,
+}
+
+impl std::fmt::Debug for Redactor {
+    // The key it hides is never shown itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("transcripts", &self.transcripts)
+            .finish()
+    }
 }
 
 impl Redactor {

@@ -142,6 +142,14 @@ async fn gate(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let fault = lock(&app.core.faults).take(operation);
+    // An armed fault answers first; then the served cassette; then the emulator.
+    #[cfg(feature = "cassette")]
+    if let (None, Some(cassette)) = (&fault, &app.core.cassette) {
+        req = match from_cassette(cassette, req, app.core.max_body_bytes).await {
+            Ok(recorded) => return recorded,
+            Err(req) => req,
+        };
+    }
     let record_refusal = |status: StatusCode, outcome: &str| {
         if is_create {
             app.core.record_create(CreateAttempt {
@@ -222,6 +230,28 @@ async fn gate(
             std::future::pending::<Response>().await
         }
         _ => response,
+    }
+}
+
+/// The recorded answer to `req` when the served cassette holds one; otherwise the request
+/// back, whole, for the emulator to handle as usual.
+#[cfg(feature = "cassette")]
+async fn from_cassette(
+    cassette: &semarize_api::cassette::Cassette,
+    req: Request,
+    limit: usize,
+) -> Result<Response, Request> {
+    let (parts, body) = req.into_parts();
+    // A body over the limit is left to the handler, which refuses it as usual.
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return Err(Request::from_parts(parts, Body::empty()));
+    };
+    match cassette.respond(&parts.method, &parts.uri, &parts.headers, &bytes) {
+        Ok(recorded) => Ok(recorded.map(Body::from)),
+        Err(miss) => {
+            tracing::debug!("not from the cassette: {miss}");
+            Err(Request::from_parts(parts, Body::from(bytes)))
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod api;
 mod binary;
+#[cfg(feature = "cassette")]
+mod cassette;
 mod catalogue;
 mod conformance;
 mod faults;
