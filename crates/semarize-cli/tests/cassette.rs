@@ -7,35 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use semarize_emulator::{Config, Emulator, Settings};
+use semarize_emulator::Emulator;
 use serde_json::Value;
 
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/emulated.rs"]
+mod emulated;
 use child::{Child, ChildLines};
+use emulated::{emulator, temp};
 
 /// A base URL nothing listens on: a replay must not contact it.
 const NOWHERE: &str = "http://127.0.0.1:9";
-
-async fn emulator() -> Emulator {
-    Emulator::start(Config {
-        settings: Settings {
-            run_latency_ms: 50,
-            allow_http_webhooks: true,
-            ..Settings::default()
-        },
-        ..Config::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("semarize-cassette-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs `semarize` with `env` only (no inherited key or URL), at most two minutes.
 async fn semarize(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -10,7 +10,10 @@ use serde_json::Value;
 
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/emulated.rs"]
+mod emulated;
 use child::{Child, ChildLines};
+use emulated::{emulator, temp};
 
 struct Cli<'a> {
     emulator: &'a Emulator,
@@ -50,26 +53,6 @@ macro_rules! snapshot {
     ($name:expr, $value:expr) => {
         semarize::testing::redacted(|| insta::assert_json_snapshot!($name, $value))
     };
-}
-
-async fn emulator() -> Emulator {
-    Emulator::start(Config {
-        settings: Settings {
-            run_latency_ms: 50,
-            allow_http_webhooks: true,
-            ..Settings::default()
-        },
-        ..Config::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("semarize-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
