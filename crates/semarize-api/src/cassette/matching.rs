@@ -7,7 +7,7 @@
 //! first key the recording sent, and from then on only for it (a retry resends its key,
 //! and must meet the recorded retry's key). Other headers are recorded, not matched.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde_json::Value;
 
@@ -23,6 +23,10 @@ pub(crate) struct Replayer {
     pub interactions: Vec<Interaction>,
     used: Vec<bool>,
     order: Order,
+    /// Unused interactions by everything that must be equal but the Idempotency-Key, in
+    /// file order: a batch's thousands of interactions are matched without comparing
+    /// each request with each of them.
+    buckets: HashMap<String, VecDeque<usize>>,
     /// Key sent by this run -> key in the cassette, and back.
     sent_to_recorded: HashMap<String, String>,
     recorded_to_sent: HashMap<String, String>,
@@ -30,10 +34,16 @@ pub(crate) struct Replayer {
 
 impl Replayer {
     pub(crate) fn new(interactions: Vec<Interaction>, order: Order) -> Self {
+        let mut buckets: HashMap<String, VecDeque<usize>> = HashMap::new();
+        for (index, interaction) in interactions.iter().enumerate() {
+            let key = bucket(&interaction.operation_id, &interaction.request);
+            buckets.entry(key).or_default().push_back(index);
+        }
         Replayer {
             used: vec![false; interactions.len()],
             interactions,
             order,
+            buckets,
             sent_to_recorded: HashMap::new(),
             recorded_to_sent: HashMap::new(),
         }
@@ -54,6 +64,13 @@ impl Replayer {
         operation_id: &str,
         request: &RecordedRequest,
     ) -> Result<usize, NoMatch> {
+        if self.order == Order::AnyOrder
+            && let Some(index) = self.take_from_bucket(operation_id, request)
+        {
+            return Ok(index);
+        }
+        // In order: the next unused interaction. Any order and no match: every unused
+        // one, to name the nearest.
         let candidates: Vec<usize> = match self.order {
             Order::InOrder => self.used.iter().position(|u| !*u).into_iter().collect(),
             Order::AnyOrder => (0..self.used.len()).filter(|i| !self.used[*i]).collect(),
@@ -86,6 +103,29 @@ impl Replayer {
             recorded: self.interactions.len(),
             in_order: self.order == Order::InOrder,
         })
+    }
+
+    /// Any order: the first unused interaction of the request's bucket whose
+    /// Idempotency-Key corresponds, now used.
+    fn take_from_bucket(&mut self, operation_id: &str, request: &RecordedRequest) -> Option<usize> {
+        let key = bucket(operation_id, request);
+        let candidates = self.buckets.get(&key)?;
+        let index = candidates.iter().copied().find(|index| {
+            !self.used[*index]
+                && self
+                    .key_difference(&self.interactions[*index].request, request)
+                    .is_none()
+        })?;
+        self.used[index] = true;
+        self.bind(&self.interactions[index].request.clone(), request);
+        // Used interactions at the front are dropped, so a bucket is not rescanned.
+        let used = &self.used;
+        if let Some(candidates) = self.buckets.get_mut(&key) {
+            while candidates.front().is_some_and(|front| used[*front]) {
+                candidates.pop_front();
+            }
+        }
+        Some(index)
     }
 
     fn bind(&mut self, recorded: &RecordedRequest, sent: &RecordedRequest) {
@@ -174,6 +214,22 @@ impl Replayer {
             }
         }
     }
+}
+
+/// Everything a match compares except the Idempotency-Key, as one string: the
+/// operation, method, path, query and body (JSON text with sorted keys).
+fn bucket(operation_id: &str, request: &RecordedRequest) -> String {
+    let body = match (&request.body, &request.body_text) {
+        (Some(body), _) => body.to_string(),
+        (None, Some(text)) => format!("text:{text}"),
+        (None, None) => String::new(),
+    };
+    format!(
+        "{operation_id} {} {}?{} {body}",
+        request.method.to_ascii_uppercase(),
+        request.path,
+        request.query.as_deref().unwrap_or("")
+    )
 }
 
 fn pointer_or_root(pointer: &str) -> &str {
@@ -282,6 +338,43 @@ mod tests {
                 .contains("all 3 recorded interactions are used"),
             "{done}"
         );
+    }
+
+    #[test]
+    fn any_order_finds_each_of_many_alike_interactions_once() {
+        // A batch: many creations on one path, each with its own body and key, retried
+        // once each; replayed in reverse.
+        let body =
+            |i: usize| json!({"kit_code": "A1B2C3D4", "input": {"transcript": i.to_string()}});
+        let mut recorded = Vec::new();
+        for i in 0..500 {
+            let key = format!("r{i}");
+            recorded.push(interaction(
+                "create_run",
+                "/v1/runs",
+                Some(&key),
+                Some(body(i)),
+            ));
+            recorded.push(interaction(
+                "create_run",
+                "/v1/runs",
+                Some(&key),
+                Some(body(i)),
+            ));
+        }
+        let mut replay = Replayer::new(recorded, Order::AnyOrder);
+        for i in (0..500).rev() {
+            let sent = interaction(
+                "create_run",
+                "/v1/runs",
+                Some(&format!("s{i}")),
+                Some(body(i)),
+            );
+            let first = replay.take("create_run", &sent.request).unwrap();
+            let retry = replay.take("create_run", &sent.request).unwrap();
+            assert_eq!((first, retry), (2 * i, 2 * i + 1));
+        }
+        assert_eq!(replay.unused(), 0);
     }
 
     #[test]
