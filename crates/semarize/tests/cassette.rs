@@ -228,3 +228,38 @@ async fn a_request_the_recording_lacks_names_the_nearest_interaction_and_field()
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_response_that_breaks_the_spec_is_reported() {
+    let path = cassette_path("edited");
+    let test = start_emulator().await;
+    let cassette = Cassette::record(&path);
+    let run = recording_client(&test, &cassette)
+        .runs()
+        .create_with_kit_code("A1B2C3D4")
+        .transcript("Prospect: hi.")
+        .send()
+        .await
+        .unwrap();
+    drop(cassette);
+    test.emulator.shutdown().await;
+
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    file["interactions"][0]["response"]["body"]["waited_ms"] = serde_json::json!(-5);
+    std::fs::write(&path, file.to_string()).unwrap();
+    let replay = Cassette::replay(&path).unwrap();
+    let _ = replaying_client(&replay, &VirtualTime::new())
+        .runs()
+        .create_with_kit_code("A1B2C3D4")
+        .transcript("Prospect: hi.")
+        .send()
+        .await;
+    let problems = replay.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("interaction 0 (create_run 202) /waited_ms: "),
+        "{problems:?}"
+    );
+    assert!(!run.run.run_id.is_empty());
+}

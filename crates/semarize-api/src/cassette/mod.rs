@@ -347,11 +347,7 @@ impl Cassette {
         let text = {
             let mut state = self.state();
             state.unsaved = false;
-            let mut file = CassetteFile::new(Redactions {
-                transcripts: state.redactor.transcripts,
-            });
-            file.interactions = state.recorded.clone();
-            file.to_text()
+            state.file().to_text()
         };
         write_atomically(&self.shared.path, &text)
     }
@@ -395,10 +391,7 @@ impl Cassette {
                     &state.redactor,
                 );
                 let index = state.replayer.take(operation_id, &sent)?;
-                let recorded = state.replayer.interactions[index].response.clone();
-                let problems = spec_problems(index, operation_id, &recorded);
-                state.problems.extend(problems);
-                recorded
+                (index, state.replayer.interactions[index].response.clone())
             }
             _ => {
                 return Err(NoMatch {
@@ -413,11 +406,25 @@ impl Cassette {
             }
         };
         drop(state);
+        let (index, recorded) = recorded;
+        if let Some(operation_id) = &operation {
+            self.check_against_spec(index, operation_id, &recorded);
+        }
         let mut response = http::Response::new(recorded.body_bytes());
         *response.status_mut() =
             StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         *response.headers_mut() = recorded_headers(&recorded);
         Ok(response)
+    }
+
+    /// Validates a replayed response against the spec (outside the state's lock: a
+    /// concurrent replay validates in parallel) and keeps what does not fit.
+    fn check_against_spec(&self, index: usize, operation_id: &str, recorded: &RecordedResponse) {
+        let violations = violations(operation_id, recorded);
+        if !violations.is_empty() {
+            self.state()
+                .note_problems(index, operation_id, recorded, violations);
+        }
     }
 
     /// Executes one request through the cassette (the generated client's `exec`).
@@ -441,13 +448,14 @@ impl Cassette {
         operation_id: &str,
         limit: usize,
     ) -> reqwest::Result<reqwest::Response> {
-        let sent = {
+        let redactor = {
             let mut state = self.state();
             if state.redactor.api_key.is_none() {
                 state.redactor.api_key = bearer(request.headers());
             }
-            capture_request(operation_id, &request, &state.redactor)
+            state.redactor.clone()
         };
+        let sent = capture_request(operation_id, &request, &redactor);
         let response = crate::transport::execute(http, request, limit).await?;
         let status = response.status();
         let version = response.version();
@@ -470,20 +478,20 @@ impl Cassette {
                 ));
             }
         };
-        let mut state = self.state();
         let (mut body, body_text) = format::split_body(&bytes);
         if let Some(body) = body.as_mut() {
-            state.redactor.response_body(operation_id, body);
+            redactor.response_body(operation_id, body);
         }
         let recorded = RecordedResponse {
             status: status.as_u16(),
-            headers: response_headers(&headers, &state.redactor),
+            headers: response_headers(&headers, &redactor),
             body,
-            body_text: body_text.map(|text| state.redactor.text(&text)),
+            body_text: body_text.map(|text| redactor.text(&text)),
         };
+        let violations = violations(operation_id, &recorded);
+        let mut state = self.state();
         let index = state.recorded.len();
-        let problems = spec_problems(index, operation_id, &recorded);
-        state.problems.extend(problems);
+        state.note_problems(index, operation_id, &recorded, violations);
         let now = now();
         let started = *state.started.get_or_insert(now);
         state.recorded.push(Interaction {
@@ -513,18 +521,14 @@ impl Cassette {
         let taken = {
             let mut state = self.state();
             let sent = capture_request(operation_id, &request, &state.redactor);
-            match state.replayer.take(operation_id, &sent) {
-                Ok(index) => {
-                    let recorded = state.replayer.interactions[index].response.clone();
-                    let problems = spec_problems(index, operation_id, &recorded);
-                    state.problems.extend(problems);
-                    Ok(recorded)
-                }
-                Err(miss) => Err(miss),
-            }
+            state
+                .replayer
+                .take(operation_id, &sent)
+                .map(|index| (index, state.replayer.interactions[index].response.clone()))
         };
         match taken {
-            Ok(recorded) => {
+            Ok((index, recorded)) => {
+                self.check_against_spec(index, operation_id, &recorded);
                 let response = replayed_response(&recorded, request.url().clone());
                 crate::transport::keep_head(&response);
                 Ok(crate::transport::limit_body(response, limit))
@@ -540,14 +544,11 @@ impl Cassette {
 impl Drop for Shared {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if self.mode == Mode::Record && state.unsaved {
-            let mut file = CassetteFile::new(Redactions {
-                transcripts: state.redactor.transcripts,
-            });
-            file.interactions = std::mem::take(&mut state.recorded);
-            if let Err(e) = write_atomically(&self.path, &file.to_text()) {
-                tracing::warn!("the cassette was not saved: {e}");
-            }
+        if self.mode == Mode::Record
+            && state.unsaved
+            && let Err(e) = write_atomically(&self.path, &state.file().to_text())
+        {
+            tracing::warn!("the cassette was not saved: {e}");
         }
     }
 }
@@ -747,26 +748,43 @@ async fn no_match_error(miss: NoMatch) -> reqwest::Result<reqwest::Response> {
     .error_for_status()
 }
 
-/// What a response's body breaks of the spec, as problem lines; logged too.
-fn spec_problems(index: usize, operation_id: &str, response: &RecordedResponse) -> Vec<String> {
+/// What a response's body breaks of the spec, unlocated in the file (the caller knows the
+/// interaction).
+fn violations(operation_id: &str, response: &RecordedResponse) -> Vec<String> {
     let Some(spec) = generated_spec() else {
-        return vec![format!(
-            "interaction {index}: not checked: the generated spec does not parse"
-        )];
+        return vec!["not checked: the generated spec does not parse".to_owned()];
     };
-    let status = response.status;
-    let lines: Vec<String> =
-        match spec.response_violations(operation_id, status, response.body.as_ref()) {
-            Ok(violations) => violations
-                .into_iter()
-                .map(|v| format!("interaction {index} ({operation_id} {status}) {v}"))
-                .collect(),
-            Err(e) => vec![format!(
-                "interaction {index} ({operation_id} {status}): {e}"
-            )],
-        };
-    for line in &lines {
-        tracing::warn!("cassette response does not fit the spec: {line}");
+    match spec.response_violations(operation_id, response.status, response.body.as_ref()) {
+        Ok(violations) => violations.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![e.to_string()],
     }
-    lines
+}
+
+impl State {
+    /// Keeps and logs the violations of interaction `index`.
+    fn note_problems(
+        &mut self,
+        index: usize,
+        operation_id: &str,
+        response: &RecordedResponse,
+        violations: Vec<String>,
+    ) {
+        for violation in violations {
+            let line = format!(
+                "interaction {index} ({operation_id} {}) {violation}",
+                response.status
+            );
+            tracing::warn!("cassette response does not fit the spec: {line}");
+            self.problems.push(line);
+        }
+    }
+
+    /// The cassette file of what was recorded.
+    fn file(&self) -> CassetteFile {
+        let mut file = CassetteFile::new(Redactions {
+            transcripts: self.redactor.transcripts,
+        });
+        file.interactions = self.recorded.clone();
+        file
+    }
 }
