@@ -215,7 +215,7 @@ impl BatchCommand {
             }
             BatchCommand::Status { ledger } => {
                 let batch = open(ledger).await?;
-                let client = cli.api_key.as_ref().and_then(|_| cli.client().ok());
+                let client = cli.can_call_api().then(|| cli.client().ok()).flatten();
                 status(&batch, client.as_ref(), format).await
             }
             BatchCommand::Replay {

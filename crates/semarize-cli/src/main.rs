@@ -98,19 +98,27 @@ enum Command {
 }
 
 impl Cli {
+    /// Whether a replayed cassette answers every call (so no key is needed).
+    fn replaying(&self) -> bool {
+        self.cassette
+            .as_ref()
+            .is_some_and(|c| c.mode() == semarize::cassette::Mode::Replay)
+    }
+
+    /// Whether API calls can be made: a key, or a replay.
+    fn can_call_api(&self) -> bool {
+        self.api_key.is_some() || self.replaying()
+    }
+
     fn client(&self) -> Result<semarize::Client, Failure> {
         let mut builder = semarize::Client::builder().base_url(&self.base_url);
         if let Some(cassette) = &self.cassette {
             builder = builder.cassette(cassette.clone());
         }
-        let replaying = self
-            .cassette
-            .as_ref()
-            .is_some_and(|c| c.mode() == semarize::cassette::Mode::Replay);
         match self.api_key.as_deref() {
             Some(key) => builder = builder.api_key(key),
             // A replay sends nothing, so it needs no key.
-            None if replaying => {}
+            None if self.replaying() => {}
             None => {
                 return Err(Failure::usage(
                     "no API key: pass --api-key or set SEMARIZE_API_KEY (smz_live_... or smz_test_...)",
