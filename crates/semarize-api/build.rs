@@ -1,31 +1,24 @@
-//! Generates the raw client into `OUT_DIR` from the spec: `$SEMARIZE_API_SPEC` when set
-//! (regenerate from your own copy without forking), else the spec packaged with this
-//! crate (`openapi/semarize.yaml`, which the repository's top-level
+//! Generates the raw client into `OUT_DIR` from the spec with `semarize-codegen`:
+//! `$SEMARIZE_API_SPEC` (an absolute path) when set (regenerate from your own copy without
+//! forking), else the spec packaged with this crate (`openapi/semarize.yaml`, which the repository's top-level
 //! `openapi/semarize.yaml` links to). The spec used is copied next to the generated code
 //! and is `semarize_api::SPEC_YAML`.
 //!
 //! Nothing generated is committed inside this crate; `cargo xtask spec check` compares
 //! the generated public surface against `openapi/generated-surface.txt` instead.
 
-include!("codegen.rs");
-include!("spec_check.rs");
-
-/// Names a spec other than the packaged one (an absolute path; a relative one is taken
-/// from this package's directory, where cargo runs build scripts).
-const SPEC_VARIABLE: &str = "SEMARIZE_API_SPEC";
+use semarize_codegen::{SPEC_VARIABLE, check_structure, generate, parse_spec, quietly};
 
 fn main() {
     println!("cargo:rerun-if-env-changed={SPEC_VARIABLE}");
-    println!("cargo:rerun-if-changed=codegen.rs");
-    println!("cargo:rerun-if-changed=spec_check.rs");
     // Read at run time, not with env!(): a build-script binary reused from a shared
     // target directory must look in the checkout being built, not in the one it was
     // compiled in.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let spec_path = match std::env::var_os(SPEC_VARIABLE).filter(|v| !v.is_empty()) {
-        Some(path) => std::path::Path::new(&manifest_dir).join(path),
-        None => std::path::Path::new(&manifest_dir).join("openapi/semarize.yaml"),
-    };
+    let packaged = std::path::Path::new(&manifest_dir).join("openapi/semarize.yaml");
+    let variable = std::env::var_os(SPEC_VARIABLE);
+    let spec_path = semarize_codegen::spec_path(variable.as_deref(), &packaged)
+        .unwrap_or_else(|message| fail(&message));
     println!("cargo:rerun-if-changed={}", spec_path.display());
 
     let text = std::fs::read_to_string(&spec_path).unwrap_or_else(|e| {

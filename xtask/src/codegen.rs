@@ -1,16 +1,12 @@
 //! Runs the same generator as `crates/semarize-api/build.rs`, guarded against panics.
 
-#[path = "../../crates/semarize-api/codegen.rs"]
-#[allow(dead_code)]
-mod shared;
-
+use semarize_codegen::quietly;
 use semarize_spec::Spec;
-use shared::quietly;
 
 /// Generates the client; a progenitor panic becomes an error naming the operation(s)
 /// that cause it (found by generating each operation alone).
 pub fn generate_guarded(spec: &Spec) -> Result<String, Vec<String>> {
-    match quietly(|| shared::generate(spec.openapi())) {
+    match quietly(|| semarize_codegen::generate(spec.openapi())) {
         Ok(Ok(source)) => Ok(source),
         Ok(Err(message)) => Err(vec![message]),
         Err(panic) => {
@@ -19,7 +15,7 @@ pub fn generate_guarded(spec: &Spec) -> Result<String, Vec<String>> {
                 .into_iter()
                 .filter_map(|op| {
                     let single = only_operation(spec, &op.path, &op.method.to_lowercase());
-                    match quietly(|| shared::generate(&single)) {
+                    match quietly(|| semarize_codegen::generate(&single)) {
                         Err(why) => Some(format!(
                             "the generator panics on operation {} ({} {}): {why}",
                             op.id, op.method, op.path
@@ -55,7 +51,7 @@ mod tests {
     /// documentation taken from the spec.
     #[test]
     fn every_builder_setter_is_documented() {
-        let source = generate_guarded(&Spec::parse(semarize_api::SPEC_YAML).unwrap())
+        let source = generate_guarded(&Spec::parse(crate::committed_spec_text()).unwrap())
             .expect("the bundled spec generates");
         let file = syn::parse_file(&source).expect("the generated code parses");
         let mut undocumented = Vec::new();

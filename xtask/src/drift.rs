@@ -135,7 +135,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(created.status(), 202);
-        let spec = Spec::parse(semarize_api::SPEC_YAML).unwrap();
+        let spec = Spec::parse(crate::committed_spec_text()).unwrap();
 
         let clean = drift(
             &spec,

@@ -25,7 +25,7 @@ pub fn lint(spec: &Spec) -> Vec<String> {
             problems.push(format!("{at}: no operationId"));
             continue;
         }
-        // Duplicates are reported by the structural check (spec_check.rs), with a line.
+        // Duplicates are reported by the structural check (semarize_codegen::check_structure), with a line.
         if !is_snake_case(&op.id) {
             problems.push(format!("{at}: operationId {} is not snake_case", op.id));
         }

@@ -18,8 +18,6 @@ mod codegen;
 mod drift;
 mod lint;
 mod open_enums;
-#[path = "../../crates/semarize-api/spec_check.rs"]
-mod spec_structure;
 mod surface;
 
 use std::path::{Path, PathBuf};
@@ -197,8 +195,7 @@ fn run_drift(args: &[&str]) -> Result<(), Vec<String>> {
     let base_url = base_url.ok_or_else(|| vec![format!("--base-url is required\n{USAGE}")])?;
     let api_key = api_key
         .ok_or_else(|| vec!["an API key is required: --api-key or SEMARIZE_API_KEY".to_owned()])?;
-    let spec =
-        semarize_spec::Spec::parse(semarize_api::SPEC_YAML).map_err(|e| vec![e.to_string()])?;
+    let spec = semarize_spec::Spec::parse(&committed_spec()?).map_err(|e| vec![e.to_string()])?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -246,6 +243,19 @@ fn check_routes(spec: &semarize_spec::Spec) -> Vec<String> {
     missing.chain(invented).collect()
 }
 
+/// The committed spec (`openapi/semarize.yaml`), whichever spec semarize-api was
+/// generated from (`SEMARIZE_API_SPEC` may name another, as CI's additive run does).
+fn committed_spec() -> Result<String, Vec<String>> {
+    read(&repo_root().join("openapi/semarize.yaml"))
+}
+
+/// [`committed_spec`] for tests, read once.
+#[cfg(test)]
+pub(crate) fn committed_spec_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| committed_spec().expect("the committed spec is readable"))
+}
+
 fn read(path: &Path) -> Result<String, Vec<String>> {
     std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])
 }
@@ -255,7 +265,7 @@ fn check(paths: &SpecPaths) -> Result<String, Vec<String>> {
     let text = read(&paths.spec)?;
     let spec = semarize_spec::Spec::parse(&text).map_err(|e| vec![e.to_string()])?;
     // The same report as build.rs: `PATH:LINE:COL: at #/pointer: ...`.
-    let structural: Vec<String> = spec_structure::check_structure(&text)
+    let structural: Vec<String> = semarize_codegen::check_structure(&text)
         .into_iter()
         .map(|problem| format!("{}:{problem}", paths.spec.display()))
         .collect();
@@ -327,16 +337,20 @@ mod tests {
 
     #[test]
     fn committed_spec_passes() {
-        check_text(semarize_api::SPEC_YAML).unwrap();
+        check_text(crate::committed_spec_text()).unwrap();
     }
 
     #[test]
     fn new_required_field_on_run_fails_with_a_diff() {
-        let mutated = semarize_api::SPEC_YAML.replace(
+        let mutated = crate::committed_spec_text().replace(
             "      required: [run_id, status]\n      properties:\n        run_id:",
             "      required: [run_id, status, workspace_id]\n      properties:\n        workspace_id:\n          type: string\n        run_id:",
         );
-        assert_ne!(mutated, semarize_api::SPEC_YAML, "the mutation must apply");
+        assert_ne!(
+            mutated,
+            crate::committed_spec_text(),
+            "the mutation must apply"
+        );
         let problems = check_text(&mutated).unwrap_err();
         let all = problems.join("\n");
         assert!(all.contains("public surface differs"), "{all}");
@@ -345,11 +359,11 @@ mod tests {
 
     #[test]
     fn additional_properties_false_on_a_response_fails() {
-        let mutated = semarize_api::SPEC_YAML.replace(
+        let mutated = crate::committed_spec_text().replace(
             "    RunUsage:\n      type: object\n",
             "    RunUsage:\n      type: object\n      additionalProperties: false\n",
         );
-        assert_ne!(mutated, semarize_api::SPEC_YAML);
+        assert_ne!(mutated, crate::committed_spec_text());
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("additionalProperties: false"), "{all}");
     }
@@ -357,24 +371,25 @@ mod tests {
     #[test]
     fn an_example_that_breaks_its_schema_fails() {
         let mutated =
-            semarize_api::SPEC_YAML.replace("credits_consumed: 8", "credits_consumed: eight");
-        assert_ne!(mutated, semarize_api::SPEC_YAML);
+            crate::committed_spec_text().replace("credits_consumed: 8", "credits_consumed: eight");
+        assert_ne!(mutated, crate::committed_spec_text());
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("example get_run_usage 200 usage"), "{all}");
     }
 
     #[test]
     fn duplicate_operation_id_fails() {
-        let mutated =
-            semarize_api::SPEC_YAML.replace("operationId: list_webhooks", "operationId: list_runs");
+        let mutated = crate::committed_spec_text()
+            .replace("operationId: list_webhooks", "operationId: list_runs");
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("duplicate operationId `list_runs`"), "{all}");
     }
 
     #[test]
     fn an_operation_the_emulator_does_not_serve_fails() {
-        let mutated = semarize_api::SPEC_YAML.replace("  /v1/bricks:\n", "  /v1/brick-metadata:\n");
-        assert_ne!(mutated, semarize_api::SPEC_YAML);
+        let mutated =
+            crate::committed_spec_text().replace("  /v1/bricks:\n", "  /v1/brick-metadata:\n");
+        assert_ne!(mutated, crate::committed_spec_text());
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(
             all.contains("the emulator does not serve get_bricks (GET /v1/brick-metadata)"),
@@ -388,7 +403,7 @@ mod tests {
 
     #[test]
     fn additive_changes_show_as_a_readable_diff_that_bless_accepts() {
-        let mutated = additive::mutate(semarize_api::SPEC_YAML).unwrap();
+        let mutated = additive::mutate(crate::committed_spec_text()).unwrap();
         let dir = std::env::temp_dir().join(format!("xtask-additive-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let paths = SpecPaths {
@@ -429,7 +444,7 @@ mod tests {
 
     #[test]
     fn openapi_31_is_rejected() {
-        let mutated = semarize_api::SPEC_YAML.replacen("openapi: 3.0.3", "openapi: 3.1.0", 1);
+        let mutated = crate::committed_spec_text().replacen("openapi: 3.0.3", "openapi: 3.1.0", 1);
         let all = check_text(&mutated).unwrap_err().join("\n");
         assert!(all.contains("3.0.x"), "{all}");
     }

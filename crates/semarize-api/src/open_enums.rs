@@ -5,7 +5,7 @@
 //! Each enum here has one arm per documented value and a catch-all arm that keeps the raw
 //! string (`Unknown`, and `Other` for [`ErrorCode`]), so nothing is lost and re-serializing
 //! gives back exactly what was received. They replace the closed enums progenitor would
-//! generate (see `codegen.rs`). With the `schemars` feature they implement `JsonSchema`,
+//! generate (see `semarize_codegen::OPEN_ENUMS`). With the `schemars` feature they implement `JsonSchema`,
 //! which `cargo xtask spec check` compares with the spec's enumerations.
 
 macro_rules! open_enum {

@@ -34,6 +34,17 @@ impl Reply {
     }
 }
 
+/// The committed spec, which the emulator implements (semarize-api may have been
+/// generated from another: CI's additive run sets `SEMARIZE_API_SPEC`).
+pub fn committed_spec() -> semarize_spec::Spec {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../openapi/semarize.yaml"
+    ))
+    .expect("the committed spec is readable");
+    semarize_spec::Spec::parse(&text).expect("the committed spec parses")
+}
+
 /// Fast defaults for tests: short latency, short sync wait, http webhooks allowed.
 pub async fn start(change: impl FnOnce(&mut Settings)) -> Env {
     let mut settings = Settings {

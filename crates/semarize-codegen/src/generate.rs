@@ -1,8 +1,8 @@
-// The one definition of how `semarize-api` is generated from the spec.
-//
-// `build.rs` includes this file to generate the client, and `xtask` includes it to check
-// the spec and snapshot the generated surface, so the two can never disagree about the
-// generator settings.
+//! The one definition of how `semarize-api` is generated from the spec: its build script
+//! generates the client with it, and `xtask` checks the spec and snapshots the generated
+//! surface with it, so the two can never disagree about the generator settings.
+
+use crate::polish::polish;
 
 /// Spec enumerations that are replaced by hand-written open enums (see
 /// `src/open_enums.rs`). progenitor generates closed enums, but /v1 promises additive
@@ -21,8 +21,6 @@ pub const OPEN_ENUMS: &[(&str, &str)] = &[
 /// Schemas whose Rust name differs from the spec's: `Error` would sit beside progenitor's
 /// own `Error<E>` (and `semarize::Error`) and read as the same thing.
 pub const RENAMED_SCHEMAS: &[(&str, &str)] = &[("Error", "ErrorEnvelope")];
-
-include!("codegen_polish.rs");
 
 /// Parses the spec text (YAML or JSON) into an OpenAPI document. An error starts with
 /// `LINE:COL: ` when the parser knows where, so that `{path}:{error}` reads like a
@@ -72,10 +70,10 @@ pub fn generator() -> progenitor::Generator {
 /// values plain strings and checks the limits itself, as the spec's description says.
 const KEYWORDS_CHECKED_BY_HAND: [&str; 3] = ["maxLength", "minLength", "pattern"];
 
-/// The spec as the Rust generator sees it: [`KEYWORDS_CHECKED_BY_HAND`] and
-/// `format: uuid` removed from every schema and [`RENAMED_SCHEMAS`] renamed, everything
-/// else untouched.
-/// It is returned as JSON, the form [`polish`] reads its descriptions from.
+/// The spec as the Rust generator sees it: `maxLength`, `minLength`, `pattern` and
+/// `format: uuid` removed from every string schema (the client checks those itself) and
+/// [`RENAMED_SCHEMAS`] renamed, everything else untouched.
+/// It is returned as JSON, the form the polish of the output reads its descriptions from.
 pub fn for_rust(spec: &openapiv3::OpenAPI) -> Result<serde_json::Value, String> {
     fn rename_refs(value: &mut serde_json::Value, from: &str, to: &str) {
         match value {

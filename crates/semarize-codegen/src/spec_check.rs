@@ -1,11 +1,11 @@
-// Structural checks of an OpenAPI 3.0 document, run before progenitor sees it.
-//
-// progenitor (through serde) ignores keys it does not know and panics on some values it
-// does not expect, so a misspelt `requried` silently changes the generated types and a
-// `type: strng` ends in a panic that names no schema. These checks read the document as
-// plain data and report each problem like a compiler: `LINE:COL: at #/pointer: what was
-// expected`. `build.rs` and `cargo xtask spec check` include this file, so both report
-// the same problems in the same words.
+//! Structural checks of an OpenAPI 3.0 document, run before progenitor sees it.
+//!
+//! progenitor (through serde) ignores keys it does not know and panics on some values it
+//! does not expect, so a misspelt `requried` silently changes the generated types and a
+//! `type: strng` ends in a panic that names no schema. These checks read the document as
+//! plain data and report each problem like a compiler: `LINE:COL: at #/pointer: what was
+//! expected`. `semarize-api`'s build script and `cargo xtask spec check` both call
+//! [`check_structure`], so both report the same problems in the same words.
 
 /// Keywords of an OpenAPI 3.0 Schema Object (`x-` extensions are always allowed).
 const SCHEMA_KEYWORDS: &[&str] = &[
@@ -539,9 +539,18 @@ fn locate(
 mod tests {
     use super::check_structure;
 
+    /// The repository's spec (tests only: the published crate checks the text it is given).
+    fn committed() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../openapi/semarize.yaml"
+        ))
+        .expect("the repository's spec is readable")
+    }
+
     /// The committed spec with `from` replaced by `to` (which must occur once).
     fn mutated(from: &str, to: &str) -> String {
-        let spec = include_str!("openapi/semarize.yaml");
+        let spec = committed();
         assert_eq!(spec.matches(from).count(), 1, "{from:?} must occur once");
         spec.replacen(from, to, 1)
     }
@@ -556,10 +565,7 @@ mod tests {
 
     #[test]
     fn the_committed_spec_has_no_structural_problem() {
-        assert_eq!(
-            check_structure(include_str!("openapi/semarize.yaml")),
-            Vec::<String>::new()
-        );
+        assert_eq!(check_structure(&committed()), Vec::<String>::new());
     }
 
     #[test]

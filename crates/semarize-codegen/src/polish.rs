@@ -1,10 +1,10 @@
-// What this project adds to progenitor's output before it is written (included by
-// `codegen.rs`): the spec's descriptions on the builder setters, setters that accept
-// `&str` and `json!` values, and JSON conversions for every generated struct.
-//
-// It works on the parsed file, not on text, and leaves anything it does not recognise as
-// progenitor wrote it: a progenitor upgrade that changes a shape loses a doc line or a
-// convenience, never the build.
+//! What this project adds to progenitor's output before it is written: the spec's
+//! descriptions on the builder setters, setters that accept `&str` and `json!` values,
+//! and JSON conversions for every generated struct.
+//!
+//! It works on the parsed file, not on text, and leaves anything it does not recognise as
+//! progenitor wrote it: a progenitor upgrade that changes a shape loses a doc line or a
+//! convenience, never the build.
 
 /// Setter docs, keyed by builder (normalized struct name) and setter (normalized name).
 type SetterDocs = std::collections::HashMap<String, std::collections::HashMap<String, String>>;
@@ -320,7 +320,7 @@ impl syn::visit_mut::VisitMut for Polish {
 }
 
 /// Applies this project's additions to progenitor's output.
-pub fn polish(file: &mut syn::File, spec: &serde_json::Value) {
+pub(crate) fn polish(file: &mut syn::File, spec: &serde_json::Value) {
     let mut polish = Polish {
         operation_docs: operation_setter_docs(spec),
         type_docs: type_setter_docs(spec),
