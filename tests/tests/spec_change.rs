@@ -18,8 +18,10 @@ fn the_readme_procedure_after_a_spec_change_works_as_written() {
     let env = [("CI", "true")];
 
     // 1. Edit openapi/semarize.yaml: a new optional field, and a new operation (a copy
-    //    of get_run at a new path).
+    //    of get_run at a new path). The spec before the edit is kept for the report.
     let spec_path = ws.join("openapi/semarize.yaml");
+    let before = copy.path().join("before.yaml");
+    std::fs::copy(&spec_path, &before).unwrap();
     let run_type = "        run_type:\n          $ref: \"#/components/schemas/RunType\"\n";
     edit(
         &spec_path,
@@ -46,10 +48,28 @@ fn the_readme_procedure_after_a_spec_change_works_as_written() {
     )
     .unwrap();
 
-    // 2. `cargo xtask spec check` fails with a readable diff of the generated surface and
-    //    names what else the change needs.
-    let checked = cargo(ws, &["xtask", "spec", "check"], &env, STEP_DEADLINE);
+    // 2. `cargo xtask spec check --base BEFORE` reports each change as additive or
+    //    breaking with the next version, fails with a readable diff of the generated
+    //    surface, and names what else the change needs.
+    let base = before.to_str().unwrap();
+    let checked = cargo(
+        ws,
+        &["xtask", "spec", "check", "--base", base],
+        &env,
+        STEP_DEADLINE,
+    );
     assert!(!checked.success, "check must fail:\n{}", checked.output);
+    for line in [
+        "additive: operation get_run_status (GET /v1/runs/{runId}/status) added",
+        "additive: schema Run: field priority added",
+        "2 changes (0 breaking, 2 additive): next version 0.1.1 (from 0.1.0)",
+    ] {
+        assert!(
+            checked.output.contains(line),
+            "{line:?} in:\n{}",
+            checked.output
+        );
+    }
     assert!(
         checked.output.contains("public surface differs"),
         "{}",

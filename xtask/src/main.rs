@@ -2,7 +2,9 @@
 //!
 //! - `spec check` lints `openapi/semarize.yaml`, validates its examples, runs the
 //!   generator, and compares the generated public surface with the committed snapshot
-//!   `openapi/generated-surface.txt`.
+//!   `openapi/generated-surface.txt`. With `--base PATH` it first prints the change
+//!   report: each difference from that spec labelled additive or breaking, and the next
+//!   version by semver.
 //! - `spec bless` accepts a deliberate change of the generated surface.
 //! - `spec additive --out PATH` writes a copy of the spec with every additive change /v1
 //!   allows (CI builds and tests the workspace against it with `SEMARIZE_API_SPEC`).
@@ -14,6 +16,7 @@
 //!   additive findings are printed and do not fail.
 
 mod additive;
+mod changes;
 mod codegen;
 mod drift;
 mod lint;
@@ -23,7 +26,7 @@ mod surface;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask spec check [--spec PATH] [--surface PATH]
+const USAGE: &str = "usage: cargo xtask spec check [--spec PATH] [--surface PATH] [--base PATH]
        cargo xtask spec bless [--spec PATH] [--surface PATH]
        cargo xtask spec additive --out PATH [--spec PATH]
        cargo xtask spec drift --base-url URL [--api-key KEY (or SEMARIZE_API_KEY)] [--kit-code CODE]
@@ -76,6 +79,8 @@ fn one_spec(root: &Path) -> Result<(), Vec<String>> {
 struct SpecPaths {
     spec: PathBuf,
     surface: PathBuf,
+    /// The spec to compare with for the change report.
+    base: Option<PathBuf>,
 }
 
 fn parse_spec_paths(args: &[String]) -> Result<SpecPaths, Vec<String>> {
@@ -83,6 +88,7 @@ fn parse_spec_paths(args: &[String]) -> Result<SpecPaths, Vec<String>> {
     let mut paths = SpecPaths {
         spec: root.join("openapi/semarize.yaml"),
         surface: root.join("openapi/generated-surface.txt"),
+        base: None,
     };
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -92,6 +98,7 @@ fn parse_spec_paths(args: &[String]) -> Result<SpecPaths, Vec<String>> {
         match flag.as_str() {
             "--spec" => paths.spec = PathBuf::from(value?),
             "--surface" => paths.surface = PathBuf::from(value?),
+            "--base" => paths.base = Some(PathBuf::from(value?)),
             other => return Err(vec![format!("unknown flag {other}\n{USAGE}")]),
         }
     }
@@ -108,6 +115,9 @@ fn run(args: &[String]) -> Result<(), Vec<String>> {
         ["spec", "check", ..] => {
             let paths = parse_spec_paths(&args[2..])?;
             one_spec(&repo_root())?;
+            if let Some(base) = &paths.base {
+                println!("{}", change_report(base, &paths.spec)?);
+            }
             let report = check(&paths)?;
             println!("spec check: ok ({report})");
             Ok(())
@@ -134,6 +144,21 @@ fn run(args: &[String]) -> Result<(), Vec<String>> {
         ["cassette", "check", rest @ ..] => cassette_check(rest),
         _ => Err(vec![USAGE.to_owned()]),
     }
+}
+
+/// The change report from the spec at `base` to the one at `spec`, with the version the
+/// crates should take next.
+fn change_report(base: &Path, spec: &Path) -> Result<String, Vec<String>> {
+    let parse = |path: &Path| {
+        semarize_spec::Spec::parse(&read(path)?)
+            .map_err(|e| vec![format!("{}: {e}", path.display())])
+    };
+    let changes = changes::report(&parse(base)?, &parse(spec)?);
+    Ok(format!(
+        "changes from {}:\n{}",
+        base.display(),
+        changes::render(&changes, env!("CARGO_PKG_VERSION"))
+    ))
 }
 
 /// `cassette check`: the same check as `semarize cassette check`, against the committed
@@ -328,6 +353,7 @@ mod tests {
         let spec = dir.join("semarize.yaml");
         std::fs::write(&spec, spec_text).unwrap();
         let result = check(&SpecPaths {
+            base: None,
             spec,
             surface: repo_root().join("openapi/generated-surface.txt"),
         });
@@ -407,6 +433,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-additive-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let paths = SpecPaths {
+            base: None,
             spec: dir.join("semarize.yaml"),
             surface: dir.join("generated-surface.txt"),
         };
