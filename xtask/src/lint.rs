@@ -30,7 +30,7 @@ pub fn lint(spec: &Spec) -> Vec<String> {
             problems.push(format!("{at}: operationId {} is not snake_case", op.id));
         }
         lint_responses(spec, &op.id, &mut problems);
-        lint_path_parameters(spec, &op.id, &op.path, &mut problems);
+        // Path parameters are checked by the structural check, with a line.
     }
 
     walk_schemas(
@@ -121,34 +121,6 @@ fn lint_responses(spec: &Spec, operation_id: &str, problems: &mut Vec<String>) {
         problems.push(format!(
             "{operation_id}: must document 4xx and 5xx responses with the shared Error schema"
         ));
-    }
-}
-
-fn lint_path_parameters(spec: &Spec, operation_id: &str, path: &str, problems: &mut Vec<String>) {
-    let declared: BTreeSet<String> = spec
-        .raw()
-        .pointer(&format!(
-            "/paths/{}",
-            path.replace('~', "~0").replace('/', "~1")
-        ))
-        .into_iter()
-        .flat_map(|item| item.as_object().into_iter().flatten())
-        .filter_map(|(_, op)| {
-            (op.get("operationId") == Some(&Value::from(operation_id))).then_some(op)
-        })
-        .flat_map(|op| op["parameters"].as_array().cloned().unwrap_or_default())
-        .map(|p| spec.resolve(&p).clone())
-        .filter(|p| p["in"] == "path")
-        .filter_map(|p| p["name"].as_str().map(str::to_owned))
-        .collect();
-    for segment in path.split('/') {
-        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
-            && !declared.contains(name)
-        {
-            problems.push(format!(
-                "{operation_id}: path parameter {name} is not declared"
-            ));
-        }
     }
 }
 

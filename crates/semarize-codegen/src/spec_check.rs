@@ -95,6 +95,59 @@ const PARAMETER_KEYWORDS: &[&str] = &[
     "content",
     "$ref",
 ];
+const RESPONSE_KEYWORDS: &[&str] = &["description", "headers", "content", "links", "$ref"];
+const REQUEST_BODY_KEYWORDS: &[&str] = &["description", "content", "required", "$ref"];
+const MEDIA_TYPE_KEYWORDS: &[&str] = &["schema", "example", "examples", "encoding"];
+const HEADER_KEYWORDS: &[&str] = &[
+    "description",
+    "required",
+    "deprecated",
+    "allowEmptyValue",
+    "style",
+    "explode",
+    "allowReserved",
+    "schema",
+    "example",
+    "examples",
+    "content",
+    "$ref",
+];
+const INFO_KEYWORDS: &[&str] = &[
+    "title",
+    "description",
+    "termsOfService",
+    "contact",
+    "license",
+    "version",
+];
+const SERVER_KEYWORDS: &[&str] = &["url", "description", "variables"];
+/// Where a parameter may be.
+const PARAMETER_PLACES: &[&str] = &["query", "header", "path", "cookie"];
+
+/// Schema keywords whose value must be a number.
+const NUMBER_KEYWORDS: &[&str] = &["multipleOf", "maximum", "minimum"];
+/// Schema keywords whose value must be a non-negative integer.
+const COUNT_KEYWORDS: &[&str] = &[
+    "maxLength",
+    "minLength",
+    "maxItems",
+    "minItems",
+    "maxProperties",
+    "minProperties",
+];
+/// Schema keywords whose value must be a boolean (OpenAPI 3.0: `exclusiveMinimum` too).
+const BOOLEAN_KEYWORDS: &[&str] = &[
+    "exclusiveMaximum",
+    "exclusiveMinimum",
+    "uniqueItems",
+    "nullable",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+];
+/// Schema keywords whose value must be a string.
+const STRING_KEYWORDS: &[&str] = &["title", "description", "format", "pattern"];
+
 const TOP_LEVEL_KEYWORDS: &[&str] = &[
     "openapi",
     "info",
@@ -128,10 +181,26 @@ type Found = Vec<(String, String)>;
 
 fn structure(doc: &serde_json::Value, found: &mut Found) {
     unknown_keys(doc, "", TOP_LEVEL_KEYWORDS, "the top level", found);
+    unknown_keys(
+        &doc["info"],
+        "/info",
+        INFO_KEYWORDS,
+        "the info object",
+        found,
+    );
+    for (i, server) in doc["servers"].as_array().into_iter().flatten().enumerate() {
+        unknown_keys(
+            server,
+            &format!("/servers/{i}"),
+            SERVER_KEYWORDS,
+            "a server",
+            found,
+        );
+    }
     let mut operation_ids: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {
         let at = format!("/paths/{}", escape(path));
-        path_item(item, &at, &mut operation_ids, found);
+        path_item(doc, item, &at, Some(path), &mut operation_ids, found);
     }
     for (name, schema) in doc
         .pointer("/components/schemas")
@@ -158,10 +227,16 @@ fn structure(doc: &serde_json::Value, found: &mut Found) {
         );
     }
     for (kind, items) in doc["components"].as_object().into_iter().flatten() {
-        if matches!(kind.as_str(), "responses" | "headers" | "requestBodies") {
-            for (name, item) in items.as_object().into_iter().flatten() {
-                media_schemas(item, &format!("/components/{kind}/{}", escape(name)), found);
-            }
+        let (keywords, what) = match kind.as_str() {
+            "responses" => (RESPONSE_KEYWORDS, "a response"),
+            "headers" => (HEADER_KEYWORDS, "a header"),
+            "requestBodies" => (REQUEST_BODY_KEYWORDS, "a request body"),
+            _ => continue,
+        };
+        for (name, item) in items.as_object().into_iter().flatten() {
+            let at = format!("/components/{kind}/{}", escape(name));
+            unknown_keys(item, &at, keywords, what, found);
+            media_schemas(item, &at, found);
         }
     }
     for (i, (id, at)) in operation_ids.iter().enumerate() {
@@ -175,9 +250,13 @@ fn structure(doc: &serde_json::Value, found: &mut Found) {
     references(doc, doc, "", found);
 }
 
+/// A path item; `template` is its path (`/v1/runs/{runId}`), or `None` for a callback's,
+/// whose key is a runtime expression rather than a template.
 fn path_item(
+    doc: &serde_json::Value,
     item: &serde_json::Value,
     at: &str,
+    template: Option<&str>,
     ids: &mut Vec<(String, String)>,
     found: &mut Found,
 ) {
@@ -207,11 +286,14 @@ fn path_item(
         {
             check_parameter(parameter, &format!("{at}/parameters/{i}"), found);
         }
-        media_schemas(
-            &operation["requestBody"],
-            &format!("{at}/requestBody"),
-            found,
-        );
+        if let Some(template) = template {
+            path_parameters(doc, item, operation, template, &at, found);
+        }
+        if let Some(body) = operation.get("requestBody") {
+            let at = format!("{at}/requestBody");
+            unknown_keys(body, &at, REQUEST_BODY_KEYWORDS, "a request body", found);
+            media_schemas(body, &at, found);
+        }
         match operation["responses"].as_object() {
             None => found.push((at.clone(), "an operation needs `responses`".to_owned())),
             Some(responses) => {
@@ -222,6 +304,7 @@ fn path_item(
                             "`{status}` is not a response key: a status code (200), a range (5XX) or `default`"
                         )));
                     }
+                    unknown_keys(response, &at, RESPONSE_KEYWORDS, "a response", found);
                     media_schemas(response, &at, found);
                 }
             }
@@ -229,7 +312,7 @@ fn path_item(
         for (name, callback) in operation["callbacks"].as_object().into_iter().flatten() {
             for (expression, item) in callback.as_object().into_iter().flatten() {
                 let at = format!("{at}/callbacks/{}/{}", escape(name), escape(expression));
-                path_item(item, &at, &mut Vec::new(), found);
+                path_item(doc, item, &at, None, &mut Vec::new(), found);
             }
         }
     }
@@ -243,8 +326,88 @@ fn is_status_key(key: &str) -> bool {
             && ((bytes[1].is_ascii_digit() && bytes[2].is_ascii_digit()) || &key[1..] == "XX"))
 }
 
+/// Every `{name}` of the path has an `in: path` parameter (at the path or the operation),
+/// and every `in: path` parameter is in the path, and required.
+fn path_parameters(
+    doc: &serde_json::Value,
+    item: &serde_json::Value,
+    operation: &serde_json::Value,
+    template: &str,
+    at: &str,
+    found: &mut Found,
+) {
+    let in_template: Vec<&str> = template
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect();
+    let mut declared = Vec::new();
+    for (list, place) in [
+        (
+            &item["parameters"],
+            at.rsplit_once('/').map_or(at, |(p, _)| p),
+        ),
+        (&operation["parameters"], at),
+    ] {
+        for (i, parameter) in list.as_array().into_iter().flatten().enumerate() {
+            let parameter = resolve(doc, parameter);
+            if parameter["in"] != "path" {
+                continue;
+            }
+            let name = parameter["name"].as_str().unwrap_or_default();
+            let here = format!("{place}/parameters/{i}");
+            if !in_template.contains(&name) {
+                found.push((
+                    format!("{here}/name"),
+                    format!("`{name}` is an `in: path` parameter, but the path `{template}` has no `{{{name}}}`"),
+                ));
+            }
+            if parameter["required"] != serde_json::Value::Bool(true) {
+                found.push((
+                    here.clone(),
+                    format!("path parameter `{name}` must have `required: true`"),
+                ));
+            }
+            declared.push(name.to_owned());
+        }
+    }
+    for name in in_template {
+        if !declared.iter().any(|d| d == name) {
+            found.push((
+                at.to_owned(),
+                format!("the path `{template}` has `{{{name}}}`, but no `in: path` parameter declares it"),
+            ));
+        }
+    }
+}
+
+/// Follows a local `$ref` once.
+fn resolve<'a>(doc: &'a serde_json::Value, value: &'a serde_json::Value) -> &'a serde_json::Value {
+    value
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|pointer| doc.pointer(pointer))
+        .unwrap_or(value)
+}
+
 fn check_parameter(parameter: &serde_json::Value, at: &str, found: &mut Found) {
     unknown_keys(parameter, at, PARAMETER_KEYWORDS, "a parameter", found);
+    if parameter.get("$ref").is_none() {
+        match parameter.get("in").and_then(|p| p.as_str()) {
+            Some(place) if PARAMETER_PLACES.contains(&place) => {}
+            Some(place) => found.push((
+                format!("{at}/in"),
+                format!(
+                    "`in: {place}` is not a parameter location; OpenAPI 3.0 allows {} (a body is a `requestBody`)",
+                    PARAMETER_PLACES.join(", ")
+                ),
+            )),
+            None => found.push((at.to_owned(), "a parameter needs `in`".to_owned())),
+        }
+        if parameter.get("name").and_then(|n| n.as_str()).is_none() {
+            found.push((at.to_owned(), "a parameter needs a `name`".to_owned()));
+        }
+    }
     if let Some(schema) = parameter.get("schema") {
         check_schema(schema, &format!("{at}/schema"), found);
     }
@@ -255,6 +418,8 @@ fn check_parameter(parameter: &serde_json::Value, at: &str, found: &mut Found) {
 /// body, header or parameter.
 fn media_schemas(holder: &serde_json::Value, at: &str, found: &mut Found) {
     for (media, object) in holder["content"].as_object().into_iter().flatten() {
+        let here = format!("{at}/content/{}", escape(media));
+        unknown_keys(object, &here, MEDIA_TYPE_KEYWORDS, "a media type", found);
         if let Some(schema) = object.get("schema") {
             check_schema(
                 schema,
@@ -264,6 +429,8 @@ fn media_schemas(holder: &serde_json::Value, at: &str, found: &mut Found) {
         }
     }
     for (name, header) in holder["headers"].as_object().into_iter().flatten() {
+        let here = format!("{at}/headers/{}", escape(name));
+        unknown_keys(header, &here, HEADER_KEYWORDS, "a header", found);
         if let Some(schema) = header.get("schema") {
             check_schema(
                 schema,
@@ -286,6 +453,22 @@ fn check_schema(schema: &serde_json::Value, at: &str, found: &mut Found) {
         return;
     };
     unknown_keys(schema, at, SCHEMA_KEYWORDS, "a schema", found);
+    let siblings: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "$ref" && !k.starts_with("x-"))
+        .collect();
+    if map.contains_key("$ref") && !siblings.is_empty() {
+        found.push((
+            at.to_owned(),
+            format!(
+                "`$ref` has sibling keywords ({}), which OpenAPI 3.0 ignores: put the reference \
+                 in an `allOf` (or `anyOf`) beside them",
+                siblings.join(", ")
+            ),
+        ));
+    }
+    keyword_types(map, at, found);
     match map.get("type") {
         Some(serde_json::Value::String(kind)) if TYPES.contains(&kind.as_str()) => {}
         Some(other) => found.push((
@@ -356,6 +539,37 @@ fn check_schema(schema: &serde_json::Value, at: &str, found: &mut Found) {
             .enumerate()
         {
             check_schema(part, &format!("{at}/{keyword}/{i}"), found);
+        }
+    }
+}
+
+/// Schema keywords whose values are of the wrong JSON type (openapiv3 tolerates some of
+/// them and drops others without a word).
+fn keyword_types(map: &serde_json::Map<String, serde_json::Value>, at: &str, found: &mut Found) {
+    let mut wrong = |key: &str, expected: &str| {
+        found.push((
+            format!("{at}/{}", escape(key)),
+            format!("`{key}` must be {expected}, not {}", map[key]),
+        ));
+    };
+    for (key, value) in map {
+        let key = key.as_str();
+        if NUMBER_KEYWORDS.contains(&key) && !value.is_number() {
+            wrong(key, "a number");
+        } else if COUNT_KEYWORDS.contains(&key) && !value.is_u64() {
+            wrong(key, "a non-negative integer");
+        } else if BOOLEAN_KEYWORDS.contains(&key) && !value.is_boolean() {
+            wrong(key, "true or false");
+        } else if STRING_KEYWORDS.contains(&key) && !value.is_string() {
+            wrong(key, "a string");
+        } else if key == "enum" && value.as_array().is_none_or(|values| values.is_empty()) {
+            wrong(key, "a non-empty list of values");
+        } else if key == "properties" && !value.is_object() {
+            wrong(key, "a map of property names to schemas");
+        } else if key == "additionalProperties" && !(value.is_object() || value.is_boolean()) {
+            wrong(key, "a schema or true or false");
+        } else if matches!(key, "allOf" | "anyOf" | "oneOf") && !value.is_array() {
+            wrong(key, "a list of schemas");
         }
     }
 }
@@ -620,7 +834,65 @@ mod tests {
                 "operationID: get_run_usage",
                 "at #/paths/~1v1~1runs~1{runId}~1usage/get/operationID: `operationID` is not a keyword of an operation in OpenAPI 3.0 (did you mean `operationId`?)",
             ),
+            // `$ref` beside `nullable`: openapiv3 drops the sibling, and the field silently
+            // stops being nullable.
+            (
+                "        run_type:\n          $ref: \"#/components/schemas/RunType\"\n",
+                "        run_type:\n          $ref: \"#/components/schemas/RunType\"\n          nullable: true\n",
+                "        run_type:\n          $ref: \"#/components/schemas/RunType\"\n          nullable",
+                "at #/components/schemas/Run/properties/run_type: `$ref` has sibling keywords (nullable), which OpenAPI 3.0 ignores: put the reference in an `allOf` (or `anyOf`) beside them",
+            ),
+            // A number written as a string.
+            (
+                "          format: double\n          minimum: 0\n",
+                "          format: double\n          minimum: \"0\"\n",
+                "minimum: \"0\"",
+                "at #/components/schemas/BrickOutput/properties/confidence/minimum: `minimum` must be a number, not \"0\"",
+            ),
+            // An enumeration that is not a list.
+            (
+                "      enum: [api, sandbox]\n      default: api\n",
+                "      enum: api\n      default: api\n",
+                "enum: api",
+                "at #/components/schemas/RequestedRunType/enum: `enum` must be a non-empty list of values, not \"api\"",
+            ),
+            // Properties written as a list, which openapiv3 skips without a word.
+            (
+                "      required: [prompt, completion]\n      properties:\n",
+                "      required: [prompt, completion]\n      properties: []\n      x-was-properties:\n",
+                "properties: []",
+                "at #/components/schemas/TokenUsage/properties: `properties` must be a map of property names to schemas, not []",
+            ),
+            // A path parameter the path does not declare.
+            (
+                "  /v1/runs/{runId}/usage:",
+                "  /v1/runs/{runId}/usage/{period}:",
+                "    get:\n      operationId: get_run_usage",
+                "at #/paths/~1v1~1runs~1{runId}~1usage~1{period}/get: the path `/v1/runs/{runId}/usage/{period}` has `{period}`, but no `in: path` parameter declares it",
+            ),
+            // A misspelt response keyword.
+            (
+                "          description: The endpoint, with its signing secret.",
+                "          descripton: The endpoint, with its signing secret.",
+                "descripton: The endpoint",
+                "at #/paths/~1v1~1webhooks/post/responses/201/descripton: `descripton` is not a keyword of a response in OpenAPI 3.0 (did you mean `description`?)",
+            ),
+            // A parameter in a place OpenAPI 3.0 does not have.
+            (
+                "      name: runId\n      in: path\n",
+                "      name: runId\n      in: body\n",
+                "in: body",
+                "at #/components/parameters/RunId/in: `in: body` is not a parameter location; OpenAPI 3.0 allows query, header, path, cookie (a body is a `requestBody`)",
+            ),
+            // A misspelt info keyword.
+            (
+                "  title: Semarize API\n",
+                "  titel: Semarize API\n",
+                "titel: Semarize API",
+                "at #/info/titel: `titel` is not a keyword of the info object in OpenAPI 3.0 (did you mean `title`?)",
+            ),
         ];
+        assert!(cases.len() >= 12, "at least twelve typical mistakes");
         for (from, to, located_at, message) in cases {
             let text = mutated(from, to);
             let problems = check_structure(&text);
