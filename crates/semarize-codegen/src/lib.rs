@@ -16,11 +16,18 @@
 //! assert!(source.contains("pub struct Client"));
 //! ```
 
+// Feature badges on gated items in the docs.rs build.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 
 mod generate;
+#[cfg(feature = "oas-schema")]
+mod oas_schema;
 mod polish;
 mod spec_check;
+
+#[cfg(feature = "oas-schema")]
+pub use oas_schema::check_against_oas_schema;
 
 pub use generate::{
     OPEN_ENUMS, RENAMED_SCHEMAS, for_rust, generate, generator, parse_spec, quietly,

@@ -654,7 +654,7 @@ fn escape(key: &str) -> String {
 /// Where each key and list item of a block-style YAML document starts, by JSON Pointer
 /// (1-based line and column). Flow collections (`[a, b]`, `{...}`) are not entered:
 /// a pointer into one is located at the line of its key.
-fn yaml_positions(text: &str) -> std::collections::HashMap<String, (usize, usize)> {
+pub(crate) fn yaml_positions(text: &str) -> std::collections::HashMap<String, (usize, usize)> {
     let mut positions = std::collections::HashMap::new();
     // (indent, pointer, is a list item)
     let mut stack: Vec<(usize, String, bool)> = Vec::new();
@@ -733,7 +733,7 @@ fn split_key(text: &str) -> Option<(String, &str)> {
 }
 
 /// The position of `pointer`, or of its nearest located ancestor.
-fn locate(
+pub(crate) fn locate(
     positions: &std::collections::HashMap<String, (usize, usize)>,
     pointer: &str,
 ) -> (usize, usize) {
