@@ -45,6 +45,9 @@ fn main() {
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let out = std::path::Path::new(&out_dir);
     write(&out.join("semarize_api.rs"), &source);
+    let table = semarize_codegen::operations_table(&text)
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", spec_path.display())));
+    write(&out.join("operations.rs"), &table);
     write(&out.join("semarize.yaml"), &text);
 }
 

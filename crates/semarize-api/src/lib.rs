@@ -39,6 +39,7 @@
 pub mod cassette;
 pub mod convert;
 pub mod open_enums;
+pub mod operations;
 pub mod request_context;
 pub mod tls;
 pub mod transport;

@@ -23,6 +23,7 @@
 mod generate;
 #[cfg(feature = "oas-schema")]
 mod oas_schema;
+mod operations;
 mod polish;
 mod spec_check;
 
@@ -32,6 +33,7 @@ pub use oas_schema::check_against_oas_schema;
 pub use generate::{
     OPEN_ENUMS, RENAMED_SCHEMAS, for_rust, generate, generator, parse_spec, quietly,
 };
+pub use operations::operations_table;
 pub use spec_check::check_structure;
 
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ use tracing::{Instrument, field};
 use crate::client::ClientInner;
 use crate::error::{Error, ErrorKind, RetryStop, find_source, is_retryable_status};
 use crate::retry::{RetryPolicy, advised_delay};
+use semarize_api::operations::{Operation, Retry};
 use semarize_api::transport::{BodyTooLarge, ResponseHead};
 
 /// A request id for one attempt: unique per process run and cheap (no system call): a
@@ -29,26 +30,15 @@ pub(crate) type Attempt<T> =
 
 /// The facts of one logical call.
 pub(crate) struct Call<'a> {
-    pub operation: &'static str,
-    pub method: &'static str,
-    /// The path template (`/v1/runs/{}`), filled with `path_arg` only when an error
-    /// needs the endpoint: the success path allocates nothing for it.
-    pub path: &'static str,
+    /// The operation, from the spec's table.
+    pub operation: &'static Operation,
+    /// The path's parameter, filled in only when an error needs the endpoint: the
+    /// success path allocates nothing for it.
     pub path_arg: Option<&'a str>,
     pub run_id: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
     pub policy: &'a RetryPolicy,
     pub timeout: Duration,
-}
-
-impl Call<'_> {
-    fn endpoint(&self) -> String {
-        let path = match self.path_arg {
-            Some(arg) => self.path.replacen("{}", arg, 1),
-            None => self.path.to_owned(),
-        };
-        format!("{} {path}", self.method)
-    }
 }
 
 /// A successful response with what the caller may need from its headers.
@@ -129,7 +119,7 @@ where
 {
     let span = tracing::info_span!(
         "semarize.call",
-        operation = call.operation,
+        operation = call.operation.id,
         run_id = call.run_id,
         idempotency_key = call.idempotency_key,
         attempts = field::Empty,
@@ -185,7 +175,7 @@ where
             let fail = |error: Error, stop: Option<RetryStop>| {
                 tracing::Span::current().record("attempts", attempt);
                 error
-                    .with_call(call.operation, &call.endpoint())
+                    .with_call(call.operation, call.path_arg.as_slice())
                     .with_run_id(call.run_id)
                     .with_idempotency_key(call.idempotency_key)
                     .with_request_id(Some(request_id.clone()))
@@ -215,13 +205,13 @@ where
                 spent = spent.saturating_add(cost);
             } else {
                 tracing::warn!(
-                    operation = call.operation,
+                    operation = call.operation.id,
                     "retry budget exhausted; not retrying"
                 );
                 return Err(fail(failure.error, Some(RetryStop::BudgetExhausted)));
             }
             tracing::info!(
-                operation = call.operation,
+                operation = call.operation.id,
                 attempt,
                 delay_ms = delay.as_millis() as u64,
                 status = failure.error.status().map(|s| s.as_u16()),
@@ -242,10 +232,15 @@ async fn classify<T>(
     call: &Call<'_>,
 ) -> Result<Reply<T>, Failure> {
     let now = || client.runtime.clock.now_utc();
-    // Whether sending the same request again cannot do the work twice: reads, deletes and
-    // creations that carry an Idempotency-Key. A webhook upsert mints a new secret each
-    // time, so it is only retried when the request surely was not processed.
-    let repeatable = call.method != "POST" || call.idempotency_key.is_some();
+    // Whether sending the same request again cannot do the work twice, as the spec's
+    // table says: reads and deletes always, creations that carry an Idempotency-Key. A
+    // webhook upsert mints a new secret each time, so it is only retried when the request
+    // surely was not processed.
+    let repeatable = match call.operation.retry {
+        Retry::Always => true,
+        Retry::WithIdempotencyKey => call.idempotency_key.is_some(),
+        Retry::Never => false,
+    };
     let status = head.as_ref().map(|h| h.status);
     // Read once, from the head the transport recorded; the branches below read the same
     // response's headers only if no head was recorded.

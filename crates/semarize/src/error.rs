@@ -174,9 +174,15 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_call(mut self, operation: &'static str, endpoint: &str) -> Self {
-        self.inner.operation = Some(operation);
-        self.inner.endpoint = Some(endpoint.to_owned());
+    /// The call that failed: its operation (from the spec's table) and the values of its
+    /// path's parameters, in order.
+    pub(crate) fn with_call(
+        mut self,
+        operation: &'static semarize_api::operations::Operation,
+        path_args: &[&str],
+    ) -> Self {
+        self.inner.operation = Some(operation.id);
+        self.inner.endpoint = Some(operation.endpoint(path_args));
         self
     }
 

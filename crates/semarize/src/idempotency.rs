@@ -4,8 +4,15 @@ use std::fmt::Debug;
 
 use crate::error::Error;
 
-/// The longest Idempotency-Key the API accepts.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 254;
+/// The longest Idempotency-Key the API accepts (the spec's `maxLength`, 254).
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize =
+    match semarize_api::operations::parameters::IDEMPOTENCY_KEY
+        .limits
+        .max_length
+    {
+        Some(max) => max as usize,
+        None => usize::MAX,
+    };
 
 /// A validated Idempotency-Key: 1 to 254 visible ASCII characters.
 ///

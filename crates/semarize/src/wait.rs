@@ -201,7 +201,7 @@ impl Poller {
         }
         Error::new(ErrorKind::WaitTimeout, message)
             .with_retry_after(self.advised)
-            .with_call("get_run", &format!("GET /v1/runs/{}", self.run_id))
+            .with_call(&semarize_api::operations::GET_RUN, &[&self.run_id])
             .with_run_id(Some(&self.run_id))
             .with_workspace(&self.client.inner.workspace)
     }

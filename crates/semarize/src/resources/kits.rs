@@ -1,5 +1,6 @@
 //! Kit output schemas and Brick metadata.
 
+use semarize_api::operations;
 use semarize_api::types::{BrickMetadata, KitSchema};
 
 use super::{CallOptions, call_options};
@@ -100,35 +101,31 @@ impl GetKitSchema<'_> {
     pub async fn send(self) -> Result<KitSchema, Error> {
         let client = self.client;
         let raw = &client.inner.raw;
-        let (checked, operation, route) = match &self.kit {
+        let (checked, operation, args): (_, _, &[&str]) = match &self.kit {
             KitRef::Id(kit_id) => (
                 crate::limits::check_uuid("Kit id", kit_id),
-                "get_kit_schema",
-                "GET /v1/kits/{kitId}/schema",
+                &operations::GET_KIT_SCHEMA,
+                &[kit_id.as_str()],
             ),
             KitRef::Code(code) => (
                 crate::limits::check_kit_code(code),
-                "get_kit_schema_by_query",
-                "GET /v1/kits/schema",
+                &operations::GET_KIT_SCHEMA_BY_QUERY,
+                &[],
             ),
             KitRef::Version(version) => (
                 crate::limits::check_uuid("Kit version id", version),
-                "get_kit_schema_by_query",
-                "GET /v1/kits/schema",
+                &operations::GET_KIT_SCHEMA_BY_QUERY,
+                &[],
             ),
         };
         if let Err(message) = checked {
-            return Err(Error::invalid_request(message).with_call(operation, route));
+            return Err(Error::invalid_request(message).with_call(operation, args));
         }
         let reply = match &self.kit {
             KitRef::Id(kit_id) => {
-                let call = self.options.call(
-                    client,
-                    "get_kit_schema",
-                    "GET",
-                    "/v1/kits/{}/schema",
-                    Some(kit_id),
-                );
+                let call = self
+                    .options
+                    .call(client, &operations::GET_KIT_SCHEMA, Some(kit_id));
                 execute(&client.inner, call, |rid| {
                     raw.get_kit_schema().kit_id(kit_id).x_request_id(rid).send()
                 })
@@ -136,13 +133,9 @@ impl GetKitSchema<'_> {
             }
             KitRef::Code(value) | KitRef::Version(value) => {
                 let by_version = matches!(self.kit, KitRef::Version(_));
-                let call = self.options.call(
-                    client,
-                    "get_kit_schema_by_query",
-                    "GET",
-                    "/v1/kits/schema",
-                    None,
-                );
+                let call = self
+                    .options
+                    .call(client, &operations::GET_KIT_SCHEMA_BY_QUERY, None);
                 execute(&client.inner, call, |rid| {
                     let request = raw.get_kit_schema_by_query().x_request_id(rid);
                     let request = if by_version {
@@ -163,9 +156,8 @@ impl GetBricks<'_> {
     /// Sends the request.
     pub async fn send(self) -> Result<Vec<BrickMetadata>, Error> {
         let client = self.client;
-        let invalid = |message: &str| {
-            Error::invalid_request(message).with_call("get_bricks", "GET /v1/bricks")
-        };
+        let invalid =
+            |message: &str| Error::invalid_request(message).with_call(&operations::GET_BRICKS, &[]);
         if self.ids.is_empty() {
             return Err(invalid("at least one brick id is required"));
         }
@@ -178,9 +170,7 @@ impl GetBricks<'_> {
             ));
         }
         let ids = self.ids.join(",");
-        let call = self
-            .options
-            .call(client, "get_bricks", "GET", "/v1/bricks", None);
+        let call = self.options.call(client, &operations::GET_BRICKS, None);
         let raw = &client.inner.raw;
         let reply = execute(&client.inner, call, |rid| {
             raw.get_bricks().ids(&ids).x_request_id(rid).send()

@@ -37,15 +37,11 @@ impl CallOptions {
     pub(crate) fn call<'a>(
         &'a self,
         client: &'a Client,
-        operation: &'static str,
-        method: &'static str,
-        path: &'static str,
+        operation: &'static semarize_api::operations::Operation,
         path_arg: Option<&'a str>,
     ) -> Call<'a> {
         Call {
             operation,
-            method,
-            path,
             path_arg,
             run_id: None,
             idempotency_key: None,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use reqwest::StatusCode;
+use semarize_api::operations;
 use semarize_api::types::{self, Run, RunMode, RunType, RunUsage};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -215,7 +216,7 @@ impl<'c> CreateRun<'c> {
         };
         let invalid = |message: String| {
             Error::invalid_request(message)
-                .with_call("create_run", "POST /v1/runs")
+                .with_call(&operations::CREATE_RUN, &[])
                 .with_idempotency_key(Some(key.as_str()))
         };
         if let Some(message) = self.input_error {
@@ -245,9 +246,7 @@ impl<'c> CreateRun<'c> {
             .map_err(|e| {
                 Error::invalid_request(format!("the request does not fit the spec: {e}"))
             })?;
-        let mut call = self
-            .options
-            .call(client, "create_run", "POST", "/v1/runs", None);
+        let mut call = self.options.call(client, &operations::CREATE_RUN, None);
         call.idempotency_key = Some(key.as_str());
         if sync && self.options.timeout.is_none() {
             call.timeout += client.inner.sync_grace;
@@ -377,9 +376,9 @@ impl GetRun<'_> {
 
     pub(crate) async fn send_reply(self) -> Result<crate::call::Reply<Run>, Error> {
         let client = self.client;
-        let mut call =
-            self.options
-                .call(client, "get_run", "GET", "/v1/runs/{}", Some(&self.run_id));
+        let mut call = self
+            .options
+            .call(client, &operations::GET_RUN, Some(&self.run_id));
         call.run_id = Some(&self.run_id);
         let raw = &client.inner.raw;
         execute(&client.inner, call, |request_id| {
@@ -411,17 +410,16 @@ impl ListRuns<'_> {
     /// Sends the request.
     pub async fn send(self) -> Result<Vec<Run>, Error> {
         let client = self.client;
-        if let Some(limit) = self.limit
-            && !(1..=100).contains(&limit)
-        {
-            return Err(Error::invalid_request(format!(
-                "limit must be from 1 to 100, not {limit}"
-            ))
-            .with_call("list_runs", "GET /v1/runs"));
+        if let Some(limit) = self.limit {
+            let limits = operations::LIST_RUNS
+                .parameter("limit")
+                .map(|p| p.limits)
+                .unwrap_or_default();
+            crate::limits::check_range("limit", f64::from(limit), &limits).map_err(|message| {
+                Error::invalid_request(message).with_call(&operations::LIST_RUNS, &[])
+            })?;
         }
-        let call = self
-            .options
-            .call(client, "list_runs", "GET", "/v1/runs", None);
+        let call = self.options.call(client, &operations::LIST_RUNS, None);
         let raw = &client.inner.raw;
         let reply = execute(&client.inner, call, |request_id| {
             let mut request = raw.list_runs().x_request_id(request_id);
@@ -448,13 +446,9 @@ impl GetRunUsage<'_> {
     /// Sends the request.
     pub async fn send(self) -> Result<RunUsage, Error> {
         let client = self.client;
-        let mut call = self.options.call(
-            client,
-            "get_run_usage",
-            "GET",
-            "/v1/runs/{}/usage",
-            Some(&self.run_id),
-        );
+        let mut call = self
+            .options
+            .call(client, &operations::GET_RUN_USAGE, Some(&self.run_id));
         call.run_id = Some(&self.run_id);
         let raw = &client.inner.raw;
         let reply = execute(&client.inner, call, |request_id| {

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use semarize_api::operations;
 use semarize_api::types::{self, Run, WebhookEndpoint};
 
 use super::{CallOptions, call_options};
@@ -116,9 +117,7 @@ impl UpsertWebhook<'_> {
             .map_err(|e| {
                 Error::invalid_request(format!("the request does not fit the spec: {e}"))
             })?;
-        let call = self
-            .options
-            .call(client, "upsert_webhook", "POST", "/v1/webhooks", None);
+        let call = self.options.call(client, &operations::UPSERT_WEBHOOK, None);
         let raw = &client.inner.raw;
         let reply = execute(&client.inner, call, |rid| {
             raw.upsert_webhook()
@@ -129,7 +128,7 @@ impl UpsertWebhook<'_> {
         .await?;
         let created = reply.value;
         let decode = |what: String| {
-            Error::new(ErrorKind::Decode, what).with_call("upsert_webhook", "/v1/webhooks")
+            Error::new(ErrorKind::Decode, what).with_call(&operations::UPSERT_WEBHOOK, &[])
         };
         let secret = WebhookSecret::new(Zeroizing::new(created.secret).as_str()).map_err(|_| {
             decode("the webhook was registered but its secret is not a whsec_ secret".into())
@@ -152,9 +151,7 @@ impl ListWebhooks<'_> {
     /// Sends the request.
     pub async fn send(self) -> Result<Vec<WebhookEndpoint>, Error> {
         let client = self.client;
-        let call = self
-            .options
-            .call(client, "list_webhooks", "GET", "/v1/webhooks", None);
+        let call = self.options.call(client, &operations::LIST_WEBHOOKS, None);
         let raw = &client.inner.raw;
         Ok(execute(&client.inner, call, |rid| {
             raw.list_webhooks().x_request_id(rid).send()
@@ -169,13 +166,9 @@ impl DeleteWebhook<'_> {
     /// endpoint gone, the delete is taken to have succeeded.
     pub async fn send(self) -> Result<(), Error> {
         let client = self.client;
-        let call = self.options.call(
-            client,
-            "delete_webhook",
-            "DELETE",
-            "/v1/webhooks/{}",
-            Some(&self.id),
-        );
+        let call = self
+            .options
+            .call(client, &operations::DELETE_WEBHOOK, Some(&self.id));
         let raw = &client.inner.raw;
         let unanswered = AtomicBool::new(false);
         let result = execute(&client.inner, call, |rid| {
