@@ -84,7 +84,7 @@ pub struct Limits {
     pub maximum: Option<f64>,
     /// `minItems`.
     pub min_items: Option<u64>,
-    /// `maxItems`.
+    /// `maxItems` (for a comma-separated list in a string, its `x-list-max-items`).
     pub max_items: Option<u64>,
     /// `pattern`.
     pub pattern: Option<&'static str>,

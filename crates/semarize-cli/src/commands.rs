@@ -22,7 +22,7 @@ pub enum RunsCommand {
     /// List runs, most recent first.
     List {
         /// How many (1 to 100).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(list_limit_range()))]
         limit: Option<u32>,
     },
     /// Wait for a run to finish.
@@ -75,6 +75,16 @@ pub struct CreateArgs {
 pub enum ModeArg {
     Async,
     Sync,
+}
+
+/// The range of `runs list --limit`: the spec's `limit` parameter.
+fn list_limit_range() -> std::ops::RangeInclusive<i64> {
+    let limits = semarize::operations::LIST_RUNS
+        .parameter("limit")
+        .map(|p| p.limits)
+        .unwrap_or_default();
+    let bound = |b: Option<f64>, otherwise: i64| b.map_or(otherwise, |b| b as i64);
+    bound(limits.minimum, 1)..=bound(limits.maximum, i64::from(u32::MAX))
 }
 
 fn read_transcript(path: &PathBuf) -> Result<String, Failure> {

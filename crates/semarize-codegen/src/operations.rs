@@ -14,6 +14,9 @@ const METHODS: [&str; 8] = [
 /// Rust source of the table for the spec `text`: a constant per operation (its id in
 /// upper case), one per shared parameter in `parameters`, and `ALL`.
 ///
+/// `maxItems` of a parameter that is a comma-separated list in a string is its schema's
+/// `x-list-max-items` extension.
+///
 /// Retry safety is read from the method and the parameters: `GET`, `HEAD`, `PUT`,
 /// `DELETE`, `OPTIONS` and `TRACE` may always be sent again (HTTP defines them as
 /// idempotent); another method may be sent again when it carries an `Idempotency-Key`
@@ -184,7 +187,14 @@ fn limits_literal(schema: &Value) -> String {
         number("minimum"),
         number("maximum"),
         count("minItems"),
-        count("maxItems"),
+        // A comma-separated list in a string states its item count as `x-list-max-items`.
+        match schema
+            .get("maxItems")
+            .or_else(|| schema.get("x-list-max-items"))
+        {
+            Some(n) if n.is_u64() => format!("Some({n})"),
+            _ => "None".to_owned(),
+        },
         text("pattern"),
         text("format"),
     )

@@ -1,4 +1,4 @@
-//! Idempotent run creation: an `Idempotency-Key` (at most 254 characters) replays the
+//! Idempotent run creation: an `Idempotency-Key` (as long as the spec allows) replays the
 //! original run when the same request body comes again, and is a 409 conflict with a
 //! different body. Bodies are compared by a canonical hash, so key order and whitespace
 //! do not matter.
@@ -14,11 +14,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// Longest Idempotency-Key accepted.
-pub const MAX_IDEMPOTENCY_KEY: usize = 254;
-
-/// The request's `Idempotency-Key`, if any: visible ASCII of 1 to
-/// [`MAX_IDEMPOTENCY_KEY`] characters, or a 400.
+/// The request's `Idempotency-Key`, if any: visible ASCII within the lengths the spec's
+/// `IdempotencyKey` parameter states (1 to 254 characters), or a 400.
 pub(crate) fn key_from_headers(headers: &HeaderMap) -> Result<Option<Arc<str>>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -29,17 +26,23 @@ pub(crate) fn key_from_headers(headers: &HeaderMap) -> Result<Option<Arc<str>>, 
             "Idempotency-Key must be visible ASCII",
         )
     })?;
-    if key.is_empty() {
+    let limits = semarize_api::operations::parameters::IDEMPOTENCY_KEY.limits;
+    let (min, max) = (
+        limits.min_length.unwrap_or(0),
+        limits.max_length.unwrap_or(u64::MAX),
+    );
+    let length = key.chars().count() as u64;
+    if length < min {
         // The spec's minLength 1: an empty key is a client bug, not "no key".
         return Err(ApiError::bad_request(
             ErrorCode::InvalidRequest,
-            "Idempotency-Key is empty: send 1 to 254 characters, or no header",
+            format!("Idempotency-Key is empty: send {min} to {max} characters, or no header"),
         ));
     }
-    if key.chars().count() > MAX_IDEMPOTENCY_KEY {
+    if length > max {
         return Err(ApiError::bad_request(
             ErrorCode::IdempotencyKeyTooLong,
-            format!("Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters"),
+            format!("Idempotency-Key is longer than {max} characters"),
         ));
     }
     Ok(Some(Arc::from(key)))

@@ -53,7 +53,6 @@ use std::sync::Arc;
 pub use config::{Config, Settings};
 pub use control::Control;
 pub use faults::{FaultAction, FaultSpec, ForcedOutcome, RawResponse, WebhookFaults};
-pub use idempotency::MAX_IDEMPOTENCY_KEY;
 
 /// The emulator could not start.
 #[derive(Debug, thiserror::Error)]

@@ -85,6 +85,8 @@ pub use output::{Brick, RunOutputExt};
 pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
 pub use wait::{RunFailure, RunOutcome, WaitOptions};
 
+/// Every operation's facts, generated from the spec (re-exported from `semarize-api`).
+pub use semarize_api::operations;
 /// The API's types, generated from the spec (re-exported from `semarize-api`).
 pub use semarize_api::types;
 pub use semarize_api::types::{ErrorCode, RunMode, RunStatus, RunType, WebhookEventType};

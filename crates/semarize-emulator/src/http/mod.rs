@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::faults::{FaultAction, RawResponse};
 use crate::inspect::CreateAttempt;
 use crate::lock;
-use crate::routes::{self, ROUTES};
+use crate::routes;
 use crate::server::ConnectionKiller;
 use crate::state::Core;
 use crate::workspace::Workspace;
@@ -45,30 +45,38 @@ pub(crate) struct DropAfterCommit;
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// The whole router: /v1 from the route table, the control surface, and JSON fallbacks.
+/// Whether the emulator has a handler for `operation_id`.
+pub(crate) fn has_handler(operation_id: &str) -> bool {
+    v1::route(MethodFilter::GET, operation_id).is_some()
+}
+
+/// The whole router: /v1 from the spec's operations table, the control surface, and JSON
+/// fallbacks.
 pub(crate) fn router(app: App) -> Router {
     let mut v1 = Router::new();
-    let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    let served: Vec<&semarize_api::operations::Operation> = routes::served().collect();
+    let mut paths: Vec<&str> = served.iter().map(|operation| operation.path).collect();
+    paths.sort_unstable();
     paths.dedup();
     for path in paths {
-        let methods =
-            ROUTES
+        let here = || {
+            served
                 .iter()
-                .filter(|r| r.path == path)
-                .fold(MethodRouter::new(), |methods, route| {
-                    let filter = MethodFilter::try_from(
-                        Method::from_bytes(route.method.as_bytes()).expect("valid method"),
-                    )
-                    .expect("a standard method");
-                    v1::handler(methods, filter, route.operation_id)
-                });
+                .filter(move |operation| operation.path == path)
+        };
+        let methods = here().fold(MethodRouter::new(), |methods, operation| {
+            let filter = MethodFilter::try_from(
+                Method::from_bytes(operation.method.as_bytes()).expect("valid method"),
+            )
+            .expect("a standard method");
+            match v1::route(filter, operation.id) {
+                Some(route) => methods.merge(route),
+                None => methods,
+            }
+        });
         // The spec's contract choice: a method the path does not list is 405 with the
         // error envelope and an `Allow` header naming the methods it does.
-        let allowed: Vec<&str> = ROUTES
-            .iter()
-            .filter(|r| r.path == path)
-            .map(|r| r.method)
-            .collect();
+        let allowed: Vec<&str> = here().map(|operation| operation.method).collect();
         let allow = HeaderValue::from_str(&allowed.join(", ")).expect("method names are ASCII");
         v1 = v1.route(
             path,

@@ -174,7 +174,7 @@ async fn framing_errors_are_json_envelopes() {
         (wrong_method.status, wrong_method.error()),
         (405, "method_not_allowed")
     );
-    assert_eq!(wrong_method.header("allow"), Some("POST, GET"));
+    assert_eq!(wrong_method.header("allow"), Some("GET, POST"));
     let unknown = env.call("GET", "/v2/nothing", None, Some(&key), &[]).await;
     assert_eq!((unknown.status, unknown.error()), (404, "not_found"));
 }

@@ -161,8 +161,14 @@ impl GetBricks<'_> {
         if self.ids.is_empty() {
             return Err(invalid("at least one brick id is required"));
         }
-        if self.ids.len() > 100 {
-            return Err(invalid("at most 100 brick ids per request"));
+        let ids_limits = operations::GET_BRICKS
+            .parameter("ids")
+            .map(|p| p.limits)
+            .unwrap_or_default();
+        if let Some(max) = ids_limits.max_items
+            && self.ids.len() as u64 > max
+        {
+            return Err(invalid(&format!("at most {max} brick ids per request")));
         }
         if self.ids.iter().any(|id| id.is_empty() || id.contains(',')) {
             return Err(invalid(

@@ -79,10 +79,16 @@ pub(super) async fn get_bricks(State(app): State<App>, RawQuery(raw): RawQuery) 
                 "ids has an empty entry: separate the ids with single commas",
             ));
         }
-        if ids.len() > 100 {
+        // The spec's item count (`x-list-max-items` of the `ids` parameter).
+        let max = semarize_api::operations::GET_BRICKS
+            .parameter("ids")
+            .and_then(|p| p.limits.max_items);
+        if let Some(max) = max
+            && ids.len() as u64 > max
+        {
             return Err(ApiError::bad_request(
                 ErrorCode::TooManyIds,
-                "at most 100 ids per request",
+                format!("at most {max} ids per request"),
             ));
         }
         let bricks: Vec<_> = ids

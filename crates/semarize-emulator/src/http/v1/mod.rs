@@ -13,13 +13,9 @@ use semarize_api::types::ErrorCode;
 use super::{App, error_response};
 use crate::error::ApiError;
 
-/// Adds the handler of `operation_id` to `methods`.
-pub(super) fn handler(
-    methods: MethodRouter<App>,
-    filter: MethodFilter,
-    operation_id: &str,
-) -> MethodRouter<App> {
-    let one = match operation_id {
+/// The handler of `operation_id` for `filter`, or `None` when the emulator has none.
+pub(super) fn route(filter: MethodFilter, operation_id: &str) -> Option<MethodRouter<App>> {
+    Some(match operation_id {
         "create_run" => on(filter, runs::create_run),
         "list_runs" => on(filter, runs::list_runs),
         "get_run" => on(filter, runs::get_run),
@@ -30,9 +26,8 @@ pub(super) fn handler(
         "upsert_webhook" => on(filter, webhooks::upsert_webhook),
         "list_webhooks" => on(filter, webhooks::list_webhooks),
         "delete_webhook" => on(filter, webhooks::delete_webhook),
-        other => panic!("the route table names {other}, which has no handler"),
-    };
-    methods.merge(one)
+        _ => return None,
+    })
 }
 
 /// The response or the error envelope, in the workspace's additive mode.

@@ -218,16 +218,25 @@ pub(super) async fn list_runs(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let result = query_pairs(raw).and_then(|pairs| {
+        // The range the spec's `limit` parameter states (1 to 100).
+        let range = semarize_api::operations::LIST_RUNS
+            .parameter("limit")
+            .map(|p| p.limits)
+            .unwrap_or_default();
+        let (min, max) = (
+            range.minimum.unwrap_or(1.0),
+            range.maximum.unwrap_or(f64::MAX),
+        );
         let limit = match query_value(&pairs, "limit") {
             None => 50,
             Some(raw) => raw
                 .parse::<usize>()
                 .ok()
-                .filter(|n| (1..=100).contains(n))
+                .filter(|n| (min..=max).contains(&(*n as f64)))
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         ErrorCode::InvalidLimit,
-                        "limit must be an integer from 1 to 100",
+                        format!("limit must be an integer from {min} to {max}"),
                     )
                 })?,
         };
