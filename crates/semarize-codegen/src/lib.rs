@@ -68,3 +68,13 @@ pub fn spec_path(variable: Option<&std::ffi::OsStr>, packaged: &Path) -> Result<
         }
     }
 }
+
+/// The repository's spec, for tests (the published crate checks the text it is given).
+#[cfg(test)]
+pub(crate) fn committed_spec() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../openapi/semarize.yaml"
+    ))
+    .expect("the repository's spec is readable")
+}

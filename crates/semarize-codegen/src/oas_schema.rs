@@ -53,14 +53,7 @@ pub fn check_against_oas_schema(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::check_against_oas_schema;
-
-    fn committed() -> String {
-        std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../openapi/semarize.yaml"
-        ))
-        .expect("the repository's spec is readable")
-    }
+    use crate::committed_spec as committed;
 
     #[test]
     fn the_committed_spec_is_a_valid_openapi_3_0_document() {

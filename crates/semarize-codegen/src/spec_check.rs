@@ -752,15 +752,7 @@ pub(crate) fn locate(
 #[cfg(test)]
 mod tests {
     use super::check_structure;
-
-    /// The repository's spec (tests only: the published crate checks the text it is given).
-    fn committed() -> String {
-        std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../openapi/semarize.yaml"
-        ))
-        .expect("the repository's spec is readable")
-    }
+    use crate::committed_spec as committed;
 
     /// The committed spec with `from` replaced by `to` (which must occur once).
     fn mutated(from: &str, to: &str) -> String {
