@@ -20,6 +20,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 
+mod document;
 mod generate;
 #[cfg(feature = "oas-schema")]
 mod oas_schema;

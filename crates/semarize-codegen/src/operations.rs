@@ -7,9 +7,7 @@
 
 use serde_json::Value;
 
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+use crate::document::{METHODS, resolve};
 
 /// Rust source of the table for the spec `text`: a constant per operation (its id in
 /// upper case), one per shared parameter in `parameters`, and `ALL`.
@@ -121,15 +119,6 @@ fn constant(name: &str) -> String {
         });
     }
     out
-}
-
-fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
-    value
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix('#'))
-        .and_then(|pointer| doc.pointer(pointer))
-        .unwrap_or(value)
 }
 
 fn parameter_literal(doc: &Value, parameter: &Value) -> String {

@@ -6,6 +6,8 @@
 //! progenitor wrote it: a progenitor upgrade that changes a shape loses a doc line or a
 //! convenience, never the build.
 
+use crate::document::resolve;
+
 /// Setter docs, keyed by builder (normalized struct name) and setter (normalized name).
 type SetterDocs = std::collections::HashMap<String, std::collections::HashMap<String, String>>;
 
@@ -16,17 +18,6 @@ fn normalized(name: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect()
-}
-
-/// Follows a local `$ref` (`#/components/...`) in the spec's JSON form.
-fn resolve<'a>(spec: &'a serde_json::Value, node: &'a serde_json::Value) -> &'a serde_json::Value {
-    match node.get("$ref").and_then(|r| r.as_str()) {
-        Some(reference) => reference
-            .strip_prefix('#')
-            .and_then(|pointer| spec.pointer(pointer))
-            .unwrap_or(node),
-        None => node,
-    }
 }
 
 /// A schema's own description, or that of the first schema it refers to (a `$ref`

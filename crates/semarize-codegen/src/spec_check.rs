@@ -76,9 +76,6 @@ const PATH_ITEM_KEYWORDS: &[&str] = &[
     "servers",
     "parameters",
 ];
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 const PARAMETER_KEYWORDS: &[&str] = &[
     "name",
     "in",
@@ -269,8 +266,8 @@ fn path_item(
     {
         check_parameter(parameter, &format!("{at}/parameters/{i}"), found);
     }
-    for method in METHODS {
-        let Some(operation) = item.get(*method) else {
+    for method in crate::document::METHODS {
+        let Some(operation) = item.get(method) else {
             continue;
         };
         let at = format!("{at}/{method}");
@@ -349,7 +346,7 @@ fn path_parameters(
         (&operation["parameters"], at),
     ] {
         for (i, parameter) in list.as_array().into_iter().flatten().enumerate() {
-            let parameter = resolve(doc, parameter);
+            let parameter = crate::document::resolve(doc, parameter);
             if parameter["in"] != "path" {
                 continue;
             }
@@ -378,16 +375,6 @@ fn path_parameters(
             ));
         }
     }
-}
-
-/// Follows a local `$ref` once.
-fn resolve<'a>(doc: &'a serde_json::Value, value: &'a serde_json::Value) -> &'a serde_json::Value {
-    value
-        .get("$ref")
-        .and_then(|r| r.as_str())
-        .and_then(|r| r.strip_prefix('#'))
-        .and_then(|pointer| doc.pointer(pointer))
-        .unwrap_or(value)
 }
 
 fn check_parameter(parameter: &serde_json::Value, at: &str, found: &mut Found) {
