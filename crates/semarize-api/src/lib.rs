@@ -37,7 +37,9 @@
 #[cfg(feature = "cassette")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cassette")))]
 pub mod cassette;
+mod clock;
 pub mod convert;
+pub mod hooks;
 pub mod open_enums;
 pub mod operations;
 pub mod request_context;
@@ -67,13 +69,16 @@ pub use generated::{ByteStream, Client, ClientInfo, Error, ResponseValue, builde
 /// Every request goes through the [`transport`] layer: same-origin `GET` redirects only, the
 /// response head kept for [`transport::capture_head`], and the body size limited.
 ///
+/// The context's [`hooks`] run around every request: `on_request` before it is sent,
+/// `on_response` when it is over.
+///
 /// Each request is a `semarize.http` span (operation id, method, path, status) at debug
 /// level, so raw calls are traced like the `semarize` crate's own. Headers, query values
 /// and bodies are never recorded.
 impl progenitor_client::ClientHooks<RequestContext> for Client {
     async fn exec(
         &self,
-        request: reqwest::Request,
+        mut request: reqwest::Request,
         info: &progenitor_client::OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
         use tracing::Instrument;
@@ -86,6 +91,7 @@ impl progenitor_client::ClientHooks<RequestContext> for Client {
         );
         let max = self.inner().max_response_bytes();
         async move {
+            let report = hooks::before_send(self.inner().hooks(), info.operation_id, &mut request);
             #[cfg(feature = "cassette")]
             let result = match self.inner().cassette() {
                 Some(cassette) => {
@@ -102,6 +108,9 @@ impl progenitor_client::ClientHooks<RequestContext> for Client {
                     tracing::Span::current().record("status", response.status().as_u16());
                 }
                 Err(error) => tracing::debug!(%error, "no response"),
+            }
+            if let Some(report) = report {
+                report.report(result.as_ref().ok());
             }
             result
         }

@@ -7,6 +7,93 @@
 //! gives back exactly what was received. They replace the closed enums progenitor would
 //! generate (see `semarize_codegen::OPEN_ENUMS`). With the `schemars` feature they implement `JsonSchema`,
 //! which `cargo xtask spec check` compares with the spec's enumerations.
+//!
+//! Decoding an unknown value is no error, but someone should learn that the API has grown:
+//! the first time a type shows a value, a `tracing` warning names both (later ones are at
+//! debug level), and with the `metrics` feature every one counts in
+//! `semarize_unknown_values_total{type, value}`. The server chooses these values, so at most
+//! [`MAX_REMEMBERED_UNKNOWN_VALUES`] are remembered per type (beyond that the label is
+//! `other`), each shown printable and cut at 64 characters.
+
+use std::collections::{HashMap, HashSet};
+use std::marker::PhantomData;
+use std::sync::{Mutex, OnceLock};
+
+/// Distinct unknown values remembered per type. The server chooses them, so memory and
+/// the metric's label values are bounded: past this many, a value is reported as `other`.
+pub const MAX_REMEMBERED_UNKNOWN_VALUES: usize = 100;
+
+/// The longest unknown value kept verbatim in a log line or metric label.
+const MAX_UNKNOWN_VALUE_CHARS: usize = 64;
+
+/// Reports a decoded value that this version does not know (see the module's docs).
+pub(crate) fn observe_unknown(type_name: &'static str, value: &str) {
+    // Printable and short: the value came from the network.
+    let shown: String = value
+        .chars()
+        .take(MAX_UNKNOWN_VALUE_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let (first, label) = remember(type_name, shown);
+    if first {
+        tracing::warn!(
+            r#type = type_name,
+            value = %label,
+            "the API sent a {type_name} value this version does not know; it is kept as \
+             unknown (update semarize to handle it)"
+        );
+    } else {
+        tracing::debug!(r#type = type_name, value = %label, "unknown {type_name} value");
+    }
+    #[cfg(feature = "metrics")]
+    metrics::counter!("semarize_unknown_values_total", "type" => type_name, "value" => label)
+        .increment(1);
+}
+
+/// Whether `value` is new for `type_name`, and its label: the value itself, or `other`
+/// once [`MAX_REMEMBERED_UNKNOWN_VALUES`] others are remembered.
+fn remember(type_name: &'static str, value: String) -> (bool, String) {
+    static SEEN: OnceLock<Mutex<HashMap<&'static str, HashSet<String>>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let values = seen.entry(type_name).or_default();
+    if values.contains(&value) {
+        (false, value)
+    } else if values.len() < MAX_REMEMBERED_UNKNOWN_VALUES {
+        values.insert(value.clone());
+        (true, value)
+    } else {
+        (false, "other".to_owned())
+    }
+}
+
+/// Decodes an open enum from a borrowed string when the format allows (no allocation for
+/// a known value).
+struct OpenEnumVisitor<T>(PhantomData<T>);
+
+impl<T> OpenEnumVisitor<T> {
+    fn new() -> Self {
+        OpenEnumVisitor(PhantomData)
+    }
+}
+
+impl<T: for<'a> From<&'a str> + From<String>> serde::de::Visitor<'_> for OpenEnumVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+        Ok(T::from(value))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<T, E> {
+        Ok(T::from(value))
+    }
+}
 
 macro_rules! open_enum {
     (
@@ -79,9 +166,14 @@ macro_rules! open_enum {
             }
         }
 
+        /// Decoding an unknown value reports it once (see [`observe_unknown`]).
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                String::deserialize(deserializer).map($name::from)
+                let value = deserializer.deserialize_str(OpenEnumVisitor::<$name>::new())?;
+                if let $name::$other(raw) = &value {
+                    observe_unknown(stringify!($name), raw);
+                }
+                Ok(value)
             }
         }
 
@@ -236,5 +328,38 @@ open_enum! {
         Forbidden => "forbidden",
         /// Unexpected server-side error.
         InternalError => "internal_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values_decode_from_borrowed_and_owned_strings() {
+        let status: RunStatus = serde_json::from_str(r#""running""#).unwrap();
+        assert_eq!(status, RunStatus::Running);
+        let status: RunStatus =
+            serde_json::from_value(serde_json::Value::String("queued".into())).unwrap();
+        assert_eq!(status, RunStatus::Queued);
+        let escaped: RunStatus = serde_json::from_str(r#""paus\u0065d""#).unwrap();
+        assert_eq!(escaped, RunStatus::Unknown("paused".into()));
+        assert!(serde_json::from_str::<RunStatus>("7").is_err());
+    }
+
+    #[test]
+    fn unknown_values_are_remembered_up_to_the_cap() {
+        let name = "CapTestType";
+        assert_eq!(remember(name, "v0".into()), (true, "v0".into()));
+        assert_eq!(remember(name, "v0".into()), (false, "v0".into()));
+        for i in 1..MAX_REMEMBERED_UNKNOWN_VALUES {
+            assert!(remember(name, format!("v{i}")).0);
+        }
+        assert_eq!(remember(name, "one-more".into()), (false, "other".into()));
+        assert_eq!(remember(name, "v7".into()), (false, "v7".into()));
+        assert_eq!(
+            remember("AnotherType", "one-more".into()),
+            (true, "one-more".into())
+        );
     }
 }

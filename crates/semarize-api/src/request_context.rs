@@ -1,5 +1,5 @@
 //! What every request of one client carries: the `Authorization` header, an optional
-//! `User-Agent`, and the limit of a response body.
+//! `User-Agent`, the limit of a response body, and the hooks run around each attempt.
 //!
 //! The generated client applies it in a pre-request hook, so authorization travels with
 //! the [`Client`](crate::Client) rather than with a particular `reqwest::Client`: a caller
@@ -16,6 +16,7 @@ pub struct RequestContext {
     authorization: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
     max_response_bytes: usize,
+    hooks: crate::hooks::HookList,
     #[cfg(feature = "cassette")]
     cassette: Option<crate::cassette::Cassette>,
 }
@@ -26,6 +27,7 @@ impl Default for RequestContext {
             authorization: None,
             user_agent: None,
             max_response_bytes: crate::transport::DEFAULT_MAX_RESPONSE_BYTES,
+            hooks: crate::hooks::HookList::default(),
             #[cfg(feature = "cassette")]
             cassette: None,
         }
@@ -78,6 +80,18 @@ impl RequestContext {
         self.max_response_bytes
     }
 
+    /// Runs `hook` around every attempt of every request, after the hooks already added
+    /// (see [`hooks`](crate::hooks)).
+    pub fn with_hook(mut self, hook: impl crate::hooks::Hook + 'static) -> Self {
+        self.hooks = self.hooks.with(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// The hooks, in order.
+    pub(crate) fn hooks(&self) -> &crate::hooks::HookList {
+        &self.hooks
+    }
+
     /// Records every request and response into `cassette`, or answers every request from
     /// it without sending anything (see [`cassette`](crate::cassette)).
     #[cfg(feature = "cassette")]
@@ -109,6 +123,7 @@ impl std::fmt::Debug for RequestContext {
             )
             .field("user_agent", &self.user_agent)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("hooks", &self.hooks.len())
             .finish_non_exhaustive()
     }
 }

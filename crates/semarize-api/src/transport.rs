@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{Method, ResponseBuilderExt, StatusCode, Url};
 
@@ -60,8 +60,73 @@ pub struct ResponseHead {
     pub url: Url,
 }
 
+/// What one call of the generated client leaves for its caller: the head of the last
+/// response, and, inside [`hooks::attempt`](crate::hooks::attempt), the attempt's number
+/// and the hooks' report still to run.
+#[derive(Default)]
+pub(crate) struct CallScope {
+    pub(crate) head: Option<ResponseHead>,
+    /// The attempt's number and the time since its logical call began.
+    attempt: Option<(u32, std::time::Duration)>,
+    pub(crate) pending: Option<crate::hooks::Pending>,
+}
+
 tokio::task_local! {
-    static HEAD: RefCell<Option<ResponseHead>>;
+    static SCOPE: RefCell<CallScope>;
+}
+
+pin_project_lite::pin_project! {
+    /// A call of the generated client in a fresh [`CallScope`]: its output and what it
+    /// left there. A plain future around the call's (kilobytes of) future, so that the
+    /// call's future is stored once, never copied by layers of `async` wrappers.
+    pub(crate) struct Scoped<F: Future> {
+        #[pin]
+        inner: tokio::task::futures::TaskLocalFuture<RefCell<CallScope>, F>,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = (F::Output, CallScope);
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut inner = self.project().inner;
+        let output = std::task::ready!(inner.as_mut().poll(cx));
+        let scope = inner
+            .take_value()
+            .map(RefCell::into_inner)
+            .unwrap_or_default();
+        std::task::Poll::Ready((output, scope))
+    }
+}
+
+/// Runs `future` in a fresh [`CallScope`] and returns what it left there.
+pub(crate) fn scoped<F: Future>(
+    attempt: Option<(u32, std::time::Duration)>,
+    future: F,
+) -> Scoped<F> {
+    let scope = CallScope {
+        attempt,
+        ..CallScope::default()
+    };
+    Scoped {
+        inner: SCOPE.scope(RefCell::new(scope), future),
+    }
+}
+
+/// The attempt number and elapsed time of the enclosing [`hooks::attempt`](crate::hooks::attempt).
+pub(crate) fn scoped_attempt() -> Option<(u32, std::time::Duration)> {
+    SCOPE
+        .try_with(|scope| scope.borrow().attempt)
+        .ok()
+        .flatten()
+}
+
+/// Leaves the hooks' report for the enclosing [`hooks::attempt`](crate::hooks::attempt).
+pub(crate) fn set_pending(pending: crate::hooks::Pending) {
+    let _ = SCOPE.try_with(|scope| scope.borrow_mut().pending = Some(pending));
 }
 
 /// Runs `future` (one call of the generated client) and returns its output with the head
@@ -75,20 +140,17 @@ tokio::task_local! {
 /// }
 /// # }
 /// ```
-pub async fn capture_head<F: Future>(future: F) -> (F::Output, Option<ResponseHead>) {
-    HEAD.scope(RefCell::new(None), async move {
-        let output = future.await;
-        let head = HEAD.with(|head| head.borrow_mut().take());
-        (output, head)
-    })
-    .await
+pub fn capture_head<F: Future>(
+    future: F,
+) -> impl Future<Output = (F::Output, Option<ResponseHead>)> {
+    scoped(None, future).map(|(output, scope)| (output, scope.head))
 }
 
 /// Keeps `response`'s head for [`capture_head`] (a replayed response too).
 pub(crate) fn keep_head(response: &reqwest::Response) {
-    // Outside `capture_head` nobody asked for the head: nothing is cloned.
-    let _ = HEAD.try_with(|head| {
-        *head.borrow_mut() = Some(ResponseHead {
+    // Outside a scope nobody asked for the head: nothing is cloned.
+    let _ = SCOPE.try_with(|scope| {
+        scope.borrow_mut().head = Some(ResponseHead {
             status: response.status(),
             headers: response.headers().clone(),
             url: response.url().clone(),

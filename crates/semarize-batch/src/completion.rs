@@ -43,7 +43,7 @@ pub async fn complete_from_webhook(
     client: &Client,
     event: &VerifiedEvent,
 ) -> Result<Completion, BatchError> {
-    let run = client.webhooks().complete(event).await?;
+    let run = event.complete(client).await?;
     if !run.status.is_terminal() {
         return Ok(Completion::Unchanged);
     }

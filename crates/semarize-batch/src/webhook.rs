@@ -294,7 +294,13 @@ async fn register(
     url: &str,
     options: &ReceiverOptions,
 ) -> Result<Vec<WebhookSecret>, BatchError> {
-    let existing = client.webhooks().list().send().await?.into_iter().next();
+    let existing = client
+        .webhook_endpoints()
+        .list()
+        .send()
+        .await?
+        .into_iter()
+        .next();
     match &existing {
         Some(endpoint) if endpoint.url == url && !options.rotate_secret => {
             if options.secrets.is_empty() {
@@ -312,7 +318,7 @@ async fn register(
         }
         _ => {}
     }
-    let registered = client.webhooks().upsert(url).send().await?;
+    let registered = client.webhook_endpoints().upsert(url).send().await?;
     if let Some(replaced) = existing.filter(|endpoint| endpoint.url != url) {
         tracing::warn!(
             replaced = %printable(&replaced.url),
@@ -322,7 +328,13 @@ async fn register(
     }
     // One endpoint per workspace: another worker registering at the same moment would
     // have replaced ours, and its secret would be the live one.
-    let now = client.webhooks().list().send().await?.into_iter().next();
+    let now = client
+        .webhook_endpoints()
+        .list()
+        .send()
+        .await?
+        .into_iter()
+        .next();
     let ours = now.as_ref().is_some_and(|endpoint| {
         endpoint.url == url && endpoint.created_at == registered.endpoint.created_at
     });

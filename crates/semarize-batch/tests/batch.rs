@@ -668,7 +668,7 @@ async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it
     let f = fixture("keep-endpoint", |_| {}).await;
     let production = f
         .client
-        .webhooks()
+        .webhook_endpoints()
         .upsert("https://example.com/production-hook")
         .send()
         .await
@@ -689,7 +689,7 @@ async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it
             .contains("https://example.com/production-hook"),
         "{refused}"
     );
-    let hooks = f.client.webhooks().list().send().await.unwrap();
+    let hooks = f.client.webhook_endpoints().list().send().await.unwrap();
     assert_eq!(hooks.len(), 1);
     assert_eq!(
         hooks[0].url, "https://example.com/production-hook",
@@ -700,7 +700,7 @@ async fn a_webhook_receiver_keeps_an_existing_endpoint_unless_told_to_replace_it
     let receiver = start(batch::ReceiverOptions::default().replace_existing(true))
         .await
         .unwrap();
-    let hooks = f.client.webhooks().list().send().await.unwrap();
+    let hooks = f.client.webhook_endpoints().list().send().await.unwrap();
     assert_eq!(hooks[0].url, receiver.url, "replaced when asked");
 
     // A public URL that forwards to the listener is what gets registered.
@@ -729,7 +729,13 @@ async fn a_second_worker_reuses_a_live_endpoint_and_never_breaks_its_secret() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/webhooks/semarize");
-    let registered = f.client.webhooks().upsert(&url).send().await.unwrap();
+    let registered = f
+        .client
+        .webhook_endpoints()
+        .upsert(&url)
+        .send()
+        .await
+        .unwrap();
     let s1 = registered.secret.clone();
     let _standing =
         batch::Receiver::new(semarize::webhooks::Verifier::from_secrets([s1.clone()]).unwrap())
@@ -746,7 +752,15 @@ async fn a_second_worker_reuses_a_live_endpoint_and_never_breaks_its_secret() {
             options.public_url(&url),
         )
     };
-    let endpoint = || async { f.client.webhooks().list().send().await.unwrap().remove(0) };
+    let endpoint = || async {
+        f.client
+            .webhook_endpoints()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .remove(0)
+    };
 
     let refused = second(batch::ReceiverOptions::default()).await.unwrap_err();
     assert!(

@@ -412,7 +412,7 @@ impl WebhooksCommand {
     pub async fn run(&self, cli: &crate::Cli, format: OutputFormat) -> Result<(), Failure> {
         match self {
             WebhooksCommand::Set { url } => {
-                let registered = cli.client()?.webhooks().upsert(url).send().await?;
+                let registered = cli.client()?.webhook_endpoints().upsert(url).send().await?;
                 // Printing the new secret is this command's purpose: it is shown once.
                 let hook = registered.endpoint;
                 let secret = registered.secret.expose_secret();
@@ -436,7 +436,7 @@ impl WebhooksCommand {
                 Ok(())
             }
             WebhooksCommand::List => {
-                let hooks = cli.client()?.webhooks().list().send().await?;
+                let hooks = cli.client()?.webhook_endpoints().list().send().await?;
                 match format {
                     OutputFormat::Json => output::json(&hooks),
                     OutputFormat::Table => {
@@ -450,7 +450,7 @@ impl WebhooksCommand {
                 Ok(())
             }
             WebhooksCommand::Delete { id } => {
-                cli.client()?.webhooks().delete(id).send().await?;
+                cli.client()?.webhook_endpoints().delete(id).send().await?;
                 eprintln!("deleted {id}");
                 Ok(())
             }

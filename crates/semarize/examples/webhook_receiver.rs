@@ -31,7 +31,7 @@ async fn receive(State(app): State<App>, Webhook(event): Webhook) -> StatusCode 
         return StatusCode::OK; // already handled
     }
     // A thin event has no output: fetch the run before updating downstream systems.
-    match app.client.webhooks().complete(&event).await {
+    match event.complete(&app.client).await {
         Ok(run) => {
             match event.event_type {
                 WebhookEventType::RunSucceeded => {

@@ -10,7 +10,9 @@ use tracing::{Instrument, field};
 
 use crate::client::ClientInner;
 use crate::error::{Error, ErrorKind, RetryStop, find_source, is_retryable_status};
+use crate::response::Response;
 use crate::retry::{RetryPolicy, advised_delay};
+use crate::telemetry;
 use semarize_api::operations::{Operation, Retry};
 use semarize_api::transport::{BodyTooLarge, ResponseHead};
 
@@ -46,9 +48,23 @@ pub(crate) struct Call<'a> {
 pub(crate) struct Reply<T> {
     pub value: T,
     pub status: StatusCode,
-    pub request_id: Option<String>,
+    pub headers: HeaderMap,
     pub retry_after: Option<Duration>,
     pub attempts: u32,
+    pub elapsed: Duration,
+}
+
+impl<T> Reply<T> {
+    /// The caller's view: the value with its response.
+    pub(crate) fn into_response(self) -> Response<T> {
+        Response::new(
+            self.value,
+            self.status,
+            self.headers,
+            self.attempts,
+            self.elapsed,
+        )
+    }
 }
 
 /// A failed attempt: the error, whether another attempt may succeed, and the delay the
@@ -130,7 +146,7 @@ where
     let mut attempt = 0u32;
     // Budget tokens this call has spent on retries: refunded if it ends in success.
     let mut spent = 0u32;
-    async {
+    let result = async {
         loop {
             attempt += 1;
             let request_id = next_request_id();
@@ -140,15 +156,23 @@ where
                 request_id = %request_id,
                 status = field::Empty,
             );
-            let outcome = async {
+            let attempt_started = if attempt == 1 {
+                started
+            } else {
+                runtime.clock.now()
+            };
+            let (outcome, report) = async {
                 // The head of the response is kept apart from its body, so a status can be
-                // classified even when the body is not what the spec promised.
-                let (result, head) = semarize_api::transport::capture_head(tokio::time::timeout(
-                    call.timeout,
-                    send(request_id.clone()),
-                ))
+                // classified even when the body is not what the spec promised. Hooks see
+                // the attempt's number; their report waits for the retry decision.
+                let elapsed = attempt_started.saturating_duration_since(started);
+                let (result, report) = semarize_api::hooks::attempt(
+                    attempt,
+                    elapsed,
+                    tokio::time::timeout(call.timeout, send(request_id.clone())),
+                )
                 .await;
-                let outcome = classify(client, result, head, &call).await;
+                let outcome = classify(client, result, report.head(), &call).await;
                 let status = match &outcome {
                     Ok(reply) => Some(reply.status),
                     Err(failure) => failure.error.status(),
@@ -156,13 +180,29 @@ where
                 if let Some(status) = status {
                     tracing::Span::current().record("status", status.as_u16());
                 }
-                outcome
+                (outcome, report)
             }
             .instrument(attempt_span)
             .await;
+            let latency = runtime
+                .clock
+                .now()
+                .saturating_duration_since(attempt_started);
+            let operation = call.operation.id;
+            let status = match &outcome {
+                Ok(reply) => Some(reply.status),
+                Err(failure) => failure.error.status(),
+            };
+            telemetry::attempt(operation, status, latency);
+            if status == Some(StatusCode::TOO_MANY_REQUESTS) {
+                telemetry::rate_limited(operation);
+            }
 
             let failure = match outcome {
                 Ok(mut reply) => {
+                    if let Some(head) = report.finish(false) {
+                        reply.headers = head.headers;
+                    }
                     client.budget.record_success(spent);
                     reply.attempts = attempt;
                     let span = tracing::Span::current();
@@ -182,36 +222,22 @@ where
                     .with_workspace(&client.workspace)
                     .with_attempts(attempt, stop)
             };
-            if !failure.retryable {
-                return Err(fail(failure.error, None));
-            }
-            if call.policy.attempts() == 1 {
-                return Err(fail(failure.error, Some(RetryStop::Disabled)));
-            }
-            if attempt >= call.policy.attempts() {
-                return Err(fail(failure.error, Some(RetryStop::MaxAttempts)));
-            }
-            let delay = call
-                .policy
-                .delay(attempt, runtime.jitter.fraction(), failure.advised);
-            let elapsed = runtime.clock.now().saturating_duration_since(started);
-            // Saturating: a server may advise any delay (u64::MAX seconds included); one
-            // beyond the limit ends the call now instead of sleeping.
-            if elapsed.saturating_add(delay) > call.policy.elapsed_limit() {
-                return Err(fail(failure.error, Some(RetryStop::MaxElapsed)));
-            }
-            let cost = client.budget.cost(failure.timeout);
-            if client.budget.try_spend_tokens(cost) {
-                spent = spent.saturating_add(cost);
-            } else {
-                tracing::warn!(
-                    operation = call.operation.id,
-                    "retry budget exhausted; not retrying"
-                );
-                return Err(fail(failure.error, Some(RetryStop::BudgetExhausted)));
-            }
+            let delay = match retry_delay(client, &call, &failure, attempt, started) {
+                Ok(delay) => delay,
+                Err(stop) => {
+                    report.finish(false);
+                    if stop == Some(RetryStop::BudgetExhausted) {
+                        telemetry::budget_exhausted(operation);
+                        tracing::warn!(operation, "retry budget exhausted; not retrying");
+                    }
+                    return Err(fail(failure.error, stop));
+                }
+            };
+            report.finish(true);
+            spent = spent.saturating_add(client.budget.cost(failure.timeout));
+            telemetry::retry(operation);
             tracing::info!(
-                operation = call.operation.id,
+                operation,
                 attempt,
                 delay_ms = delay.as_millis() as u64,
                 status = failure.error.status().map(|s| s.as_u16()),
@@ -222,13 +248,54 @@ where
         }
     }
     .instrument(span)
-    .await
+    .await;
+    let elapsed = runtime.clock.now().saturating_duration_since(started);
+    telemetry::call(call.operation.id, elapsed);
+    result.map(|reply| Reply { elapsed, ..reply })
+}
+
+/// Whether `failure` is retried and after which delay; `Err` says why not (`None`: the
+/// failure is final). A retry spends from the client's budget here.
+fn retry_delay(
+    client: &ClientInner,
+    call: &Call<'_>,
+    failure: &Failure,
+    attempt: u32,
+    started: std::time::Instant,
+) -> Result<Duration, Option<RetryStop>> {
+    if !failure.retryable {
+        return Err(None);
+    }
+    if call.policy.attempts() == 1 {
+        return Err(Some(RetryStop::Disabled));
+    }
+    if attempt >= call.policy.attempts() {
+        return Err(Some(RetryStop::MaxAttempts));
+    }
+    let runtime = &client.runtime;
+    let delay = call
+        .policy
+        .delay(attempt, runtime.jitter.fraction(), failure.advised);
+    let elapsed = runtime.clock.now().saturating_duration_since(started);
+    // Saturating: a server may advise any delay (u64::MAX seconds included); one beyond
+    // the limit ends the call now instead of sleeping.
+    if elapsed.saturating_add(delay) > call.policy.elapsed_limit() {
+        return Err(Some(RetryStop::MaxElapsed));
+    }
+    if client
+        .budget
+        .try_spend_tokens(client.budget.cost(failure.timeout))
+    {
+        Ok(delay)
+    } else {
+        Err(Some(RetryStop::BudgetExhausted))
+    }
 }
 
 async fn classify<T>(
     client: &ClientInner,
     result: Result<Attempt<T>, tokio::time::error::Elapsed>,
-    head: Option<ResponseHead>,
+    head: Option<&ResponseHead>,
     call: &Call<'_>,
 ) -> Result<Reply<T>, Failure> {
     let now = || client.runtime.clock.now_utc();
@@ -241,12 +308,14 @@ async fn classify<T>(
         Retry::WithIdempotencyKey => call.idempotency_key.is_some(),
         Retry::Never => false,
     };
-    let status = head.as_ref().map(|h| h.status);
-    // Read once, from the head the transport recorded; the branches below read the same
-    // response's headers only if no head was recorded.
-    let request_id = head
-        .as_ref()
-        .and_then(|h| header(&h.headers, "x-request-id"));
+    let status = head.map(|h| h.status);
+    // A failure's request id, read once from the head the transport recorded (the
+    // branches below read the same response's headers only if no head was recorded). A
+    // success's stays in its headers, where `Response::request_id` reads it.
+    let request_id = match result {
+        Ok(Ok(_)) => None,
+        _ => head.and_then(|h| header(&h.headers, "x-request-id")),
+    };
     let response = match result {
         Err(_) => {
             let error = Error::new(
@@ -264,9 +333,16 @@ async fn classify<T>(
             let headers = value.headers();
             Ok(Reply {
                 status: value.status(),
-                request_id: request_id.or_else(|| header(headers, "x-request-id")),
                 retry_after: advised_delay(headers, None, now),
+                // The recorded head's headers are moved in once the attempt is reported;
+                // copied here only when no head was recorded.
+                headers: if head.is_some() {
+                    HeaderMap::new()
+                } else {
+                    headers.clone()
+                },
                 attempts: 0,
+                elapsed: Duration::ZERO,
                 value: value.into_inner(),
             })
         }
@@ -325,7 +401,10 @@ async fn classify<T>(
             );
             let mut failure = api_failure(status, body.as_ref(), request_id, advised, repeatable);
             if body.is_none() {
-                failure.error = failure.error.with_message(not_an_envelope(&bytes));
+                failure.error = failure
+                    .error
+                    .with_message(not_an_envelope(&bytes))
+                    .with_raw_body(&bytes);
             }
             Err(failure)
         }
@@ -376,6 +455,7 @@ async fn classify<T>(
                 failure.error = failure
                     .error
                     .with_message(not_an_envelope(&bytes))
+                    .with_raw_body(&bytes)
                     .with_source(e);
                 Err(failure)
             }
@@ -389,6 +469,7 @@ async fn classify<T>(
                         crate::text::printable(&e.to_string(), 200)
                     ),
                 )
+                .with_raw_body(&bytes)
                 .with_source(e);
                 Err(Failure::unknown_outcome(
                     error, status, request_id, repeatable,

@@ -8,6 +8,7 @@ use sha2::Digest;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::hooks::Hook;
 use crate::idempotency::{KeyGenerator, UuidKeys};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::runtime::Runtime;
@@ -82,6 +83,16 @@ impl std::fmt::Display for ApiKey {
     }
 }
 
+/// The hooks a builder holds, shown by count.
+#[derive(Default)]
+struct RegisteredHooks(Vec<Arc<dyn Hook>>);
+
+impl std::fmt::Debug for RegisteredHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} hook(s)", self.0.len())
+    }
+}
+
 /// Builds a [`Client`].
 ///
 /// ```
@@ -110,6 +121,7 @@ pub struct ClientBuilder {
     /// `None`: the system's time, or virtual time when replaying a cassette.
     runtime: Option<Runtime>,
     keys: Arc<dyn KeyGenerator>,
+    hooks: RegisteredHooks,
     #[cfg(feature = "cassette")]
     cassette: Option<semarize_api::cassette::Cassette>,
 }
@@ -129,6 +141,7 @@ impl Default for ClientBuilder {
             budget: None,
             runtime: None,
             keys: Arc::new(UuidKeys),
+            hooks: RegisteredHooks::default(),
             #[cfg(feature = "cassette")]
             cassette: None,
         }
@@ -237,6 +250,34 @@ impl ClientBuilder {
         self
     }
 
+    /// Runs `hook` once per attempt of every call, after the hooks added before it: its
+    /// `on_request` may add or replace headers, its `on_response` sees each attempt's
+    /// status, headers, latency and whether a retry follows (see [`hooks`](crate::hooks)).
+    /// Hooks never see the API key. [`Client::raw`] calls run them too, as attempt 1.
+    ///
+    /// ```
+    /// use semarize::hooks::{Hook, RequestParts};
+    ///
+    /// struct TraceContext;
+    ///
+    /// impl Hook for TraceContext {
+    ///     fn on_request(&self, request: &mut RequestParts<'_>) {
+    ///         let value = format!("00-{:032x}-{:016x}-01", 1u128, request.attempt());
+    ///         request.headers_mut().insert("traceparent", value.parse().unwrap());
+    ///     }
+    /// }
+    ///
+    /// let client = semarize::Client::builder()
+    ///     .api_key("smz_test_abc123")
+    ///     .hook(TraceContext)
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn hook(mut self, hook: impl Hook + 'static) -> Self {
+        self.hooks.0.push(Arc::new(hook));
+        self
+    }
+
     /// How Idempotency-Keys are made when a creation has none.
     pub fn key_generator(mut self, keys: impl KeyGenerator + 'static) -> Self {
         self.keys = Arc::new(keys);
@@ -294,6 +335,11 @@ impl ClientBuilder {
             .with_user_agent(&self.user_agent)
             .map_err(|_| Error::config("the user agent is not a valid header value"))?
             .with_max_response_bytes(self.max_response_bytes);
+        let context = self
+            .hooks
+            .0
+            .into_iter()
+            .fold(context, |context, hook| context.with_hook(hook));
         #[cfg(feature = "cassette")]
         let context = match self.cassette {
             Some(cassette) => context.with_cassette(cassette),
@@ -331,7 +377,7 @@ impl ClientBuilder {
 /// The Semarize client: cheap to clone, safe to share across tasks.
 ///
 /// Every operation of the API is a method of a resource: [`Client::runs`],
-/// [`Client::kits`], [`Client::bricks`], [`Client::webhooks`].
+/// [`Client::kits`], [`Client::bricks`], [`Client::webhook_endpoints`].
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), semarize::Error> {

@@ -124,8 +124,13 @@ struct Inner {
     attempts: u32,
     retry_stop: Option<RetryStop>,
     run: Option<Box<Run>>,
+    /// The start of an answer that did not decode (see [`Error::raw_body`]).
+    raw_body: Option<String>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
+
+/// How much of an undecodable answer an [`Error`] keeps.
+pub const MAX_RAW_BODY_BYTES: usize = 4096;
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
@@ -147,6 +152,7 @@ impl Error {
                 attempts: 0,
                 retry_stop: None,
                 run: None,
+                raw_body: None,
                 source: None,
             }),
         }
@@ -237,6 +243,18 @@ impl Error {
     pub(crate) fn with_attempts(mut self, attempts: u32, stop: Option<RetryStop>) -> Self {
         self.inner.attempts = attempts;
         self.inner.retry_stop = stop;
+        self
+    }
+
+    /// Keeps the start of an answer that did not decode, printable.
+    pub(crate) fn with_raw_body(mut self, bytes: &[u8]) -> Self {
+        let start = &bytes[..bytes.len().min(MAX_RAW_BODY_BYTES)];
+        let text = String::from_utf8_lossy(start);
+        self.inner.raw_body = Some(
+            text.chars()
+                .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+                .collect(),
+        );
         self
     }
 
@@ -331,6 +349,14 @@ impl Error {
         }
     }
 
+    /// The first [`MAX_RAW_BODY_BYTES`] of an answer that could not be decoded (an HTML
+    /// page where JSON was promised, a body that does not match the spec), made printable,
+    /// for a support ticket. It is what the server sent, which may include conversation
+    /// content, so it is never part of `Display`, `Debug` or the [`SupportSummary`].
+    pub fn raw_body(&self) -> Option<&str> {
+        self.inner.raw_body.as_deref()
+    }
+
     /// What the Semarize status guide asks for when escalating: run_id, Idempotency-Key,
     /// timestamp and endpoint, HTTP status and error code, request id, and the workspace
     /// context. It never contains conversation content or the API key.
@@ -418,6 +444,7 @@ impl std::fmt::Debug for Error {
             .field("idempotency_key", &inner.idempotency_key)
             .field("attempts", &inner.attempts)
             .field("retry_stop", &inner.retry_stop)
+            .field("raw_body_len", &inner.raw_body.as_ref().map(String::len))
             .field("source", &inner.source)
             .finish_non_exhaustive()
     }

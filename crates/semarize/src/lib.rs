@@ -45,7 +45,8 @@
 //!
 //! Features: `rustls` (default), `rustls-ring` or `native-tls` (HTTPS; see
 //! `semarize_api::tls`), `axum` (the webhook extractor), `cassette` (record responses once,
-//! replay them offline: [`cassette`]), `testing` (insta redactions, an in-process emulator
+//! replay them offline: [`cassette`]), `metrics` (counters and histograms through the
+//! `metrics` facade; the README lists them), `testing` (insta redactions, an in-process emulator
 //! and cassettes for your tests). Durable batch runs are the `semarize-batch` crate.
 
 // Feature badges on gated items in the docs.rs build.
@@ -60,8 +61,10 @@ mod idempotency;
 mod limits;
 mod output;
 pub mod resources;
+mod response;
 mod retry;
 pub mod runtime;
+mod telemetry;
 pub mod text;
 mod wait;
 pub mod webhooks;
@@ -75,13 +78,18 @@ pub mod testing;
 #[cfg_attr(docsrs, doc(cfg(feature = "cassette")))]
 pub use semarize_api::cassette;
 
+/// Per-attempt hooks (re-exported from `semarize-api`): add headers to every request,
+/// observe every response. Register them with [`ClientBuilder::hook`].
+pub use semarize_api::hooks;
+
 pub use backoff::Backoff;
 pub use client::{ApiKey, Client, ClientBuilder, DEFAULT_BASE_URL};
-pub use error::{Error, ErrorKind, RetryStop, SupportSummary};
+pub use error::{Error, ErrorKind, MAX_RAW_BODY_BYTES, RetryStop, SupportSummary};
 pub use idempotency::{
     IdempotencyKey, KeyGenerator, MAX_IDEMPOTENCY_KEY_LEN, SequentialKeys, UuidKeys,
 };
 pub use output::{Brick, RunOutputExt};
+pub use response::Response;
 pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
 pub use wait::{RunFailure, RunOutcome, WaitOptions};
 

@@ -51,7 +51,7 @@ async fn workflow(client: &Client) -> (String, RunStatus, u64, usize, String) {
     let usage = client.runs().usage(&run.run_id).send().await.unwrap();
     let listed = client.runs().list().limit(10).send().await.unwrap();
     let hook = client
-        .webhooks()
+        .webhook_endpoints()
         .upsert("http://127.0.0.1:9/hooks")
         .send()
         .await

@@ -1,5 +1,5 @@
 //! Cargo skips a test target whose `required-features` are off without a word, so a plain
-//! `cargo test -p semarize` would look complete while three targets never ran. This target
+//! `cargo test -p semarize` would look complete while four targets never ran. This target
 //! has no required features: its one test shows as ignored, with the reason, whenever a
 //! gated target was skipped, and checks that the list below matches `Cargo.toml`.
 
@@ -8,13 +8,14 @@ const GATED: &[(&str, &[&str])] = &[
     ("client", &["axum"]),
     ("tracing", &["testing"]),
     ("cassette", &["testing"]),
+    ("metrics", &["metrics"]),
 ];
 
 #[test]
 #[cfg_attr(
-    not(all(feature = "axum", feature = "testing")),
-    ignore = "the client, tracing and cassette targets were skipped: they need the axum \
-              and testing features (cargo test -p semarize --all-features)"
+    not(all(feature = "axum", feature = "testing", feature = "metrics")),
+    ignore = "the client, tracing, cassette and metrics targets were skipped: they need the \
+              axum, testing and metrics features (cargo test -p semarize --all-features)"
 )]
 fn every_feature_gated_target_is_listed() {
     assert_eq!(

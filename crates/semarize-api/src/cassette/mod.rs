@@ -224,12 +224,6 @@ impl std::fmt::Debug for Cassette {
     }
 }
 
-/// The one place in this crate that reads the time: offsets between recorded responses.
-#[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
-    Instant::now()
-}
-
 /// The spec this crate was generated from ([`SPEC_YAML`](crate::SPEC_YAML)), parsed once:
 /// what recorded and replayed responses are checked against, and the default of
 /// [`check_file`]'s callers. `None` only if that text does not read as a [`Spec`], which
@@ -492,7 +486,7 @@ impl Cassette {
         let mut state = self.state();
         let index = state.recorded.len();
         state.note_problems(index, operation_id, &recorded, violations);
-        let now = now();
+        let now = crate::clock::now();
         let started = *state.started.get_or_insert(now);
         state.recorded.push(Interaction {
             elapsed_ms: u64::try_from(now.saturating_duration_since(started).as_millis())

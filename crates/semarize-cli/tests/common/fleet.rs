@@ -36,7 +36,7 @@ pub async fn start_receiver(emulator: &Emulator, url: &str) -> Child {
         .build()
         .unwrap();
     let endpoint = client
-        .webhooks()
+        .webhook_endpoints()
         .upsert(format!("http://127.0.0.1:{port}/semarize"))
         .send()
         .await

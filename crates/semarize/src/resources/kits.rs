@@ -3,10 +3,11 @@
 use semarize_api::operations;
 use semarize_api::types::{BrickMetadata, KitSchema};
 
-use super::{CallOptions, call_options};
+use super::{CallOptions, call_options, send_from_response};
 use crate::call::execute;
 use crate::client::Client;
 use crate::error::Error;
+use crate::response::Response;
 
 /// Kit output schemas.
 #[derive(Clone, Copy, Debug)]
@@ -95,10 +96,12 @@ pub struct GetBricks<'c> {
 }
 
 call_options!(GetKitSchema, GetBricks);
+send_from_response!(GetKitSchema => KitSchema, GetBricks => Vec<BrickMetadata>);
 
 impl GetKitSchema<'_> {
-    /// Sends the request.
-    pub async fn send(self) -> Result<KitSchema, Error> {
+    /// Sends the request and returns the value with its response (status, headers,
+    /// request id, attempts).
+    pub async fn send_with_response(self) -> Result<Response<KitSchema>, Error> {
         let client = self.client;
         let raw = &client.inner.raw;
         let (checked, operation, args): (_, _, &[&str]) = match &self.kit {
@@ -148,13 +151,14 @@ impl GetKitSchema<'_> {
                 .await?
             }
         };
-        Ok(reply.value)
+        Ok(reply.into_response())
     }
 }
 
 impl GetBricks<'_> {
-    /// Sends the request.
-    pub async fn send(self) -> Result<Vec<BrickMetadata>, Error> {
+    /// Sends the request and returns the value with its response (status, headers,
+    /// request id, attempts).
+    pub async fn send_with_response(self) -> Result<Response<Vec<BrickMetadata>>, Error> {
         let client = self.client;
         let invalid =
             |message: &str| Error::invalid_request(message).with_call(&operations::GET_BRICKS, &[]);
@@ -182,6 +186,6 @@ impl GetBricks<'_> {
             raw.get_bricks().ids(&ids).x_request_id(rid).send()
         })
         .await?;
-        Ok(reply.value)
+        Ok(reply.into_response())
     }
 }

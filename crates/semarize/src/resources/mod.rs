@@ -76,6 +76,23 @@ macro_rules! call_options {
 }
 pub(crate) use call_options;
 
+/// Adds `send()`, the value alone, to request builders that have `send_with_response()`.
+macro_rules! send_from_response {
+    ($($builder:ident => $value:ty),+ $(,)?) => {$(
+        impl $builder<'_> {
+            /// Sends the request and returns the value alone;
+            #[doc = concat!("[`send_with_response`](", stringify!($builder), "::send_with_response)")]
+            /// keeps the status, headers, request id and attempts too.
+            pub async fn send(self) -> Result<$value, $crate::Error> {
+                self.send_with_response()
+                    .await
+                    .map($crate::Response::into_inner)
+            }
+        }
+    )+};
+}
+pub(crate) use send_from_response;
+
 impl Client {
     /// Runs: create, get, list, usage, wait and watch.
     pub fn runs(&self) -> Runs<'_> {
@@ -92,8 +109,15 @@ impl Client {
         Bricks::new(self)
     }
 
-    /// The workspace webhook endpoint, and completing thin events.
-    pub fn webhooks(&self) -> WebhookEndpoints<'_> {
+    /// Managing the workspace's webhook endpoint (register, list, delete). Receiving
+    /// deliveries is [`crate::webhooks`].
+    pub fn webhook_endpoints(&self) -> WebhookEndpoints<'_> {
         WebhookEndpoints::new(self)
+    }
+
+    /// Renamed [`Client::webhook_endpoints`], apart from receiving ([`crate::webhooks`]).
+    #[deprecated(since = "0.2.0", note = "renamed `webhook_endpoints()`")]
+    pub fn webhooks(&self) -> WebhookEndpoints<'_> {
+        self.webhook_endpoints()
     }
 }

@@ -9,11 +9,12 @@ use semarize_api::types::{self, Run, RunMode, RunType, RunUsage};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{CallOptions, call_options};
+use super::{CallOptions, call_options, send_from_response};
 use crate::call::execute;
 use crate::client::Client;
 use crate::error::Error;
 use crate::idempotency::IdempotencyKey;
+use crate::response::Response;
 use crate::wait::{RunOutcome, WaitOptions};
 
 /// The runs of the workspace.
@@ -122,6 +123,12 @@ pub struct CreateRun<'c> {
 }
 
 call_options!(CreateRun, GetRun, ListRuns, GetRunUsage);
+send_from_response!(
+    CreateRun => CreatedRun,
+    GetRun => Run,
+    ListRuns => Vec<Run>,
+    GetRunUsage => RunUsage,
+);
 
 impl std::fmt::Debug for CreateRun<'_> {
     // The input is conversation content: only its field names are shown.
@@ -206,9 +213,11 @@ impl<'c> CreateRun<'c> {
         self
     }
 
-    /// Sends the creation (retrying safely). A sync 202 fallback is returned as is; use
-    /// [`CreatedRun::wait`] or [`CreateRun::send_and_wait`] to continue by polling.
-    pub async fn send(self) -> Result<CreatedRun, Error> {
+    /// Sends the creation (retrying safely) and returns the created run with its
+    /// response. A sync 202 fallback is returned as is; use [`CreatedRun::wait`] or
+    /// [`CreateRun::send_and_wait`] to continue by polling. [`send`](CreateRun::send)
+    /// returns the [`CreatedRun`] alone.
+    pub async fn send_with_response(self) -> Result<Response<CreatedRun>, Error> {
         let client = self.client;
         let key = match self.key {
             Some(key) => key?,
@@ -260,14 +269,18 @@ impl<'c> CreateRun<'c> {
                 .send()
         })
         .await?;
-        Ok(CreatedRun {
-            run: reply.value,
-            status: reply.status,
+        let retry_after = reply.retry_after;
+        let response = reply.into_response();
+        let (status, attempts) = (response.status(), response.attempts());
+        let request_id = response.request_id().map(str::to_owned);
+        Ok(response.map(|run| CreatedRun {
+            run,
+            status,
             idempotency_key: key,
-            retry_after: reply.retry_after,
-            request_id: reply.request_id,
-            attempts: reply.attempts,
-        })
+            retry_after,
+            request_id,
+            attempts,
+        }))
     }
 
     /// Sends the creation and waits for the run: a sync 200 is done at once; a 202 (async,
@@ -339,9 +352,10 @@ pub struct GetRun<'c> {
 }
 
 impl GetRun<'_> {
-    /// Sends the request.
-    pub async fn send(self) -> Result<Run, Error> {
-        Ok(self.send_reply().await?.value)
+    /// Sends the request and returns the run with its response (status, headers,
+    /// request id, attempts).
+    pub async fn send_with_response(self) -> Result<Response<Run>, Error> {
+        Ok(self.send_reply().await?.into_response())
     }
 
     /// Sends the request and keeps the answer's `Retry-After`, for pollers that schedule
@@ -407,8 +421,9 @@ impl ListRuns<'_> {
         self
     }
 
-    /// Sends the request.
-    pub async fn send(self) -> Result<Vec<Run>, Error> {
+    /// Sends the request and returns the runs with their response (status, headers,
+    /// request id, attempts).
+    pub async fn send_with_response(self) -> Result<Response<Vec<Run>>, Error> {
         let client = self.client;
         if let Some(limit) = self.limit {
             let limits = operations::LIST_RUNS
@@ -429,7 +444,7 @@ impl ListRuns<'_> {
             request.send()
         })
         .await?;
-        Ok(reply.value)
+        Ok(reply.into_response())
     }
 }
 
@@ -443,8 +458,9 @@ pub struct GetRunUsage<'c> {
 }
 
 impl GetRunUsage<'_> {
-    /// Sends the request.
-    pub async fn send(self) -> Result<RunUsage, Error> {
+    /// Sends the request and returns the usage with its response (status, headers,
+    /// request id, attempts).
+    pub async fn send_with_response(self) -> Result<Response<RunUsage>, Error> {
         let client = self.client;
         let mut call = self
             .options
@@ -458,6 +474,6 @@ impl GetRunUsage<'_> {
                 .send()
         })
         .await?;
-        Ok(reply.value)
+        Ok(reply.into_response())
     }
 }

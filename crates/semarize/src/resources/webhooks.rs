@@ -1,14 +1,16 @@
-//! The workspace webhook endpoint, and completing thin events.
+//! Managing the workspace's webhook endpoint: register, list, delete. Receiving
+//! deliveries is [`crate::webhooks`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use semarize_api::operations;
 use semarize_api::types::{self, Run, WebhookEndpoint};
 
-use super::{CallOptions, call_options};
+use super::{CallOptions, call_options, send_from_response};
 use crate::call::execute;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
+use crate::response::Response;
 use crate::webhooks::{VerifiedEvent, WebhookSecret};
 use zeroize::Zeroizing;
 
@@ -50,18 +52,13 @@ impl<'c> WebhookEndpoints<'c> {
         }
     }
 
-    /// The full run of a verified event: the event's own data when it is complete, or
-    /// `GET /v1/runs/{runId}` for a thin event (the documented follow-up).
+    /// Renamed: completing an event is receiving work, [`VerifiedEvent::complete`].
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `event.complete(&client)` (VerifiedEvent::complete)"
+    )]
     pub async fn complete(&self, event: &VerifiedEvent) -> Result<Run, Error> {
-        if event.is_thin() {
-            self.client
-                .runs()
-                .get(&event.event.data.run_id)
-                .send()
-                .await
-        } else {
-            Ok(event.event.data.clone())
-        }
+        event.complete(self.client).await
     }
 }
 
@@ -92,6 +89,11 @@ pub struct DeleteWebhook<'c> {
 }
 
 call_options!(UpsertWebhook, ListWebhooks, DeleteWebhook);
+send_from_response!(
+    UpsertWebhook => RegisteredWebhook,
+    ListWebhooks => Vec<WebhookEndpoint>,
+    DeleteWebhook => (),
+);
 
 /// The answer to an upsert: the endpoint and its new signing secret, which is shown
 /// this once. `Debug` never prints the secret.
@@ -109,7 +111,9 @@ impl UpsertWebhook<'_> {
     /// Sends the request. Retrying is safe: the last answer's secret is the current one.
     /// An answer without a `whsec_` secret is an [`ErrorKind::Decode`] error (the
     /// endpoint was replaced, so its old secret no longer signs deliveries).
-    pub async fn send(self) -> Result<RegisteredWebhook, Error> {
+    ///
+    /// [`send`](UpsertWebhook::send) returns the value alone.
+    pub async fn send_with_response(self) -> Result<Response<RegisteredWebhook>, Error> {
         let client = self.client;
         let body: types::UpsertWebhookRequest = types::UpsertWebhookRequest::builder()
             .url(self.url)
@@ -126,7 +130,7 @@ impl UpsertWebhook<'_> {
                 .send()
         })
         .await?;
-        let created = reply.value;
+        let (created, response) = reply.into_response().take();
         let decode = |what: String| {
             Error::new(ErrorKind::Decode, what).with_call(&operations::UPSERT_WEBHOOK, &[])
         };
@@ -143,13 +147,14 @@ impl UpsertWebhook<'_> {
                     "the registered endpoint does not fit the spec: {e}"
                 ))
             })?;
-        Ok(RegisteredWebhook { endpoint, secret })
+        Ok(response.map(|()| RegisteredWebhook { endpoint, secret }))
     }
 }
 
 impl ListWebhooks<'_> {
-    /// Sends the request.
-    pub async fn send(self) -> Result<Vec<WebhookEndpoint>, Error> {
+    /// Sends the request and returns the value with its response (status, headers,
+    /// request id, attempts).
+    pub async fn send_with_response(self) -> Result<Response<Vec<WebhookEndpoint>>, Error> {
         let client = self.client;
         let call = self.options.call(client, &operations::LIST_WEBHOOKS, None);
         let raw = &client.inner.raw;
@@ -157,20 +162,23 @@ impl ListWebhooks<'_> {
             raw.list_webhooks().x_request_id(rid).send()
         })
         .await?
-        .value)
+        .into_response())
     }
 }
 
 impl DeleteWebhook<'_> {
     /// Sends the request. When an earlier attempt got no answer and a retry finds the
-    /// endpoint gone, the delete is taken to have succeeded.
-    pub async fn send(self) -> Result<(), Error> {
+    /// endpoint gone, the delete is taken to have succeeded (then the response is that
+    /// 404's). [`send`](DeleteWebhook::send) returns nothing but success.
+    pub async fn send_with_response(self) -> Result<Response<()>, Error> {
         let client = self.client;
         let call = self
             .options
             .call(client, &operations::DELETE_WEBHOOK, Some(&self.id));
         let raw = &client.inner.raw;
         let unanswered = AtomicBool::new(false);
+        let clock = &client.inner.runtime.clock;
+        let started = clock.now();
         let result = execute(&client.inner, call, |rid| {
             let request = raw.delete_webhook().id(&self.id).x_request_id(rid);
             let unanswered = &unanswered;
@@ -184,13 +192,23 @@ impl DeleteWebhook<'_> {
         })
         .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(reply) => Ok(reply.into_response().map(|_| ())),
             Err(e)
                 if unanswered.load(Ordering::Relaxed)
                     && e.kind() == ErrorKind::Api
                     && e.status() == Some(reqwest::StatusCode::NOT_FOUND) =>
             {
-                Ok(())
+                let mut headers = reqwest::header::HeaderMap::new();
+                if let Some(id) = e.request_id().and_then(|id| id.parse().ok()) {
+                    headers.insert("x-request-id", id);
+                }
+                Ok(Response::new(
+                    (),
+                    reqwest::StatusCode::NOT_FOUND,
+                    headers,
+                    e.attempts(),
+                    clock.now().saturating_duration_since(started),
+                ))
             }
             Err(e) => Err(e),
         }

@@ -7,7 +7,10 @@
 //! 1. verify the raw body with a [`Verifier`] (all the workspace's current secrets);
 //! 2. drop duplicates with a [`Deduper`] (on `Semarize-Delivery-Id`, or `Semarize-Event-Id`);
 //! 3. when the event is thin, fetch the run
-//!    ([`WebhookEndpoints::complete`](crate::resources::WebhookEndpoints::complete)).
+//!    ([`VerifiedEvent::complete`]).
+//!
+//! Registering the endpoint (management, not receiving) is
+//! [`Client::webhook_endpoints`](crate::Client::webhook_endpoints).
 //!
 //! With the `axum` feature, the `Webhook` extractor does step 1 inside a handler.
 

@@ -100,11 +100,31 @@ pub struct VerifiedEvent {
 
 impl VerifiedEvent {
     /// Whether this is a thin event (sent when the full payload exceeds the size limit):
-    /// fetch the run before updating downstream systems
-    /// ([`WebhookEndpoints::complete`](crate::resources::WebhookEndpoints::complete)).
+    /// fetch the run before updating downstream systems ([`VerifiedEvent::complete`]).
     pub fn is_thin(&self) -> bool {
         let data = &self.event.data;
         data.run_type.is_none() && data.created_at.is_none() && data.output.is_none()
+    }
+
+    /// The full run: the event's own data when it is complete, or
+    /// `GET /v1/runs/{runId}` through `client` for a thin event (the documented
+    /// follow-up; retried like any read).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: semarize::Client, event: semarize::webhooks::VerifiedEvent) -> Result<(), semarize::Error> {
+    /// let run = event.complete(&client).await?;
+    /// println!("{} is {}", run.run_id, run.status);
+    /// # Ok(()) }
+    /// ```
+    pub async fn complete(
+        &self,
+        client: &crate::Client,
+    ) -> Result<crate::types::Run, crate::Error> {
+        if self.is_thin() {
+            client.runs().get(self.run_id()).send().await
+        } else {
+            Ok(self.event.data.clone())
+        }
     }
 
     /// The run the event is about.
@@ -153,30 +173,31 @@ const DELIVERY_HEADERS: [(&str, &str); 5] = [
     ("semarize-event-type", sig::HEADER_EVENT_TYPE),
 ];
 
-/// The delivery headers' values, in the order of [`DELIVERY_HEADERS`], found in one pass
-/// over the map: on every delivery this is cheaper than one hashed lookup per header,
-/// since most names fail the prefix test.
-fn delivery_headers(headers: &HeaderMap) -> Result<[&str; 5], WebhookError> {
-    let mut found: [Option<&str>; 5] = [None; 5];
+/// The delivery headers' values, in the order of [`DELIVERY_HEADERS`], trimmed, found in
+/// one pass over the map: on every delivery this is cheaper than one hashed lookup per
+/// header. They stay bytes: each is parsed as ASCII or compared with the signed body,
+/// which is where text comes from.
+fn delivery_headers(headers: &HeaderMap) -> Result<[&[u8]; 5], WebhookError> {
+    let mut found: [Option<&[u8]>; 5] = [None; 5];
     for (name, value) in headers {
-        let name = name.as_str();
-        if !name.starts_with("semarize-") {
-            continue;
-        }
-        let Some(slot) = DELIVERY_HEADERS
-            .iter()
-            .position(|(lower, _)| *lower == name)
-        else {
+        let Some(suffix) = name.as_str().strip_prefix("semarize-") else {
             continue;
         };
-        // The first value of a repeated header, as HeaderMap::get gives. from_utf8
-        // checks a word at a time where to_str() goes byte by byte; every value is
-        // parsed or compared with the signed body afterwards.
+        // DELIVERY_HEADERS' order.
+        let slot = match suffix {
+            "signature" => 0,
+            "timestamp" => 1,
+            "event-id" => 2,
+            "delivery-id" => 3,
+            "event-type" => 4,
+            _ => continue,
+        };
+        // The first value of a repeated header, as HeaderMap::get gives.
         if found[slot].is_none() {
-            found[slot] = std::str::from_utf8(value.as_bytes()).ok().map(str::trim);
+            found[slot] = Some(value.as_bytes().trim_ascii());
         }
     }
-    let mut values = [""; 5];
+    let mut values: [&[u8]; 5] = [&[]; 5];
     for (slot, value) in found.into_iter().enumerate() {
         values[slot] = value
             .filter(|v| !v.is_empty())
@@ -259,35 +280,39 @@ impl Verifier {
     /// re-serialized JSON does not verify).
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<VerifiedEvent, WebhookError> {
         let [signature, timestamp, event_id, delivery_id, event_type] = delivery_headers(headers)?;
-        let seconds = self.verify_signature(timestamp, signature, body)?;
-        let event: WebhookEvent = serde_json::from_slice(body)
-            .map_err(|e| WebhookError::InvalidPayload(e.to_string()))?;
+        let seconds = self.check_signature(timestamp, signature, body)?;
+        let event: WebhookEvent = match serde_json::from_slice(body) {
+            Ok(event) => event,
+            Err(e) => return Err(WebhookError::InvalidPayload(e.to_string())),
+        };
         // The ids in the body are signed and the headers are not: they must agree, so a
         // replayed body cannot pass as a new delivery by changing a header.
-        if event.id != event_id {
+        if event.id.as_bytes() != event_id {
             return Err(WebhookError::InvalidPayload(
                 "Semarize-Event-Id does not match the body's id".into(),
             ));
         }
-        if event
-            .delivery_id
-            .as_deref()
-            .is_some_and(|d| d != delivery_id)
-        {
-            return Err(WebhookError::InvalidPayload(
-                "Semarize-Delivery-Id does not match the body's delivery_id".into(),
-            ));
-        }
-        if event.type_.as_str() != event_type {
+        let delivery_id = match event.delivery_id.as_deref() {
+            Some(signed) if signed.as_bytes() != delivery_id => {
+                return Err(WebhookError::InvalidPayload(
+                    "Semarize-Delivery-Id does not match the body's delivery_id".into(),
+                ));
+            }
+            Some(signed) => signed.to_owned(),
+            None => String::from_utf8(delivery_id.to_vec()).map_err(|_| {
+                WebhookError::InvalidPayload("Semarize-Delivery-Id is not UTF-8".into())
+            })?,
+        };
+        if event.type_.as_str().as_bytes() != event_type {
             return Err(WebhookError::InvalidPayload(
                 "Semarize-Event-Type does not match the body's type".into(),
             ));
         }
         Ok(VerifiedEvent {
             event_type: event.type_.clone(),
+            event_id: event.id.clone(),
+            delivery_id,
             event,
-            event_id: event_id.to_owned(),
-            delivery_id: delivery_id.to_owned(),
             timestamp: seconds,
         })
     }
@@ -300,21 +325,32 @@ impl Verifier {
         signature_header: &str,
         body: &[u8],
     ) -> Result<i64, WebhookError> {
-        let timestamp = timestamp.trim();
+        self.check_signature(timestamp.as_bytes(), signature_header.as_bytes(), body)
+    }
+
+    /// [`Verifier::verify_signature`] on the headers' bytes.
+    fn check_signature(
+        &self,
+        timestamp: &[u8],
+        signature_header: &[u8],
+        body: &[u8],
+    ) -> Result<i64, WebhookError> {
+        let timestamp = std::str::from_utf8(timestamp.trim_ascii())
+            .map_err(|_| WebhookError::MalformedTimestamp)?;
         let seconds: i64 = timestamp
             .parse()
             .map_err(|_| WebhookError::MalformedTimestamp)?;
-        let offered = OfferedSignatures::parse(signature_header)?;
-        // One MAC per secret, compared in constant time with every offered signature.
-        let matched = self.keys.iter().any(|key| {
+        // One MAC per secret (the expensive part), compared in constant time with every
+        // offered `v1` signature, decoded as the header is walked: nothing is allocated
+        // or copied. A header that is malformed fails whatever the MACs.
+        let mut matched = subtle::Choice::from(0);
+        for key in &self.keys {
             let expected = words(&key.mac(timestamp, body));
-            offered
-                .iter()
-                .fold(subtle::Choice::from(0), |found, signature| {
-                    found | expected.ct_eq(&words(signature))
-                })
-                .into()
-        });
+            for_each_v1_signature(signature_header, |offered| {
+                matched |= expected.ct_eq(&words(offered));
+            })?;
+        }
+        let matched: bool = matched.into();
         if !matched {
             return Err(WebhookError::NoMatchingSignature);
         }
@@ -343,48 +379,39 @@ fn words(mac: &[u8; 32]) -> [u64; 4] {
 /// Most `v1` signatures one header may carry (rotation needs two).
 const MAX_SIGNATURES: usize = 8;
 
-/// The decoded `v1` signatures of a header, on the stack: verification allocates nothing.
-struct OfferedSignatures {
-    signatures: [[u8; 32]; MAX_SIGNATURES],
-    len: usize,
-}
-
-impl OfferedSignatures {
-    fn parse(header: &str) -> Result<Self, WebhookError> {
-        let mut offered = OfferedSignatures {
-            signatures: [[0; 32]; MAX_SIGNATURES],
-            len: 0,
+/// Calls `f` with each decoded `v1` signature of a `Semarize-Signature` header. Entries
+/// of other (future) schemes are skipped; a header with no `v1` entry, more than
+/// [`MAX_SIGNATURES`], or a malformed entry is an error, which fails the verification
+/// whatever `f` saw before it.
+fn for_each_v1_signature(header: &[u8], mut f: impl FnMut(&[u8; 32])) -> Result<(), WebhookError> {
+    let mut count = 0usize;
+    // Bytes, not chars: every byte that matters is ASCII, and this runs per delivery.
+    for raw in header.split(|&b| b == b',') {
+        let entry = raw.trim_ascii();
+        let Some(equals) = entry.iter().position(|&b| b == b'=') else {
+            return Err(WebhookError::MalformedSignature(format!(
+                "an entry has no '=' ({} characters)",
+                entry.len()
+            )));
         };
-        for raw in header.split(',') {
-            let entry = raw.trim();
-            let Some((scheme, value)) = entry.split_once('=') else {
-                return Err(WebhookError::MalformedSignature(format!(
-                    "an entry has no '=' ({} characters)",
-                    entry.len()
-                )));
-            };
-            if scheme.trim() != sig::SCHEME {
-                continue;
-            }
-            if offered.len == MAX_SIGNATURES {
-                return Err(WebhookError::MalformedSignature(format!(
-                    "more than {MAX_SIGNATURES} v1 signatures"
-                )));
-            }
-            offered.signatures[offered.len] = decode_hex32(value.trim()).ok_or_else(|| {
-                WebhookError::MalformedSignature("a v1 signature is 64 hex digits".into())
-            })?;
-            offered.len += 1;
+        if entry[..equals].trim_ascii() != sig::SCHEME.as_bytes() {
+            continue;
         }
-        if offered.len == 0 {
-            return Err(WebhookError::MalformedSignature("no v1 signature".into()));
+        if count == MAX_SIGNATURES {
+            return Err(WebhookError::MalformedSignature(format!(
+                "more than {MAX_SIGNATURES} v1 signatures"
+            )));
         }
-        Ok(offered)
+        let signature = decode_hex32(entry[equals + 1..].trim_ascii()).ok_or_else(|| {
+            WebhookError::MalformedSignature("a v1 signature is 64 hex digits".into())
+        })?;
+        f(&signature);
+        count += 1;
     }
-
-    fn iter(&self) -> impl Iterator<Item = &[u8; 32]> {
-        self.signatures[..self.len].iter()
+    if count == 0 {
+        return Err(WebhookError::MalformedSignature("no v1 signature".into()));
     }
+    Ok(())
 }
 
 /// Hex digit values by byte (`0xFF`: not a hex digit).
@@ -406,8 +433,7 @@ const HEX: [u8; 256] = {
 
 /// Decodes exactly 64 hex digits (either case) by table lookup: this runs on every
 /// delivery, so it avoids the per-digit branching of a general decoder.
-fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
-    let bytes = hex.as_bytes();
+fn decode_hex32(bytes: &[u8]) -> Option<[u8; 32]> {
     if bytes.len() != 64 {
         return None;
     }
@@ -433,7 +459,9 @@ fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
 /// assert!(parse_signature_header("").is_err());
 /// ```
 pub fn parse_signature_header(header: &str) -> Result<Vec<[u8; 32]>, WebhookError> {
-    Ok(OfferedSignatures::parse(header)?.iter().copied().collect())
+    let mut signatures = Vec::new();
+    for_each_v1_signature(header.as_bytes(), |signature| signatures.push(*signature))?;
+    Ok(signatures)
 }
 
 /// Signs a body as Semarize does: the `Semarize-Signature` value for one secret. For tests
@@ -457,8 +485,8 @@ mod tests {
         // A repeated header: the first value counts, as HeaderMap::get gives.
         headers.append("semarize-event-id", "second".parse().unwrap());
         let values = delivery_headers(&headers).unwrap();
-        assert_eq!(values[2], "semarize-event-id", "trimmed, first value");
-        assert_eq!(values[0], "semarize-signature");
+        assert_eq!(values[2], b"semarize-event-id", "trimmed, first value");
+        assert_eq!(values[0], b"semarize-signature");
 
         headers.remove("semarize-delivery-id");
         assert!(matches!(
@@ -475,11 +503,11 @@ mod tests {
     #[test]
     fn hex_decoding_accepts_exactly_64_digits_of_either_case() {
         let lower = "00ff10ab".repeat(8);
-        let decoded = decode_hex32(&lower).unwrap();
+        let decoded = decode_hex32(lower.as_bytes()).unwrap();
         assert_eq!(&decoded[..4], &[0x00, 0xff, 0x10, 0xab]);
-        assert_eq!(decode_hex32(&lower.to_uppercase()), Some(decoded));
-        assert_eq!(decode_hex32(&lower[..62]), None);
-        assert_eq!(decode_hex32(&format!("{}zz", &lower[..62])), None);
-        assert_eq!(decode_hex32(&format!("{} ", &lower[..63])), None);
+        assert_eq!(decode_hex32(lower.to_uppercase().as_bytes()), Some(decoded));
+        assert_eq!(decode_hex32(&lower.as_bytes()[..62]), None);
+        assert_eq!(decode_hex32(format!("{}zz", &lower[..62]).as_bytes()), None);
+        assert_eq!(decode_hex32(format!("{} ", &lower[..63]).as_bytes()), None);
     }
 }

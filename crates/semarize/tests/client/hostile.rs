@@ -75,6 +75,33 @@ async fn an_html_401_is_a_final_401_naming_the_body() {
     assert!(text.contains("HTTP 401"), "{text}");
     assert!(text.contains("not the JSON error envelope"), "{text}");
     assert!(text.contains("<html>Unauthorized"), "{text}");
+    assert_eq!(err.raw_body(), Some("<html>Unauthorized</html>"));
+}
+
+#[tokio::test]
+async fn an_undecodable_answer_keeps_the_first_4_kib_of_its_body_printable() {
+    let h = harness().await;
+    let created = h.create().send().await.unwrap();
+    // A 200 whose body is not a run: long, with control characters.
+    let body = format!("<html>\u{7}{}</html>", "x".repeat(10_000));
+    h.emulator
+        .control()
+        .respond_raw("get_run", 1, raw(200, &body));
+    // One attempt: a retry would get the run.
+    let err = h
+        .client
+        .runs()
+        .get(&created.run.run_id)
+        .no_retries()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    let kept = err.raw_body().expect("the body is kept for support");
+    assert_eq!(kept.len(), semarize::MAX_RAW_BODY_BYTES);
+    assert!(kept.starts_with("<html>?xxx"), "{kept:.20}");
+    assert!(!err.to_string().contains("xxxxxxxxxx"), "not in Display");
+    assert!(!format!("{err:?}").contains("xxxxxxxxxx"), "not in Debug");
 }
 
 #[tokio::test]
@@ -296,7 +323,7 @@ async fn a_webhook_upsert_is_not_blindly_retried() {
         .respond_raw("upsert_webhook", 1, raw(503, HTML_502));
     let err = h
         .client
-        .webhooks()
+        .webhook_endpoints()
         .upsert("https://example.com/hook")
         .send()
         .await
@@ -318,7 +345,7 @@ async fn a_webhook_upsert_is_not_blindly_retried() {
         .fail_next("upsert_webhook", 1, 429, Some(1));
     let hook = h
         .client
-        .webhooks()
+        .webhook_endpoints()
         .upsert("https://example.com/hook")
         .send()
         .await

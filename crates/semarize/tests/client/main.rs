@@ -2,6 +2,7 @@
 
 mod errors;
 mod harness;
+mod hooks;
 mod hostile;
 mod resources;
 mod retries;

@@ -112,7 +112,7 @@ async fn every_operation_works_through_the_client() {
 
     let hook = h
         .client
-        .webhooks()
+        .webhook_endpoints()
         .upsert("http://127.0.0.1:9/hook")
         .send()
         .await
@@ -122,16 +122,25 @@ async fn every_operation_works_through_the_client() {
         !format!("{hook:?}").contains(hook.secret.expose_secret()),
         "Debug never prints the secret"
     );
-    assert_eq!(h.client.webhooks().list().send().await.unwrap().len(), 1);
+    assert_eq!(
+        h.client
+            .webhook_endpoints()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     h.client
-        .webhooks()
+        .webhook_endpoints()
         .delete(&hook.endpoint.id)
         .send()
         .await
         .unwrap();
     let gone = h
         .client
-        .webhooks()
+        .webhook_endpoints()
         .delete(&hook.endpoint.id)
         .send()
         .await
@@ -144,19 +153,27 @@ async fn a_delete_whose_answer_was_lost_succeeds_on_retry() {
     let h = harness().await;
     let hook = h
         .client
-        .webhooks()
+        .webhook_endpoints()
         .upsert("http://127.0.0.1:9/hook")
         .send()
         .await
         .unwrap();
     h.emulator.control().drop_after_commit("delete_webhook", 1);
     h.client
-        .webhooks()
+        .webhook_endpoints()
         .delete(&hook.endpoint.id)
         .send()
         .await
         .unwrap();
-    assert!(h.client.webhooks().list().send().await.unwrap().is_empty());
+    assert!(
+        h.client
+            .webhook_endpoints()
+            .list()
+            .send()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -49,7 +49,13 @@ async fn receive(
 async fn receiver(h: &Harness, only_secrets: &[&str]) -> (Receiver, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let hook = h.client.webhooks().upsert(&url).send().await.unwrap();
+    let hook = h
+        .client
+        .webhook_endpoints()
+        .upsert(&url)
+        .send()
+        .await
+        .unwrap();
     let secrets = if only_secrets.is_empty() {
         vec![hook.secret.expose_secret().to_owned()]
     } else {
@@ -98,7 +104,7 @@ async fn real_deliveries_verify_and_duplicates_are_dropped() {
     assert_eq!(event.run_id(), created.run.run_id);
     assert!(!event.is_thin());
     assert_eq!(
-        h.client.webhooks().complete(event).await.unwrap().status,
+        event.complete(&h.client).await.unwrap().status,
         RunStatus::Succeeded
     );
 }
@@ -112,7 +118,7 @@ async fn thin_events_are_recognised_and_completed_by_fetching_the_run() {
     let event = r.accepted.lock().unwrap()[0].clone();
     assert!(event.is_thin());
     assert!(event.event.data.output.is_none());
-    let run = h.client.webhooks().complete(&event).await.unwrap();
+    let run = event.complete(&h.client).await.unwrap();
     assert!(run.output.is_some(), "the fetched run has the output");
 }
 
@@ -121,7 +127,7 @@ async fn rotation_accepts_the_old_and_the_new_secret() {
     let h = harness().await;
     let old = h
         .client
-        .webhooks()
+        .webhook_endpoints()
         .upsert("http://127.0.0.1:9/unused")
         .send()
         .await
