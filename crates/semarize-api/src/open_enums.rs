@@ -166,7 +166,7 @@ macro_rules! open_enum {
             }
         }
 
-        /// Decoding an unknown value reports it once (see [`observe_unknown`]).
+        /// Decoding an unknown value reports it (see the module docs).
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let value = deserializer.deserialize_str(OpenEnumVisitor::<$name>::new())?;
