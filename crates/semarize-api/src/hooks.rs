@@ -230,7 +230,7 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    fn report(self, head: Option<(StatusCode, &HeaderMap)>, will_retry: bool) {
+    fn report(&self, head: Option<(StatusCode, &HeaderMap)>, will_retry: bool) {
         let empty = HeaderMap::new();
         let (status, headers) = match head {
             Some((status, headers)) => (Some(status), headers),
@@ -358,20 +358,20 @@ pub fn attempt<F: Future>(
 /// One attempt run by [`attempt`]: the head of its response, and the hooks' `on_response`
 /// still to run. Dropping it without [`finish`](Attempt::finish) reports "no retry".
 pub struct Attempt {
-    head: Option<ResponseHead>,
-    pending: Option<Pending>,
+    head: Option<Box<ResponseHead>>,
+    pending: Option<Box<Pending>>,
 }
 
 impl Attempt {
     /// The head of the response, if one arrived.
     pub fn head(&self) -> Option<&ResponseHead> {
-        self.head.as_ref()
+        self.head.as_deref()
     }
 
     /// Runs the hooks' `on_response` (once) and returns the response's head.
     pub fn finish(mut self, will_retry: bool) -> Option<ResponseHead> {
         self.report(will_retry);
-        self.head.take()
+        self.head.take().map(|head| *head)
     }
 
     fn report(&mut self, will_retry: bool) {

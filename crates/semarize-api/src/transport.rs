@@ -65,10 +65,12 @@ pub struct ResponseHead {
 /// and the hooks' report still to run.
 #[derive(Default)]
 pub(crate) struct CallScope {
-    pub(crate) head: Option<ResponseHead>,
+    // Boxed, like `pending`: the task-local scope swaps this value in and out of the
+    // thread on every poll of the call, so it is kept to a few words.
+    pub(crate) head: Option<Box<ResponseHead>>,
     /// The attempt's number and the time since its logical call began.
     attempt: Option<(u32, std::time::Duration)>,
-    pub(crate) pending: Option<crate::hooks::Pending>,
+    pub(crate) pending: Option<Box<crate::hooks::Pending>>,
 }
 
 tokio::task_local! {
@@ -126,7 +128,7 @@ pub(crate) fn scoped_attempt() -> Option<(u32, std::time::Duration)> {
 
 /// Leaves the hooks' report for the enclosing [`hooks::attempt`](crate::hooks::attempt).
 pub(crate) fn set_pending(pending: crate::hooks::Pending) {
-    let _ = SCOPE.try_with(|scope| scope.borrow_mut().pending = Some(pending));
+    let _ = SCOPE.try_with(|scope| scope.borrow_mut().pending = Some(Box::new(pending)));
 }
 
 /// Runs `future` (one call of the generated client) and returns its output with the head
@@ -143,18 +145,18 @@ pub(crate) fn set_pending(pending: crate::hooks::Pending) {
 pub fn capture_head<F: Future>(
     future: F,
 ) -> impl Future<Output = (F::Output, Option<ResponseHead>)> {
-    scoped(None, future).map(|(output, scope)| (output, scope.head))
+    scoped(None, future).map(|(output, scope)| (output, scope.head.map(|head| *head)))
 }
 
 /// Keeps `response`'s head for [`capture_head`] (a replayed response too).
 pub(crate) fn keep_head(response: &reqwest::Response) {
     // Outside a scope nobody asked for the head: nothing is cloned.
     let _ = SCOPE.try_with(|scope| {
-        scope.borrow_mut().head = Some(ResponseHead {
+        scope.borrow_mut().head = Some(Box::new(ResponseHead {
             status: response.status(),
             headers: response.headers().clone(),
             url: response.url().clone(),
-        });
+        }));
     });
 }
 

@@ -528,8 +528,8 @@ fn print_event(event: &semarize::webhooks::VerifiedEvent, format: OutputFormat) 
                 "thin",
             ],
             &[vec![
-                event.event_id.clone(),
-                event.delivery_id.clone(),
+                event.event_id().to_owned(),
+                event.delivery_id().to_owned(),
                 event.event_type.to_string(),
                 event.run_id().to_owned(),
                 event.event.data.status.to_string(),
@@ -550,7 +550,8 @@ async fn listen(
         .on_delivery(move |event, delivery| match delivery {
             Delivery::Duplicate => eprintln!(
                 "duplicate delivery {} (event {}) ignored",
-                event.delivery_id, event.event_id
+                event.delivery_id(),
+                event.event_id()
             ),
             Delivery::Received => print_event(event, format),
             Delivery::Completed(completion) => {
@@ -566,7 +567,7 @@ async fn listen(
                     event.run_id()
                 );
             }
-            other => eprintln!("delivery {}: {other:?}", event.delivery_id),
+            other => eprintln!("delivery {}: {other:?}", event.delivery_id()),
         })
         .serve(addr)
         .await

@@ -133,8 +133,8 @@ impl Deduper {
     /// True the first time a delivery (or event) is seen; false for duplicates.
     pub fn first_delivery(&self, event: &VerifiedEvent) -> bool {
         let id = match self.by {
-            DedupeBy::DeliveryId => &event.delivery_id,
-            DedupeBy::EventId => &event.event_id,
+            DedupeBy::DeliveryId => event.delivery_id(),
+            DedupeBy::EventId => event.event_id(),
         };
         self.store.first_seen(id, self.clock.now())
     }

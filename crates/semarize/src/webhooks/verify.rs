@@ -88,10 +88,9 @@ pub struct VerifiedEvent {
     /// The event. Its `data` has the shape of `GET /v1/runs/{runId}`, or only `run_id`,
     /// `status`, `error_code` and `duration_ms` for a thin event.
     pub event: WebhookEvent,
-    /// `Semarize-Event-Id`: stable across retries.
-    pub event_id: String,
-    /// `Semarize-Delivery-Id`: new per attempt.
-    pub delivery_id: String,
+    /// `Semarize-Delivery-Id` when the body has no `delivery_id` (else the two are equal,
+    /// and the body's is used).
+    header_delivery_id: Option<String>,
     /// The event type (`run.succeeded`, ... ; unknown types are kept).
     pub event_type: WebhookEventType,
     /// `Semarize-Timestamp`, Unix seconds.
@@ -130,6 +129,22 @@ impl VerifiedEvent {
     /// The run the event is about.
     pub fn run_id(&self) -> &str {
         &self.event.data.run_id
+    }
+
+    /// `Semarize-Event-Id`, stable across retries of one event (equal to the body's `id`:
+    /// verification checks it).
+    pub fn event_id(&self) -> &str {
+        &self.event.id
+    }
+
+    /// `Semarize-Delivery-Id`, new per delivery attempt (equal to the body's
+    /// `delivery_id` when it has one: verification checks it).
+    pub fn delivery_id(&self) -> &str {
+        self.event
+            .delivery_id
+            .as_deref()
+            .or(self.header_delivery_id.as_deref())
+            .unwrap_or_default()
     }
 }
 
@@ -292,16 +307,18 @@ impl Verifier {
                 "Semarize-Event-Id does not match the body's id".into(),
             ));
         }
-        let delivery_id = match event.delivery_id.as_deref() {
+        // The ids are read from the body afterwards; only a delivery id the body lacks
+        // is kept from the header.
+        let header_delivery_id = match event.delivery_id.as_deref() {
             Some(signed) if signed.as_bytes() != delivery_id => {
                 return Err(WebhookError::InvalidPayload(
                     "Semarize-Delivery-Id does not match the body's delivery_id".into(),
                 ));
             }
-            Some(signed) => signed.to_owned(),
-            None => String::from_utf8(delivery_id.to_vec()).map_err(|_| {
+            Some(_) => None,
+            None => Some(String::from_utf8(delivery_id.to_vec()).map_err(|_| {
                 WebhookError::InvalidPayload("Semarize-Delivery-Id is not UTF-8".into())
-            })?,
+            })?),
         };
         if event.type_.as_str().as_bytes() != event_type {
             return Err(WebhookError::InvalidPayload(
@@ -310,8 +327,7 @@ impl Verifier {
         }
         Ok(VerifiedEvent {
             event_type: event.type_.clone(),
-            event_id: event.id.clone(),
-            delivery_id,
+            header_delivery_id,
             event,
             timestamp: seconds,
         })
@@ -384,6 +400,16 @@ const MAX_SIGNATURES: usize = 8;
 /// [`MAX_SIGNATURES`], or a malformed entry is an error, which fails the verification
 /// whatever `f` saw before it.
 fn for_each_v1_signature(header: &[u8], mut f: impl FnMut(&[u8; 32])) -> Result<(), WebhookError> {
+    // The common header, one `v1=<64 hex digits>` entry, without the general walk.
+    if let Some(hex) = header
+        .trim_ascii()
+        .strip_prefix(sig::SCHEME.as_bytes())
+        .and_then(|rest| rest.strip_prefix(b"="))
+        && let Some(signature) = decode_hex32(hex)
+    {
+        f(&signature);
+        return Ok(());
+    }
     let mut count = 0usize;
     // Bytes, not chars: every byte that matters is ASCII, and this runs per delivery.
     for raw in header.split(|&b| b == b',') {
@@ -498,6 +524,37 @@ mod tests {
             delivery_headers(&headers),
             Err(WebhookError::MissingHeader(sig::HEADER_DELIVERY_ID))
         ));
+    }
+
+    #[test]
+    fn the_ids_come_from_the_signed_body_and_a_missing_delivery_id_from_its_header() {
+        let verifier = Verifier::new(["whsec_ids"]).unwrap();
+        let timestamp = SystemClock.unix_seconds().to_string();
+        let deliver = |body: &str, delivery: &str| {
+            let mut headers = HeaderMap::new();
+            let signature = sign("whsec_ids", &timestamp, body.as_bytes());
+            headers.insert("semarize-signature", signature.parse().unwrap());
+            headers.insert("semarize-timestamp", timestamp.parse().unwrap());
+            headers.insert("semarize-event-id", "evt_9".parse().unwrap());
+            headers.insert("semarize-delivery-id", delivery.parse().unwrap());
+            headers.insert("semarize-event-type", "run.failed".parse().unwrap());
+            verifier.verify(&headers, body.as_bytes())
+        };
+        let data = r#""data":{"run_id":"r9","status":"failed"}"#;
+        let with_id = format!(
+            r#"{{"id":"evt_9","delivery_id":"dlv_2","type":"run.failed","created_at":"2026-02-24T12:05:00Z",{data}}}"#
+        );
+        let event = deliver(&with_id, "dlv_2").unwrap();
+        assert_eq!((event.event_id(), event.delivery_id()), ("evt_9", "dlv_2"));
+        assert!(matches!(
+            deliver(&with_id, "dlv_3"),
+            Err(WebhookError::InvalidPayload(_))
+        ));
+        let without_id = format!(
+            r#"{{"id":"evt_9","type":"run.failed","created_at":"2026-02-24T12:05:00Z",{data}}}"#
+        );
+        let event = deliver(&without_id, "dlv_4").unwrap();
+        assert_eq!((event.event_id(), event.delivery_id()), ("evt_9", "dlv_4"));
     }
 
     #[test]
