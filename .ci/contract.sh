@@ -63,13 +63,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# An emulator on an ephemeral port; prints its URL.
+# An emulator on an ephemeral port; sets $emulator_url. Not called in a command
+# substitution: that would run it in a subshell, and its PID would never reach `pids`,
+# so the clean-up would leave the emulator running.
 start_emulator() {
   local log=$1 key=$2
   "$emulator_bin" --addr 127.0.0.1:0 --api-key "$key" --run-latency-ms 50 --sync-wait-ms 2000 >"$log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do grep -q '^listening on ' "$log" && break; sleep 0.1; done
-  sed -n 's/^listening on //p' "$log"
+  for _ in $(seq 200); do grep -q '^listening on ' "$log" && break; sleep 0.1; done
+  emulator_url=$(sed -n 's/^listening on //p' "$log")
+  [ -n "$emulator_url" ] || { cat "$log"; echo "error: the emulator did not start" >&2; exit 1; }
 }
 
 echo "-- openapi-python-client: every operation against the emulator in additive mode"
@@ -80,11 +83,13 @@ if grep -qi 'warning' "$work/generate.log"; then
   echo "error: openapi-python-client warned about the spec" >&2
   exit 1
 fi
-url=$(start_emulator "$work/emulator-python.log" smz_test_python_client)
+start_emulator "$work/emulator-python.log" smz_test_python_client
+url=$emulator_url
 timeout 300 python3 .ci/python-client/every_operation.py "$url" smz_test_python_client "$work"
 
 echo "-- Prism (validating proxy, --errors) between the semarize CLI and the emulator"
-url=$(start_emulator "$work/emulator-prism.log" smz_test_prism)
+start_emulator "$work/emulator-prism.log" smz_test_prism
+url=$emulator_url
 prism_log="$work/prism.log"
 "$bin/prism" proxy "$spec" "$url" --errors --host 127.0.0.1 --port 0 >"$prism_log" 2>&1 &
 pids+=($!)
