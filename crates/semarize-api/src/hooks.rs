@@ -303,17 +303,27 @@ pub(crate) fn before_send(
         transport::set_pending(pending);
         None
     } else {
-        Some(PendingReport(pending))
+        Some(PendingReport(Some(pending)))
     }
 }
 
-/// The `on_response` of a call outside [`attempt`]: reported by the transport itself.
-pub(crate) struct PendingReport(Pending);
+/// The `on_response` of a call outside [`attempt`]: reported by the transport itself, or,
+/// when the call is dropped before it ends (a caller's own time-out), without a status.
+pub(crate) struct PendingReport(Option<Pending>);
 
 impl PendingReport {
-    pub(crate) fn report(self, response: Option<&reqwest::Response>) {
-        self.0
-            .report(response.map(|r| (r.status(), r.headers())), false);
+    pub(crate) fn report(mut self, response: Option<&reqwest::Response>) {
+        if let Some(pending) = self.0.take() {
+            pending.report(response.map(|r| (r.status(), r.headers())), false);
+        }
+    }
+}
+
+impl Drop for PendingReport {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.take() {
+            pending.report(None, false);
+        }
     }
 }
 

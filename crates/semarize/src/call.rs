@@ -161,7 +161,7 @@ where
             } else {
                 runtime.clock.now()
             };
-            let (outcome, report) = async {
+            let (outcome, report, status) = async {
                 // The head of the response is kept apart from its body, so a status can be
                 // classified even when the body is not what the spec promised. Hooks see
                 // the attempt's number; their report waits for the retry decision.
@@ -180,7 +180,7 @@ where
                 if let Some(status) = status {
                     tracing::Span::current().record("status", status.as_u16());
                 }
-                (outcome, report)
+                (outcome, report, status)
             }
             .instrument(attempt_span)
             .await;
@@ -189,10 +189,6 @@ where
                 .now()
                 .saturating_duration_since(attempt_started);
             let operation = call.operation.id;
-            let status = match &outcome {
-                Ok(reply) => Some(reply.status),
-                Err(failure) => failure.error.status(),
-            };
             telemetry::attempt(operation, status, latency);
             if status == Some(StatusCode::TOO_MANY_REQUESTS) {
                 telemetry::rate_limited(operation);

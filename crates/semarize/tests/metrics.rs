@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+#[path = "common/captured.rs"]
+mod captured;
+
+use captured::Captured;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use semarize::runtime::{FixedJitter, Runtime, VirtualTime};
 use semarize::{Client, RetryBudget};
@@ -29,20 +33,26 @@ fn recorded(recorder: &DebuggingRecorder) -> BTreeMap<String, u64> {
     out
 }
 
+/// An emulator with `config`, and a client of it on virtual time with `budget`.
+async fn emulated(config: Config, budget: RetryBudget) -> (Emulator, Client) {
+    let emulator = Emulator::start(config).await.unwrap();
+    let client = Client::builder()
+        .api_key(emulator.api_key())
+        .base_url(emulator.base_url())
+        .runtime(Runtime::virtual_time(VirtualTime::new(), FixedJitter(0.0)))
+        .retry_budget(Arc::new(budget))
+        .build()
+        .unwrap();
+    (emulator, client)
+}
+
 // A current-thread runtime: the local recorder is the test thread's, and the client's
 // calls run on that thread.
 #[tokio::test(flavor = "current_thread")]
 async fn a_retried_creation_and_a_poll_are_counted() {
     let recorder = DebuggingRecorder::new();
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let emulator = Emulator::start(Config::default()).await.unwrap();
-    let client = Client::builder()
-        .api_key(emulator.api_key())
-        .base_url(emulator.base_url())
-        .runtime(Runtime::virtual_time(VirtualTime::new(), FixedJitter(0.0)))
-        .retry_budget(Arc::new(RetryBudget::unlimited()))
-        .build()
-        .unwrap();
+    let (emulator, client) = emulated(Config::default(), RetryBudget::unlimited()).await;
     emulator.control().fail_next("create_run", 1, 503, None);
     emulator.control().inject(FaultSpec {
         operation: "get_run".into(),
@@ -100,14 +110,7 @@ async fn a_retried_creation_and_a_poll_are_counted() {
 async fn a_retry_the_budget_refuses_is_counted() {
     let recorder = DebuggingRecorder::new();
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let emulator = Emulator::start(Config::default()).await.unwrap();
-    let client = Client::builder()
-        .api_key(emulator.api_key())
-        .base_url(emulator.base_url())
-        .runtime(Runtime::virtual_time(VirtualTime::new(), FixedJitter(0.0)))
-        .retry_budget(Arc::new(RetryBudget::new(0, 1, 0)))
-        .build()
-        .unwrap();
+    let (emulator, client) = emulated(Config::default(), RetryBudget::new(0, 1, 0)).await;
     emulator.control().fail_next("list_runs", 1, 503, None);
     let error = client.runs().list().send().await.unwrap_err();
     assert_eq!(
@@ -127,20 +130,6 @@ async fn a_retry_the_budget_refuses_is_counted() {
     );
 }
 
-/// Captures what tracing emits on this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // The only test of this binary that decodes unknown values: the once-per-process warning
 // is this test's to see.
 #[tokio::test(flavor = "current_thread")]
@@ -155,20 +144,14 @@ async fn unknown_values_warn_once_and_are_counted() {
         .with_ansi(false)
         .finish();
     let _tracing = tracing::subscriber::set_default(subscriber);
-    let emulator = Emulator::start(Config {
+    let additive = Config {
         settings: semarize_emulator::Settings {
             additive: true,
             ..Default::default()
         },
         ..Config::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::builder()
-        .api_key(emulator.api_key())
-        .base_url(emulator.base_url())
-        .build()
-        .unwrap();
+    };
+    let (emulator, client) = emulated(additive, RetryBudget::unlimited()).await;
     let created = client
         .runs()
         .create_with_kit_code("A1B2C3D4")
@@ -187,7 +170,7 @@ async fn unknown_values_warn_once_and_are_counted() {
     client.runs().list().send().await.unwrap();
     emulator.shutdown().await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let warnings: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains("WARN") && l.contains("does not know"))
@@ -217,12 +200,7 @@ async fn unknown_values_warn_once_and_are_counted() {
 async fn uncommon_statuses_and_missing_answers_are_labelled() {
     let recorder = DebuggingRecorder::new();
     let _guard = metrics::set_default_local_recorder(&recorder);
-    let emulator = Emulator::start(Config::default()).await.unwrap();
-    let client = Client::builder()
-        .api_key(emulator.api_key())
-        .base_url(emulator.base_url())
-        .build()
-        .unwrap();
+    let (emulator, client) = emulated(Config::default(), RetryBudget::unlimited()).await;
     emulator.control().respond_raw(
         "list_runs",
         1,

@@ -2,23 +2,11 @@
 //! never the API key or the transcript. Its own test binary, so the global subscriber
 //! sees only this test.
 
-use std::sync::{Arc, Mutex};
+#[path = "common/captured.rs"]
+mod captured;
+use captured::Captured;
 
 const TRANSCRIPT: &str = "Rep: What drove the urgency? Prospect: our confidential figures are 42.";
-
-/// Captures everything tracing emits, at every level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn traces_have_spans_per_call_and_attempt_without_secrets() {
@@ -60,7 +48,7 @@ async fn traces_have_spans_per_call_and_attempt_without_secrets() {
         .await
         .unwrap();
     assert_eq!(usage.status(), 200);
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("semarize.call"), "{logs}");
     let raw_span = logs
         .lines()

@@ -324,3 +324,44 @@ async fn send_with_response_gives_the_request_id_headers_and_attempts() {
     assert!(run.request_id().is_some());
     assert_eq!(run.into_inner().run_id, created.into_inner().run.run_id);
 }
+
+#[tokio::test]
+async fn a_raw_call_dropped_before_its_answer_is_reported_without_a_status() {
+    // A listener that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(socket);
+    });
+    let recorder = Arc::new(Recorder::default());
+    let client = Client::builder()
+        .api_key("smz_test_hooks")
+        .base_url(format!("http://{address}"))
+        .hook(recorder.clone())
+        .build()
+        .unwrap();
+    let call = client.raw().list_runs().send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), call)
+            .await
+            .is_err(),
+        "the listener never answers"
+    );
+    held.abort();
+    let responses: Vec<(u32, Option<u16>, bool)> = recorder
+        .take()
+        .into_iter()
+        .filter_map(|seen| match seen {
+            Seen::Response {
+                attempt,
+                status,
+                will_retry,
+                ..
+            } => Some((attempt, status, will_retry)),
+            Seen::Request { .. } => None,
+        })
+        .collect();
+    assert_eq!(responses, vec![(1, None, false)]);
+}
