@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use semarize_emulator::Emulator;
 use serde_json::Value;
@@ -14,13 +13,13 @@ use serde_json::Value;
 mod child;
 #[path = "common/emulated.rs"]
 mod emulated;
-use child::{Child, ChildLines};
+use child::{Child, ChildLines, RunToEnd};
 use emulated::{emulator, temp};
 
 /// A base URL nothing listens on: a replay must not contact it.
 const NOWHERE: &str = "http://127.0.0.1:9";
 
-/// Runs `semarize` with `env` only (no inherited key or URL), at most two minutes.
+/// Runs `semarize` with `env` only (no inherited key or URL), within the command deadline.
 async fn semarize(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_semarize"));
     command
@@ -32,14 +31,7 @@ async fn semarize(args: &[&str], env: &[(&str, &str)]) -> Output {
     for (name, value) in env {
         command.env(name, value);
     }
-    tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || command.output()),
-    )
-    .await
-    .expect("semarize ends within two minutes")
-    .unwrap()
-    .expect("the binary runs")
+    command.run_to_end()
 }
 
 fn against(emulator: &Emulator) -> [(&str, &str); 2] {

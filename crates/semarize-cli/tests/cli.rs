@@ -12,7 +12,7 @@ use serde_json::Value;
 mod child;
 #[path = "common/emulated.rs"]
 mod emulated;
-use child::{Child, ChildLines};
+use child::{Child, ChildLines, RunToEnd};
 use emulated::{emulator, temp};
 
 struct Cli<'a> {
@@ -25,8 +25,7 @@ impl Cli<'_> {
             .args(args)
             .env("SEMARIZE_API_KEY", self.emulator.api_key())
             .env("SEMARIZE_BASE_URL", self.emulator.base_url())
-            .output()
-            .expect("the binary runs")
+            .run_to_end()
     }
 
     /// Runs with `--output json`, expects success, returns the JSON printed.
@@ -111,12 +110,30 @@ async fn runs_kits_and_bricks_commands() {
     snapshot!("runs_create_sync_pinned", &sync);
 
     snapshot!("runs_get", &cli.json(&["runs", "get", &run_id]));
+    // The list holds every run of the workspace (two so far), and `--limit` cuts it from
+    // the same end.
+    let run_ids = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .expect("a JSON array")
+            .iter()
+            .map(|run| run["run_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed = run_ids(&cli.json(&["runs", "list", "--limit", "10"]));
+    let mut created: Vec<String> = emulator
+        .control()
+        .runs()
+        .iter()
+        .map(|run| run.run_id.to_string())
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    created.sort();
+    assert_eq!(sorted, created, "every run, once");
     assert_eq!(
-        cli.json(&["runs", "list", "--limit", "1"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
+        run_ids(&cli.json(&["runs", "list", "--limit", "1"])),
+        listed[..1],
+        "--limit 1 is the first of the list"
     );
     snapshot!("runs_wait", &cli.json(&["runs", "wait", &run_id]));
     snapshot!("runs_usage", &cli.json(&["runs", "usage", &run_id]));
@@ -421,15 +438,13 @@ async fn bad_flags_and_files_are_clear_errors() {
     let no_key = Command::new(env!("CARGO_BIN_EXE_semarize"))
         .args(["runs", "list"])
         .env_remove("SEMARIZE_API_KEY")
-        .output()
-        .unwrap();
+        .run_to_end();
     assert_eq!(no_key.status.code(), Some(2));
     assert!(stderr(&no_key).contains("no API key: pass --api-key or set SEMARIZE_API_KEY"));
     let bad_key = Command::new(env!("CARGO_BIN_EXE_semarize"))
         .args(["runs", "list", "--api-key", "smz_test_nope"])
         .env("SEMARIZE_BASE_URL", emulator.base_url())
-        .output()
-        .unwrap();
+        .run_to_end();
     assert_eq!(bad_key.status.code(), Some(3));
     assert!(
         stderr(&bad_key).contains("[code: invalid_api_key] (check --api-key / SEMARIZE_API_KEY)")
@@ -447,8 +462,7 @@ fn demo_needs_no_key_and_no_network() {
         .args(["demo", "--dir", dir.to_str().unwrap()])
         .env_remove("SEMARIZE_API_KEY")
         .env_remove("SEMARIZE_BASE_URL")
-        .output()
-        .unwrap();
+        .run_to_end();
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout);
     // It says which Kit ran and what each Brick measures.
@@ -487,8 +501,7 @@ fn demo_removes_its_temporary_folder_unless_kept() {
             .args(extra)
             .env("TMPDIR", &tmp)
             .env_remove("SEMARIZE_API_KEY")
-            .output()
-            .unwrap();
+            .run_to_end();
         assert!(output.status.success(), "{}", stderr(&output));
         std::fs::read_dir(&tmp).unwrap().count()
     };
@@ -503,8 +516,7 @@ fn demo_json_output_is_one_document() {
     let output = Command::new(env!("CARGO_BIN_EXE_semarize"))
         .args(["demo", "--dir", dir.to_str().unwrap(), "--output", "json"])
         .env_remove("SEMARIZE_API_KEY")
-        .output()
-        .unwrap();
+        .run_to_end();
     assert!(output.status.success(), "{}", stderr(&output));
     let value: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     assert_eq!(value["kit_code"], "A1B2C3D4");
@@ -568,10 +580,12 @@ async fn emulator_and_webhooks_listen_commands() {
                 "json",
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
+    ChildLines::new(listen.0.stderr.take().unwrap())
+        .until("the listener", |l| l.starts_with("listening on "));
     let body = br#"{"id":"evt_9","delivery_id":"dlv_9","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r9","status":"cancelled"}}"#;
     let marker = br#"{"id":"evt_10","delivery_id":"dlv_10","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{"run_id":"r10","status":"cancelled"}}"#;
     let timestamp = SystemClock.now_utc().timestamp().to_string();
@@ -586,15 +600,10 @@ async fn emulator_and_webhooks_listen_commands() {
             .body(body.to_vec())
             .send()
     };
-    let mut accepted = None;
-    for _ in 0..100 {
-        if let Ok(response) = send(semarize::webhooks::sign("whsec_cli", &timestamp, body)).await {
-            accepted = Some(response.status().as_u16());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(accepted, Some(200));
+    let accepted = send(semarize::webhooks::sign("whsec_cli", &timestamp, body))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
     assert_eq!(
         send(semarize::webhooks::sign("whsec_other", &timestamp, body))
             .await
@@ -657,6 +666,25 @@ async fn hostile_answers_keep_their_status_and_never_break_the_output() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
 
+    // A redirect to another origin is not followed: exit 2 (check `--base-url`), once.
+    emulator.control().respond_raw(
+        "list_runs",
+        1,
+        RawResponse {
+            status: 307,
+            headers: [(
+                "location".to_owned(),
+                "https://elsewhere.example/v1/runs".to_owned(),
+            )]
+            .into(),
+            ..RawResponse::default()
+        },
+    );
+    let out = cli.run(&["runs", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("redirected"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("attempts: 1"), "{}", stderr(&out));
+
     // A create that meets 503s until retries stop: exit 4, and the key to retry with.
     emulator.control().respond_raw("create_run", 10, html(503));
     let out = cli.run(&[
@@ -701,7 +729,25 @@ async fn hostile_answers_keep_their_status_and_never_break_the_output() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(!table.contains('\u{1b}'), "escape sequences stripped");
-    assert!(table.lines().all(|l| l.chars().count() < 400), "cells cut");
+    // Every cell of the VALUE column is cut at 120 characters (the README's promise), the
+    // 70,000-character message among them.
+    let value_column = table
+        .lines()
+        .next()
+        .and_then(|header| header.find("VALUE"))
+        .expect("a VALUE column");
+    let cell = |line: &str| line.chars().skip(value_column).collect::<String>();
+    assert!(
+        table.lines().all(|l| cell(l).chars().count() <= 120),
+        "cells cut at 120:\n{table}"
+    );
+    let message = table
+        .lines()
+        .find(|l| l.starts_with("error_message"))
+        .map(cell)
+        .expect("the message is shown");
+    assert_eq!(message.chars().count(), 120, "{message}");
+    assert!(message.ends_with('…'), "{message}");
     let json = cli.json(&["runs", "get", &run_id]);
     assert_eq!(
         json["error_message"].as_str().unwrap().len(),
@@ -739,13 +785,238 @@ async fn sync_mode_polls_after_a_fallback_and_exits_by_outcome() {
     ];
     let done = cli.json(&args);
     assert_eq!(done["status"], "succeeded", "polled to the end: {done}");
+    // The run outlasted the sync wait: the service answered 202 (the fallback), once, and
+    // the command polled that same run; no second run was created.
+    let control = emulator.control();
+    let attempts = control.create_attempts();
+    assert_eq!(
+        attempts.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [202],
+        "one creation, answered by the 202 fallback"
+    );
+    assert_eq!(control.runs().len(), 1, "one run only");
+    assert_eq!(done["run_id"], control.runs()[0].run_id.to_string());
 
-    emulator
-        .control()
-        .force_next_runs(semarize_emulator::ForcedOutcome::Cancel, 1);
-    let out = cli.run(&args);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
+    // Exit 1 for each way a run can end without success.
+    for (outcome, word) in [
+        (semarize_emulator::ForcedOutcome::Cancel, "cancelled"),
+        (
+            semarize_emulator::ForcedOutcome::Fail {
+                error_code: "transcript_unreadable".into(),
+                error_message: None,
+                error_user_message: None,
+            },
+            "failed",
+        ),
+    ] {
+        control.force_next_runs(outcome, 1);
+        let out = cli.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{word}: {}", stderr(&out));
+        assert!(stderr(&out).contains(word), "{}", stderr(&out));
+    }
+}
+
+/// Exit 4 for each kind of "unavailable" the README lists beside the 5xx (tested above),
+/// each only after the client's five attempts: a 408 and a 429 (HTML bodies, the 429 with
+/// a Retry-After), no connection at all, and an answer that does not decode. (A time-out
+/// is the same path with the 30 s request timeout; `semarize`'s tests cover it on virtual
+/// time.) The four commands run side by side, each on an operation of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_unavailable_exits_4_after_the_retries() {
+    use semarize_emulator::RawResponse;
+    let emulator = emulator().await;
+    let control = emulator.control();
+    let html = |status: u16, headers: &[(&str, &str)]| RawResponse {
+        status,
+        body: format!("<html><h1>{status}</h1></html>"),
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..RawResponse::default()
+    };
+    control.respond_raw("list_runs", 10, html(408, &[]));
+    control.respond_raw(
+        "get_kit_schema_by_query",
+        10,
+        html(429, &[("retry-after", "1")]),
+    );
+    control.respond_raw(
+        "get_run",
+        10,
+        RawResponse {
+            status: 200,
+            body: "{not json".into(),
+            ..RawResponse::default()
+        },
+    );
+    // A port nothing listens on (bound, then freed).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let nowhere = format!("http://{closed}");
+    let run_id = "3c9d6b1e-2f4a-4b7c-8d5e-5e4717000999";
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        ("408", vec!["runs", "list"], "HTTP 408"),
+        (
+            "429",
+            vec!["kits", "schema", "--kit-code", "A1B2C3D4"],
+            "HTTP 429",
+        ),
+        (
+            "undecodable",
+            vec!["runs", "get", run_id],
+            "does not match the spec",
+        ),
+        (
+            "no connection",
+            vec!["runs", "list", "--base-url", &nowhere],
+            "cannot connect",
+        ),
+    ];
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|(name, args, says)| {
+                let cli = &cli;
+                scope.spawn(move || (name, says, cli.run(args)))
+            })
+            .collect();
+        for run in runs {
+            let (name, says, out) = run.join().unwrap();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(4), "{name}: {err}");
+            assert!(err.contains(says), "{name}: {err}");
+            assert!(err.contains("attempts: 5"), "{name}: retried first: {err}");
+        }
+    });
+}
+
+/// `batch run --webhook-listen`: an endpoint the workspace already has elsewhere is kept
+/// (the run refuses, naming `--replace-webhook`, before creating anything); with
+/// `--replace-webhook` the run says which URL it replaced and registers its receiver at
+/// `--webhook-url`, every record is completed by a delivered webhook, and off a terminal
+/// a plain progress line appears every two seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_run_with_webhook_listen_guards_the_endpoint_and_completes_by_webhook() {
+    let emulator = Emulator::start(Config {
+        settings: Settings {
+            // Long enough for the two-second progress line to appear.
+            run_latency_ms: 2_500,
+            allow_http_webhooks: true,
+            ..Settings::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let client = semarize::Client::builder()
+        .api_key(emulator.api_key())
+        .base_url(emulator.base_url())
+        .build()
+        .unwrap();
+    let elsewhere = "http://127.0.0.1:9/elsewhere";
+    client
+        .webhook_endpoints()
+        .upsert(elsewhere)
+        .send()
+        .await
+        .unwrap();
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let dir = temp("webhook-listen");
+    let input = dir.join("in.jsonl");
+    let records = 4;
+    let text: String = (1..=records)
+        .map(|i| format!("{{\"id\": \"w{i}\", \"transcript\": \"Call {i}: losing hours.\"}}\n"))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    // The public address a proxy would forward: here the listener's own path.
+    let public = format!("http://127.0.0.1:{port}/webhooks/semarize");
+    let (ledger, out) = (dir.join("ledger.sqlite"), dir.join("out.jsonl"));
+    let batch = |extra: &[&str]| {
+        let mut args = vec![
+            "batch",
+            "run",
+            input.to_str().unwrap(),
+            "--kit",
+            "A1B2C3D4",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--webhook-listen",
+            &listen,
+            "--output",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        cli.run(&args)
+    };
+
+    let refused = batch(&[]);
+    assert_ne!(refused.status.code(), Some(0), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--replace-webhook") && stderr(&refused).contains(elsewhere),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(emulator.control().runs().is_empty(), "nothing was created");
+    let endpoints = client.webhook_endpoints().list().send().await.unwrap();
+    assert_eq!(endpoints[0].url, elsewhere, "the endpoint was kept");
+
+    // A first poll only after 600 s: within the command's deadline only webhooks can
+    // complete the records.
+    let done = batch(&[
+        "--replace-webhook",
+        "--webhook-url",
+        &public,
+        "--webhook-grace",
+        "600",
+    ]);
+    let err = stderr(&done);
+    assert_eq!(done.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("replaced the workspace's webhook endpoint") && err.contains(elsewhere),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("progress: ") && l.contains(" done, in flight ")),
+        "a plain progress line off a terminal: {err}"
+    );
+    let endpoints = client.webhook_endpoints().list().send().await.unwrap();
+    assert_eq!(endpoints[0].url, public, "--webhook-url was registered");
+    let counts: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(counts["states"]["succeeded"], records, "{counts}");
+    let control = emulator.control();
+    let runs: std::collections::BTreeSet<String> = control
+        .runs()
+        .iter()
+        .map(|r| r.run_id.to_string())
+        .collect();
+    let delivered: std::collections::BTreeSet<String> = control
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.url == public && d.status == Some(200))
+        .map(|d| d.run_id)
+        .collect();
+    assert_eq!(
+        delivered, runs,
+        "every run's webhook was delivered and acknowledged"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Exit 5: a wait that reaches its maximum; the run goes on.
@@ -867,8 +1138,7 @@ async fn flags_instead_of_the_environment_and_verbose_logging() {
         .env_remove("SEMARIZE_API_KEY")
         .env_remove("SEMARIZE_BASE_URL")
         .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+        .run_to_end();
     assert!(output.status.success(), "{}", stderr(&output));
     let log = stderr(&output);
     assert!(log.contains("DEBUG"), "-vv logs at debug level: {log}");
@@ -879,8 +1149,7 @@ async fn flags_instead_of_the_environment_and_verbose_logging() {
         .args(["--base-url", emulator.base_url(), "runs", "list"])
         .env("SEMARIZE_API_KEY", emulator.api_key())
         .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+        .run_to_end();
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert!(
         !stderr(&quiet).contains("DEBUG") && !stderr(&quiet).contains("INFO"),
@@ -906,8 +1175,7 @@ async fn a_ledger_that_is_missing_exits_2_and_one_unreachable_exits_4() {
             .env("SEMARIZE_API_KEY", "smz_test_unused")
             .env("SEMARIZE_BASE_URL", "http://127.0.0.1:9")
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+            .run_to_end()
     };
     for ledger in [&missing, &not_a_ledger] {
         let ledger = ledger.to_str().unwrap();
@@ -1035,17 +1303,15 @@ async fn signal_a_batch(signals: &[&str], code: i32, rerun: bool) {
         }
         let signalled = Command::new("sh")
             .args(["-c", &format!("kill -{signal} {}", child.id())])
-            .status()
-            .unwrap();
-        assert!(signalled.success());
+            .run_to_end();
+        assert!(signalled.status.success());
     }
-    let output = tokio::time::timeout(
+    // Within its drain timeout, or killed and failed.
+    let output = child::output_within(
+        child,
+        "the signalled batch",
         std::time::Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
-    )
-    .await
-    .expect("the batch stops within its drain timeout")
-    .unwrap();
+    );
     assert_eq!(
         output.status.code(),
         Some(code),
@@ -1067,13 +1333,65 @@ async fn signal_a_batch(signals: &[&str], code: i32, rerun: bool) {
         assert!(succeeded < records, "stopped before the end: {counts}");
     }
     if rerun {
-        let rerun = command().output().unwrap();
+        let rerun = command().run_to_end();
         assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
         let control = emulator.control();
         assert_eq!(control.runs().len(), records as usize, "no duplicate run");
         assert!(control.runs_per_key().iter().all(|k| k.runs == 1));
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `webhooks listen --max-body-bytes N`: a delivery of N bytes is read and verified, a
+/// larger one is answered 413 with the limit named, before any verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_listen_answers_413_naming_its_body_limit() {
+    use std::process::Stdio;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut listen = Child(
+        Command::new(env!("CARGO_BIN_EXE_semarize"))
+            .args(["webhooks", "listen", "--addr", &format!("127.0.0.1:{port}")])
+            .args(["--secret", "whsec_cli", "--max-body-bytes", "200"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    ChildLines::new(listen.0.stderr.take().unwrap())
+        .until("the listener", |l| l.starts_with("listening on "));
+    let timestamp = SystemClock.now_utc().timestamp().to_string();
+    let send = |body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/hook"))
+            .header(
+                "semarize-signature",
+                semarize::webhooks::sign("whsec_cli", &timestamp, &body),
+            )
+            .header("semarize-timestamp", &timestamp)
+            .header("semarize-event-id", "evt_1")
+            .header("semarize-delivery-id", "dlv_1")
+            .header("semarize-event-type", "run.cancelled")
+            .body(body)
+            .send()
+    };
+    let event = |padding: usize| {
+        format!(
+            r#"{{"id":"evt_1","delivery_id":"dlv_1","type":"run.cancelled","created_at":"2026-02-24T12:05:00Z","data":{{"run_id":"r1","status":"cancelled"}},"pad":"{}"}}"#,
+            "x".repeat(padding)
+        )
+        .into_bytes()
+    };
+    let fits = event(200 - event(0).len());
+    assert_eq!(fits.len(), 200);
+    assert_eq!(send(fits).await.unwrap().status(), 200, "200 bytes fit");
+    let over = send(event(201 - event(0).len())).await.unwrap();
+    assert_eq!(over.status(), 413, "201 bytes do not");
+    let text = over.text().await.unwrap();
+    assert!(text.contains("200"), "the answer names the limit: {text}");
 }
 
 /// The production receiver: `webhooks listen --ledger` (secret from the environment)
@@ -1152,10 +1470,10 @@ async fn webhooks_listen_with_a_ledger_completes_its_records() {
     let errors = ChildLines::new(listen.0.stderr.take().unwrap());
     errors.until("the listener", |l| l.starts_with("listening on "));
     let timestamp = (now / 1000).to_string();
-    let deliver = |event_id: &str, data: Value| {
+    let deliver = |event_id: &str, delivery_id: &str, data: Value| {
         let body = serde_json::to_vec(&serde_json::json!({
             "id": event_id,
-            "delivery_id": format!("dlv_{event_id}"),
+            "delivery_id": delivery_id,
             "type": "run.succeeded",
             "created_at": "2026-02-24T12:05:00Z",
             "data": data,
@@ -1169,25 +1487,50 @@ async fn webhooks_listen_with_a_ledger_completes_its_records() {
             )
             .header("semarize-timestamp", &timestamp)
             .header("semarize-event-id", event_id)
-            .header("semarize-delivery-id", format!("dlv_{event_id}"))
+            .header("semarize-delivery-id", delivery_id)
             .header("semarize-event-type", "run.succeeded")
             .body(body)
             .send()
     };
     let run_json = serde_json::to_value(&run).unwrap();
     assert_eq!(
-        deliver("evt_1", run_json.clone()).await.unwrap().status(),
+        deliver("evt_1", "dlv_1", run_json.clone())
+            .await
+            .unwrap()
+            .status(),
         200
     );
     errors.until("the completion", |l| {
         l.contains(&run.run_id) && l.contains("now Succeeded")
     });
-    // Another delivery of the same event (a retry): acknowledged, nothing changes.
-    assert_eq!(deliver("evt_1b", run_json).await.unwrap().status(), 200);
+    // The same delivery again (a duplicate send): acknowledged, recognised by its
+    // delivery id, nothing done.
+    assert_eq!(
+        deliver("evt_1", "dlv_1", run_json.clone())
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    errors.until("the duplicate", |l| {
+        l.starts_with("duplicate delivery dlv_1 (event evt_1) ignored")
+    });
+    // The same event in a new delivery (the service's retry): acknowledged; the record,
+    // already finished, stays as it is (checked below).
+    assert_eq!(
+        deliver("evt_1", "dlv_1_retry", run_json)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // A run of another batch.
     let mut stranger = serde_json::to_value(&run).unwrap();
     stranger["run_id"] = "run-not-in-this-ledger".into();
-    assert_eq!(deliver("evt_2", stranger).await.unwrap().status(), 200);
+    assert_eq!(
+        deliver("evt_2", "dlv_2", stranger).await.unwrap().status(),
+        200
+    );
     drop(listen);
 
     let ledger = semarize_batch::SqliteLedger::open(&path).unwrap();

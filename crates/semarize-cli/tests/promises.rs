@@ -95,11 +95,48 @@ fn every_readme_command_and_exit_code_has_a_tested_row() {
             let (file, function) = reference.split_once("::").unwrap();
             let source = repo_file(file);
             assert!(
-                source.contains(&format!("fn {function}(")),
-                "the row for {promise} names {reference}, which does not exist"
+                is_test(&source, function),
+                "the row for {promise} names {reference}, which is not a test function there"
             );
         }
     }
+}
+
+/// Whether `source` defines `function` as a test: a `fn` (or `async fn`) line of that name
+/// whose attributes (the lines just above it, up to a blank line or the end of the item
+/// before) include `#[test]` or `#[tokio::test`. A helper, a comment or a string naming
+/// the function does not count.
+fn is_test(source: &str, function: &str) -> bool {
+    let lines: Vec<&str> = source.lines().collect();
+    let definition = format!("fn {function}(");
+    lines.iter().enumerate().any(|(i, line)| {
+        let line = line.trim_start();
+        if !line
+            .strip_prefix("async ")
+            .unwrap_or(line)
+            .starts_with(&definition)
+        {
+            return false;
+        }
+        lines[..i]
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .take_while(|l| !l.is_empty() && *l != "}" && !l.ends_with(';'))
+            .any(|l| l == "#[test]" || l.starts_with("#[tokio::test"))
+    })
+}
+
+#[test]
+fn only_test_functions_count_as_tests() {
+    let source = "fn helper() {}\n\n/// Docs.\n#[tokio::test(flavor = \"multi_thread\")]\n\
+                  #[cfg_attr(not(x), ignore = \"y\")]\nasync fn real() {}\n\n\
+                  // fn commented() {}\n#[test]\nfn plain() {}\n";
+    assert!(is_test(source, "real"));
+    assert!(is_test(source, "plain"));
+    assert!(!is_test(source, "helper"));
+    assert!(!is_test(source, "commented"));
+    assert!(!is_test(source, "missing"));
 }
 
 /// The code of a Rust snippet without comments or blank lines, for comparing two copies.

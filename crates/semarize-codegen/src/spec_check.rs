@@ -749,13 +749,6 @@ mod tests {
     }
 
     /// The 1-based line of the first occurrence of `needle` in `text`.
-    fn line_of(text: &str, needle: &str) -> usize {
-        text[..text.find(needle).expect("needle present")]
-            .matches('\n')
-            .count()
-            + 1
-    }
-
     #[test]
     fn the_committed_spec_has_no_structural_problem() {
         assert_eq!(check_structure(&committed()), Vec::<String>::new());
@@ -821,6 +814,13 @@ mod tests {
                 "        run_type:\n          $ref: \"#/components/schemas/RunType\"\n          nullable",
                 "at #/components/schemas/Run/properties/run_type: `$ref` has sibling keywords (nullable), which OpenAPI 3.0 ignores: put the reference in an `allOf` (or `anyOf`) beside them",
             ),
+            // `nullable` without a `type`: OpenAPI 3.0.3 gives it no meaning there.
+            (
+                "        error_message:\n          type: string\n          nullable: true\n",
+                "        error_message:\n          nullable: true\n",
+                "        error_message:\n          nullable",
+                "at #/components/schemas/Run/properties/error_message: `nullable` needs a `type` in the same schema (OpenAPI 3.0.3)",
+            ),
             // A number written as a string.
             (
                 "          format: double\n          minimum: 0\n",
@@ -871,17 +871,20 @@ mod tests {
                 "at #/info/titel: `titel` is not a keyword of the info object in OpenAPI 3.0 (did you mean `title`?)",
             ),
         ];
-        assert!(cases.len() >= 12, "at least twelve typical mistakes");
+        assert!(cases.len() >= 15, "at least fifteen typical mistakes");
         for (from, to, located_at, message) in cases {
             let text = mutated(from, to);
             let problems = check_structure(&text);
-            let line = line_of(&text, located_at);
-            let expected_prefix = format!("{line}:");
+            // The line and column of the first character of `located_at` that is not
+            // blank: where the mistake's key is.
+            let start = text.find(located_at).expect("needle present")
+                + (located_at.len() - located_at.trim_start().len());
+            let line = text[..start].matches('\n').count() + 1;
+            let column = start - text[..start].rfind('\n').map_or(0, |i| i + 1) + 1;
+            let expected = format!("{line}:{column}: {message}");
             assert!(
-                problems
-                    .iter()
-                    .any(|p| p.starts_with(&expected_prefix) && p.ends_with(message)),
-                "expected `{line}:COL: {message}`, got {problems:#?}"
+                problems.contains(&expected),
+                "expected `{expected}`, got {problems:#?}"
             );
         }
     }

@@ -8,34 +8,32 @@ use super::PostgresLedger;
 use super::connect::bounded_by;
 use crate::ledger::{Kit, Ledger, LedgerError, NewRecord, RecordState};
 
-/// The test database (TLS), or None (and a visible skip) outside CI; under CI=true a
-/// missing database fails the test, since .ci/run starts one.
-fn test_database_url() -> Option<String> {
+/// The test database (TLS). The tests that call this are ignored unless one is configured
+/// (or `CI=true`; see `build.rs`), so a missing one is a failure here.
+fn test_database_url() -> String {
     database_url_from("SEMARIZE_TEST_POSTGRES_URL")
 }
 
-/// The database the environment variable `name` names, or None (and a visible skip)
-/// outside CI; under CI=true a missing database fails the test.
-fn database_url_from(name: &str) -> Option<String> {
-    match std::env::var(name) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let under_ci = std::env::var("CI").is_ok_and(|ci| !ci.is_empty() && ci != "false");
-            assert!(!under_ci, "{name} is not set under CI=true");
-            eprintln!("SKIPPED: {name} is not set");
-            None
-        }
-    }
+/// The database the environment variable `name` names.
+fn database_url_from(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| {
+            panic!("{name} is not set: under CI=true that is a failure (.ci/run starts PostgreSQL)")
+        })
 }
 
 /// One connection held elsewhere (a long statement of another task) does not stop
 /// the ledger: the pool has another. With one connection behind a lock, the count
 /// would wait for the held one.
 #[tokio::test]
+#[cfg_attr(
+    not(semarize_test_postgres),
+    ignore = "needs PostgreSQL: set SEMARIZE_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)"
+)]
 async fn operations_run_beside_a_busy_connection() {
-    let Some(url) = test_database_url() else {
-        return;
-    };
+    let url = test_database_url();
     let separator = if url.contains('?') { '&' } else { '?' };
     let ledger = PostgresLedger::connect(&format!("{url}{separator}pool_size=2"))
         .await
@@ -78,10 +76,12 @@ fn record(n: usize) -> NewRecord {
 /// A bulk load leaves planner statistics behind (without them a claim sorted every
 /// pending record), and `any_in` answers per state as the counts do.
 #[tokio::test]
+#[cfg_attr(
+    not(semarize_test_postgres),
+    ignore = "needs PostgreSQL: set SEMARIZE_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)"
+)]
 async fn a_bulk_load_is_analyzed_and_any_in_answers_per_state() {
-    let Some(url) = test_database_url() else {
-        return;
-    };
+    let url = test_database_url();
     let url = fresh_database(&url, "semarize_unit_bulk_load").await;
     let ledger = PostgresLedger::connect(&url).await.unwrap();
     assert!(!ledger.any_in(RecordState::OPEN).await.unwrap());
@@ -190,21 +190,23 @@ async fn refusal(url: &str) -> String {
 }
 
 /// The test cluster with TLS (its URL names the CA that signed its certificate).
-fn tls_database_url() -> Option<(String, String)> {
-    let url = test_database_url()?;
+fn tls_database_url() -> (String, String) {
+    let url = test_database_url();
     let ca = url
         .split(['?', '&'])
         .find_map(|pair| pair.strip_prefix("sslrootcert="))
         .expect("the TLS test cluster's URL names its CA (sslrootcert)")
         .to_owned();
-    Some((url, ca))
+    (url, ca)
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(semarize_test_postgres),
+    ignore = "needs PostgreSQL: set SEMARIZE_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)"
+)]
 async fn tls_is_used_and_the_server_is_verified() {
-    let Some((url, _)) = tls_database_url() else {
-        return;
-    };
+    let (url, _) = tls_database_url();
     assert!(encrypted(&PostgresLedger::connect(&url).await.unwrap()).await);
     // A CA alone, without a mode, requires TLS and verifies.
     let default_mode = with_param(&url, "sslmode", None);
@@ -235,10 +237,12 @@ async fn tls_is_used_and_the_server_is_verified() {
 /// The certificate names 127.0.0.1 only: `verify-ca` reaches it as `localhost` (the
 /// chain is sound), `verify-full` and `require` do not (the name is wrong).
 #[tokio::test]
+#[cfg_attr(
+    not(semarize_test_postgres),
+    ignore = "needs PostgreSQL: set SEMARIZE_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)"
+)]
 async fn verify_ca_checks_the_chain_and_verify_full_the_host_too() {
-    let Some((url, _)) = tls_database_url() else {
-        return;
-    };
+    let (url, _) = tls_database_url();
     let by_name = with_host(&url, "localhost");
     let chain_only = with_param(&by_name, "sslmode", Some("verify-ca"));
     assert!(encrypted(&PostgresLedger::connect(&chain_only).await.unwrap()).await);
@@ -251,17 +255,20 @@ async fn verify_ca_checks_the_chain_and_verify_full_the_host_too() {
 }
 
 /// The test cluster without TLS.
-fn plaintext_database_url() -> Option<String> {
+fn plaintext_database_url() -> String {
     database_url_from("SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL")
 }
 
 /// A server that answers "no TLS" gets a plaintext connection only where libpq's
 /// `prefer` cannot be a downgrade: loopback, no CA, or `sslmode=disable` by name.
 #[tokio::test]
+#[cfg_attr(
+    not(all(semarize_test_postgres, semarize_test_postgres_plaintext)),
+    ignore = "needs PostgreSQL with and without TLS: set SEMARIZE_TEST_POSTGRES_URL and \
+              SEMARIZE_TEST_POSTGRES_PLAINTEXT_URL (bash .ci/postgres.sh, PG_TLS=off bash .ci/postgres.sh)"
+)]
 async fn tls_cannot_be_downgraded_by_a_server_that_offers_none() {
-    let (Some(plain), Some((_, ca))) = (plaintext_database_url(), tls_database_url()) else {
-        return;
-    };
+    let (plain, (_, ca)) = (plaintext_database_url(), tls_database_url());
     for allowed in [
         plain.clone(),
         with_param(&plain, "sslmode", Some("prefer")),
@@ -292,10 +299,12 @@ async fn tls_cannot_be_downgraded_by_a_server_that_offers_none() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(semarize_test_postgres),
+    ignore = "needs PostgreSQL: set SEMARIZE_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)"
+)]
 async fn url_parameters_are_percent_decoded() {
-    let Some((url, ca)) = tls_database_url() else {
-        return;
-    };
+    let (url, ca) = tls_database_url();
     // A CA file whose name needs encoding, named encoded.
     let dir = std::env::temp_dir().join(format!("semarize ca {}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -351,11 +360,13 @@ async fn a_server_that_accepts_and_never_answers_is_an_error_not_a_hang() {
 /// transitions allow, a second update of a record in the same burst sees the first, and
 /// the burst costs one or two statements rather than one per update.
 #[tokio::test]
+#[cfg_attr(
+    not(semarize_test_postgres),
+    ignore = "needs PostgreSQL: set SEMARIZE_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)"
+)]
 async fn a_burst_of_updates_answers_each_caller_in_a_few_statements() {
     use crate::ledger::{Terminal, TerminalState, Transition};
-    let Some(url) = test_database_url() else {
-        return;
-    };
+    let url = test_database_url();
     let url = fresh_database(&url, "semarize_unit_update_burst").await;
     let ledger = PostgresLedger::connect(&url).await.unwrap();
     const RECORDS: usize = 60;

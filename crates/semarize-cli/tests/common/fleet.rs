@@ -57,13 +57,33 @@ pub async fn start_receiver(emulator: &Emulator, url: &str) -> Child {
     receiver
 }
 
-/// Waits for every process in `children` (off the async runtime); their exit statuses.
-pub async fn wait_all(children: Vec<Child>) -> Vec<ExitStatus> {
+/// How long [`wait_all`] waits for a fleet before it kills what is left and fails.
+pub const FLEET_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Waits for every process in `children` (off the async runtime) for at most
+/// [`FLEET_DEADLINE`]; their exit statuses. Past it, every process still running is killed
+/// and the caller fails: a worker that never ends is a failure, not a hang.
+pub async fn wait_all(mut children: Vec<Child>) -> Vec<ExitStatus> {
     tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|mut child| child.wait().unwrap())
-            .collect()
+        let deadline = SystemClock.now() + FLEET_DEADLINE;
+        let mut statuses: Vec<Option<ExitStatus>> = vec![None; children.len()];
+        while statuses.iter().any(Option::is_none) {
+            for (child, status) in children.iter_mut().zip(&mut statuses) {
+                if status.is_none() {
+                    *status = child.try_wait().expect("a child can be waited for");
+                }
+            }
+            if SystemClock.now() >= deadline {
+                let running = statuses.iter().filter(|s| s.is_none()).count();
+                for child in &mut children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                panic!("{running} process(es) still ran after {FLEET_DEADLINE:?}; killed");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        statuses.into_iter().flatten().collect()
     })
     .await
     .unwrap()

@@ -222,6 +222,11 @@ mod tests {
             let chosen = categories.iter().find(|c| c.value == expected).unwrap();
             if expected == "neutral" {
                 assert!(sentiment.evidence.is_empty(), "the default has no evidence");
+            } else {
+                assert!(
+                    !sentiment.evidence.is_empty(),
+                    "a chosen category has evidence: {transcript}"
+                );
             }
             for span in &sentiment.evidence {
                 let low = span.to_lowercase();

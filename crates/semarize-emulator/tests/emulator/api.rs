@@ -235,7 +235,9 @@ async fn a_run_moves_through_its_lifecycle_and_reports_usage() {
     assert_eq!(done["status"], "succeeded");
     assert!(done["duration_ms"].as_u64().unwrap() > 0);
     let pain = &done["output"]["bricks"]["pain_is_specific"];
-    for span in pain["evidence"].as_array().unwrap() {
+    let evidence = pain["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty(), "the Kit promises evidence: {pain}");
+    for span in evidence {
         assert!(TRANSCRIPT.contains(span.as_str().unwrap()));
     }
     let usage = env.get(&format!("/v1/runs/{run_id}/usage")).await;
@@ -635,9 +637,10 @@ async fn a_sync_wait_ends_as_soon_as_the_run_is_forced_to_end() {
         let env = env.clone();
         tokio::spawn(async move { env.create(&body, Some("sync-forced")).await })
     };
-    while env.emulator.control().runs().is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    env.eventually("the sync creation to arrive", || {
+        !env.emulator.control().runs().is_empty()
+    })
+    .await;
     let run_id = env.emulator.control().runs()[0].run_id.to_string();
     env.emulator
         .control()

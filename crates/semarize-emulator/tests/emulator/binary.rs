@@ -13,6 +13,27 @@ impl Drop for Running {
     }
 }
 
+/// The binary run with `args` to its end (a refusal is immediate), with a deadline: past
+/// 20 s it is killed and the test fails instead of hanging.
+fn refused(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still ran after 20 s; killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
 fn spawn(args: &[&str]) -> (Running, Vec<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
         .args(args)
@@ -106,25 +127,16 @@ async fn seeds_the_keys_it_is_given() {
 
 #[test]
 fn bad_flags_and_kit_files_are_clear_errors() {
-    let bad = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
-        .args(["--time-scale", "fast"])
-        .output()
-        .unwrap();
+    let bad = refused(&["--time-scale", "fast"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--time-scale"));
-    let missing = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
-        .args(["--addr", "127.0.0.1:0", "--kits", "/nonexistent/kits.json"])
-        .output()
-        .unwrap();
+    let missing = refused(&["--addr", "127.0.0.1:0", "--kits", "/nonexistent/kits.json"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&missing.stderr)
             .contains("cannot read kits file /nonexistent/kits.json")
     );
-    let zero = Command::new(env!("CARGO_BIN_EXE_semarize-emulator"))
-        .args(["--addr", "127.0.0.1:0", "--time-scale", "0"])
-        .output()
-        .unwrap();
+    let zero = refused(&["--addr", "127.0.0.1:0", "--time-scale", "0"]);
     assert_eq!(zero.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&zero.stderr).contains("time_scale must be a positive number"));
 }

@@ -42,9 +42,14 @@ fn with_headers(mut raw: RawResponse, headers: &[(&str, &str)]) -> RawResponse {
 async fn an_html_5xx_is_retried_by_its_status() {
     let h = harness().await;
     let created = h.create().send().await.unwrap();
-    for status in [500, 502, 503, 504] {
+    for (n, status) in [500, 502, 503, 504].into_iter().enumerate() {
         let reply = get_answered_with(&h, &created.run.run_id, raw(status, HTML_502)).await;
-        assert!(reply.is_ok(), "HTML {status} then success: {reply:?}");
+        let run = reply.unwrap_or_else(|e| panic!("HTML {status} then success: {e:?}"));
+        assert_eq!(
+            run.run_id, created.run.run_id,
+            "the run of the second attempt"
+        );
+        assert_eq!(h.time.sleeps().len(), n + 1, "HTML {status}: one retry");
     }
 }
 

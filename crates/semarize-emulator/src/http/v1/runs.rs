@@ -157,12 +157,15 @@ pub(super) async fn create_run(
         (false, CreateOutcome::Replayed) => "replayed",
     };
     let settings = app.core.settings();
-    let status = if sync { 200 } else { 202 };
-    app.core.record_create(attempt(
-        if dropping.is_some() { 0 } else { status },
-        label,
-        uuid::Uuid::parse_str(&summary.run_id).ok(),
-    ));
+    // What the inspection log records: the status the client is sent (0 when the
+    // connection is dropped instead), known for a sync request only after its wait.
+    let record = |status: u16| {
+        app.core.record_create(attempt(
+            if dropping.is_some() { 0 } else { status },
+            label,
+            uuid::Uuid::parse_str(&summary.run_id).ok(),
+        ));
+    };
 
     if sync {
         let started = Instant::now();
@@ -186,6 +189,11 @@ pub(super) async fn create_run(
             }
         }
         let detail = app.core.get_run(&ctx.workspace, &summary.run_id);
+        record(match &detail {
+            Ok(run) if run.status.is_terminal() => 200,
+            Ok(_) => 202,
+            Err(error) => error.status.as_u16(),
+        });
         return respond(
             &app,
             detail.map(|run| {
@@ -205,6 +213,7 @@ pub(super) async fn create_run(
             }),
         );
     }
+    record(202);
     let delay = runs::advised_delay(finishes);
     with_retry_after(
         json_response(StatusCode::ACCEPTED, &summary, settings.additive),
