@@ -23,7 +23,12 @@ pub trait RunToEnd {
 
 impl RunToEnd for Command {
     fn run_to_end(&mut self) -> Output {
-        let description = format!("{self:?}");
+        // The program and its arguments: never the environment, which holds API keys.
+        let description = format!(
+            "{} {:?}",
+            self.get_program().to_string_lossy(),
+            self.get_args().collect::<Vec<_>>()
+        );
         let child = self
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
