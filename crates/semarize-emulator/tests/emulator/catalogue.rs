@@ -1,5 +1,6 @@
 //! The fault catalogue: the README's fault table is rendered from it, every documented
-//! request is accepted by a running emulator, and every library method it names exists.
+//! request arms its fault on a running emulator and changes what a client then sees, and
+//! every library method it names exists.
 
 use std::collections::BTreeSet;
 
@@ -37,29 +38,6 @@ fn the_readme_fault_table_is_the_catalogue() {
         "the README's fault table differs from semarize_emulator::catalogue \
          (SEMARIZE_BLESS_README=1 cargo test -p semarize-emulator --test emulator catalogue)"
     );
-}
-
-#[tokio::test]
-async fn every_documented_request_is_accepted() {
-    let env = support::start(|s| s.run_latency_ms = 60_000).await;
-    let run = env.create(&create_body(), None).await;
-    let run_id = run.json()["run_id"].as_str().unwrap().to_owned();
-    for class in FaultClass::ALL {
-        let entry = class.entry();
-        let Trigger::Http { method, path, body } = entry.trigger else {
-            continue;
-        };
-        let path = path.replace("{id}", &run_id);
-        let body: Value = serde_json::from_str(body).unwrap();
-        let reply = env.control(method, &path, body).await;
-        assert!(
-            (200..300).contains(&reply.status),
-            "{} ({method} {path}): {} {:?}",
-            entry.name,
-            reply.status,
-            reply.body
-        );
-    }
 }
 
 #[tokio::test]
@@ -113,4 +91,311 @@ async fn every_library_method_the_catalogue_names_exists() {
     });
     let named: BTreeSet<&str> = FaultClass::ALL.iter().map(|c| c.entry().library).collect();
     assert_eq!(named, called);
+}
+
+/// What one raw request got: its status, headers and whole body, or the transport error
+/// (a dropped connection, a body cut short).
+async fn send_raw(
+    env: &support::Env,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    idempotency_key: Option<&str>,
+) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
+    let mut request = env
+        .http
+        .request(
+            method.parse().unwrap(),
+            format!("{}{path}", env.emulator.base_url()),
+        )
+        .bearer_auth(env.key());
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().await?;
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    Ok((status, headers, response.bytes().await?.to_vec()))
+}
+
+/// A receiver registered as the workspace's endpoint.
+async fn registered_receiver(env: &support::Env) -> support::Receiver {
+    let receiver = support::Receiver::start().await;
+    let reply = env
+        .call(
+            "POST",
+            "/v1/webhooks",
+            Some(&serde_json::json!({"url": receiver.url})),
+            Some(&env.key()),
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    receiver
+}
+
+/// Each row of the README's fault table, armed by its documented control request on a
+/// fresh emulator, changes what a client then sees the way the row says. A new row
+/// without a check here fails this test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_catalogued_fault_changes_what_a_client_sees() {
+    use std::time::{Duration, Instant};
+    let body = create_body();
+    for class in FaultClass::ALL {
+        let entry = class.entry();
+        let Trigger::Http {
+            method,
+            path,
+            body: trigger,
+        } = entry.trigger
+        else {
+            // A start-up flag: `the_expired_key_flag_makes_a_401`.
+            continue;
+        };
+        // A run before the fault, for the rows whose path names one: still running there.
+        let names_a_run = path.contains("{id}");
+        let env = support::start(|s| {
+            if names_a_run {
+                s.run_latency_ms = 60_000;
+            }
+        })
+        .await;
+        let control = env.emulator.control();
+        let before = env.create(&body, None).await.json()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if !names_a_run {
+            env.wait_terminal(&before).await;
+        }
+        let receiver = if entry.name.contains("deliveries") || entry.name == "thin events" {
+            Some(registered_receiver(&env).await)
+        } else {
+            None
+        };
+        let armed = env
+            .control(
+                method,
+                &path.replace("{id}", &before),
+                serde_json::from_str(trigger).unwrap(),
+            )
+            .await;
+        assert!(
+            (200..300).contains(&armed.status),
+            "{}: {:?}",
+            entry.name,
+            armed.body
+        );
+        let name = entry.name;
+        let run_path = format!("/v1/runs/{before}");
+        match name {
+            "error status" => {
+                let mut statuses = Vec::new();
+                for _ in 0..3 {
+                    let (status, headers, _) =
+                        send_raw(&env, "POST", "/v1/runs", Some(&body), Some("k-1"))
+                            .await
+                            .unwrap();
+                    if status == 503 {
+                        assert_eq!(headers["retry-after"], "1", "{name}");
+                    }
+                    statuses.push(status);
+                }
+                assert_eq!(
+                    statuses,
+                    [503, 503, 202],
+                    "{name}: two, then the real answer"
+                );
+                assert_eq!(control.runs().len(), 2, "{name}: one run made by the key");
+            }
+            "accepted, then dropped" => {
+                let sent = send_raw(&env, "POST", "/v1/runs", Some(&body), Some("k-1")).await;
+                assert!(sent.is_err(), "{name}: no answer: {sent:?}");
+                assert_eq!(control.runs().len(), 2, "{name}: the run was made");
+            }
+            "any status, any body" => {
+                let (status, headers, bytes) =
+                    send_raw(&env, "GET", &run_path, None, None).await.unwrap();
+                assert_eq!(status, 502, "{name}");
+                assert!(String::from_utf8_lossy(&bytes).contains("<html>"), "{name}");
+                assert_eq!(headers["retry-after"], "99999999", "{name}");
+            }
+            "a real answer, hostile headers" => {
+                let (status, headers, bytes) =
+                    send_raw(&env, "POST", "/v1/runs", Some(&body), None)
+                        .await
+                        .unwrap();
+                assert_eq!(status, 202, "{name}");
+                let run: Value = serde_json::from_slice(&bytes).unwrap();
+                assert!(run["run_id"].is_string(), "{name}: the real answer");
+                assert_eq!(headers["retry-after"], "18446744073709551615", "{name}");
+            }
+            "accepted, answer garbled" => {
+                let (status, _, bytes) = send_raw(&env, "POST", "/v1/runs", Some(&body), None)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (status, bytes.as_slice()),
+                    (202, &b"{not json"[..]),
+                    "{name}"
+                );
+                assert_eq!(control.runs().len(), 2, "{name}: the run was made");
+            }
+            "truncated body" => {
+                let sent = send_raw(&env, "GET", &run_path, None, None).await;
+                assert!(sent.is_err(), "{name}: the body breaks off: {sent:?}");
+            }
+            "slow drip" => {
+                let started = Instant::now();
+                let (status, _, bytes) =
+                    send_raw(&env, "GET", &run_path, None, None).await.unwrap();
+                assert_eq!((status, bytes.as_slice()), (200, &b"{}"[..]), "{name}");
+                assert!(started.elapsed() >= Duration::from_millis(500), "{name}");
+            }
+            "latency" => {
+                let started = Instant::now();
+                let (status, _, _) = send_raw(&env, "GET", &run_path, None, None).await.unwrap();
+                assert_eq!(status, 200, "{name}");
+                assert!(started.elapsed() >= Duration::from_millis(200), "{name}");
+            }
+            "a share of slow calls" => {
+                // Deterministic: the 100th creation after arming waits 2 s.
+                for n in 1..=100 {
+                    let started = Instant::now();
+                    let (status, _, _) = send_raw(&env, "POST", "/v1/runs", Some(&body), None)
+                        .await
+                        .unwrap();
+                    assert_eq!(status, 202, "{name}");
+                    if n == 100 {
+                        assert!(started.elapsed() >= Duration::from_secs(2), "{name}");
+                    }
+                }
+            }
+            "failing runs" | "cancelled runs" => {
+                let (forced, code) = if name == "failing runs" {
+                    (3, Some("run_request_failed"))
+                } else {
+                    (1, None)
+                };
+                for n in 0..forced + 1 {
+                    let run_id = env.create(&body, None).await.json()["run_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    let run = env.wait_terminal(&run_id).await;
+                    let expected = match (n < forced, code) {
+                        (false, _) => "succeeded",
+                        (true, Some(_)) => "failed",
+                        (true, None) => "cancelled",
+                    };
+                    assert_eq!(run["status"], expected, "{name}: run {n}");
+                    if let (true, Some(code)) = (n < forced, code) {
+                        assert_eq!(run["error_code"], code, "{name}");
+                    }
+                }
+            }
+            "a run ended now" => {
+                let run = env.get(&run_path).await;
+                assert_eq!(run.json()["status"], "failed", "{name}");
+                assert_eq!(run.json()["error_message"], "injected", "{name}");
+            }
+            "duplicate deliveries"
+            | "delayed deliveries"
+            | "reordered deliveries"
+            | "failed deliveries"
+            | "thin events" => {
+                let receiver = receiver.expect("registered above");
+                let runs = if name == "reordered deliveries" { 3 } else { 1 };
+                let mut ids = Vec::new();
+                let started = Instant::now();
+                for _ in 0..runs {
+                    ids.push(
+                        env.create(&body, None).await.json()["run_id"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let wanted = match name {
+                    "duplicate deliveries" => 2,
+                    "reordered deliveries" => 3,
+                    _ => 1,
+                };
+                env.eventually(name, || receiver.count() >= wanted).await;
+                let all = receiver.all();
+                let delivered_ids: Vec<String> = all
+                    .iter()
+                    .map(|d| d.json()["data"]["run_id"].as_str().unwrap().to_owned())
+                    .collect();
+                match name {
+                    "duplicate deliveries" => {
+                        assert_eq!(all[0].body, all[1].body, "{name}: the same delivery twice");
+                    }
+                    "delayed deliveries" => {
+                        assert!(started.elapsed() >= Duration::from_millis(500), "{name}");
+                    }
+                    "reordered deliveries" => {
+                        // Held and released out of order: the same three events, not in
+                        // the order the runs were made.
+                        assert_ne!(delivered_ids, ids, "{name}: out of order");
+                        let (mut delivered, mut made) = (delivered_ids.clone(), ids.clone());
+                        delivered.sort();
+                        made.sort();
+                        assert_eq!(delivered, made, "{name}: each once");
+                    }
+                    "failed deliveries" => {
+                        // The receiver has the delivery before the emulator logs it.
+                        let logged = || {
+                            control
+                                .deliveries()
+                                .iter()
+                                .filter(|d| d.run_id == ids[0])
+                                .count()
+                        };
+                        env.eventually("three attempts logged", || logged() == 3)
+                            .await;
+                        let attempts: Vec<u32> = control
+                            .deliveries()
+                            .iter()
+                            .filter(|d| d.run_id == ids[0])
+                            .map(|d| d.attempt)
+                            .collect();
+                        assert_eq!(attempts, [1, 2, 3], "{name}: two failed, then sent");
+                    }
+                    _ => {
+                        assert!(
+                            all[0].json()["data"].get("output").is_none(),
+                            "{name}: the event is thin: {}",
+                            all[0].json()
+                        );
+                    }
+                }
+            }
+            "rate limits" => {
+                let statuses: Vec<u16> = futures::future::join_all(
+                    (0..3).map(|_| send_raw(&env, "POST", "/v1/runs", Some(&body), None)),
+                )
+                .await
+                .into_iter()
+                .map(|sent| sent.unwrap().0)
+                .collect();
+                assert!(statuses.contains(&429), "{name}: {statuses:?}");
+            }
+            "additive changes" => {
+                let run = env.get(&run_path).await;
+                assert!(
+                    run.json()
+                        .get(semarize_emulator::additive::ADDED_FIELD)
+                        .is_some(),
+                    "{name}: {}",
+                    run.json()
+                );
+            }
+            other => panic!("no client-side check for the catalogue's {other:?}: add one"),
+        }
+        env.emulator.shutdown().await;
+    }
 }
