@@ -93,49 +93,6 @@ async fn every_library_method_the_catalogue_names_exists() {
     assert_eq!(named, called);
 }
 
-/// What one raw request got: its status, headers and whole body, or the transport error
-/// (a dropped connection, a body cut short).
-async fn send_raw(
-    env: &support::Env,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-    idempotency_key: Option<&str>,
-) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
-    let mut request = env
-        .http
-        .request(
-            method.parse().unwrap(),
-            format!("{}{path}", env.emulator.base_url()),
-        )
-        .bearer_auth(env.key());
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    if let Some(key) = idempotency_key {
-        request = request.header("idempotency-key", key);
-    }
-    let response = request.send().await?;
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    Ok((status, headers, response.bytes().await?.to_vec()))
-}
-
-/// A receiver registered as the workspace's endpoint.
-async fn registered_receiver(env: &support::Env) -> support::Receiver {
-    let receiver = support::Receiver::start().await;
-    let reply = env
-        .call(
-            "POST",
-            "/v1/webhooks",
-            Some(&serde_json::json!({"url": receiver.url})),
-            Some(&env.key()),
-            &[],
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{:?}", reply.body);
-    receiver
-}
-
 /// Each row of the README's fault table, armed by its documented control request on a
 /// fresh emulator, changes what a client then sees the way the row says. A new row
 /// without a check here fails this test.
@@ -163,6 +120,7 @@ async fn every_catalogued_fault_changes_what_a_client_sees() {
         })
         .await;
         let control = env.emulator.control();
+        let key = env.key();
         let before = env.create(&body, None).await.json()["run_id"]
             .as_str()
             .unwrap()
@@ -171,7 +129,9 @@ async fn every_catalogued_fault_changes_what_a_client_sees() {
             env.wait_terminal(&before).await;
         }
         let receiver = if entry.name.contains("deliveries") || entry.name == "thin events" {
-            Some(registered_receiver(&env).await)
+            let receiver = support::Receiver::start().await;
+            env.register(&receiver.url).await;
+            Some(receiver)
         } else {
             None
         };
@@ -194,10 +154,16 @@ async fn every_catalogued_fault_changes_what_a_client_sees() {
             "error status" => {
                 let mut statuses = Vec::new();
                 for _ in 0..3 {
-                    let (status, headers, _) =
-                        send_raw(&env, "POST", "/v1/runs", Some(&body), Some("k-1"))
-                            .await
-                            .unwrap();
+                    let (status, headers, _) = env
+                        .raw(
+                            "POST",
+                            "/v1/runs",
+                            Some(&body),
+                            Some(&key),
+                            &[("idempotency-key", "k-1")],
+                        )
+                        .await
+                        .unwrap();
                     if status == 503 {
                         assert_eq!(headers["retry-after"], "1", "{name}");
                     }
@@ -211,29 +177,40 @@ async fn every_catalogued_fault_changes_what_a_client_sees() {
                 assert_eq!(control.runs().len(), 2, "{name}: one run made by the key");
             }
             "accepted, then dropped" => {
-                let sent = send_raw(&env, "POST", "/v1/runs", Some(&body), Some("k-1")).await;
+                let sent = env
+                    .raw(
+                        "POST",
+                        "/v1/runs",
+                        Some(&body),
+                        Some(&key),
+                        &[("idempotency-key", "k-1")],
+                    )
+                    .await;
                 assert!(sent.is_err(), "{name}: no answer: {sent:?}");
                 assert_eq!(control.runs().len(), 2, "{name}: the run was made");
             }
             "any status, any body" => {
-                let (status, headers, bytes) =
-                    send_raw(&env, "GET", &run_path, None, None).await.unwrap();
+                let (status, headers, bytes) = env
+                    .raw("GET", &run_path, None, Some(&key), &[])
+                    .await
+                    .unwrap();
                 assert_eq!(status, 502, "{name}");
                 assert!(String::from_utf8_lossy(&bytes).contains("<html>"), "{name}");
                 assert_eq!(headers["retry-after"], "99999999", "{name}");
             }
             "a real answer, hostile headers" => {
-                let (status, headers, bytes) =
-                    send_raw(&env, "POST", "/v1/runs", Some(&body), None)
-                        .await
-                        .unwrap();
+                let (status, headers, bytes) = env
+                    .raw("POST", "/v1/runs", Some(&body), Some(&key), &[])
+                    .await
+                    .unwrap();
                 assert_eq!(status, 202, "{name}");
                 let run: Value = serde_json::from_slice(&bytes).unwrap();
                 assert!(run["run_id"].is_string(), "{name}: the real answer");
                 assert_eq!(headers["retry-after"], "18446744073709551615", "{name}");
             }
             "accepted, answer garbled" => {
-                let (status, _, bytes) = send_raw(&env, "POST", "/v1/runs", Some(&body), None)
+                let (status, _, bytes) = env
+                    .raw("POST", "/v1/runs", Some(&body), Some(&key), &[])
                     .await
                     .unwrap();
                 assert_eq!(
@@ -244,19 +221,24 @@ async fn every_catalogued_fault_changes_what_a_client_sees() {
                 assert_eq!(control.runs().len(), 2, "{name}: the run was made");
             }
             "truncated body" => {
-                let sent = send_raw(&env, "GET", &run_path, None, None).await;
+                let sent = env.raw("GET", &run_path, None, Some(&key), &[]).await;
                 assert!(sent.is_err(), "{name}: the body breaks off: {sent:?}");
             }
             "slow drip" => {
                 let started = Instant::now();
-                let (status, _, bytes) =
-                    send_raw(&env, "GET", &run_path, None, None).await.unwrap();
+                let (status, _, bytes) = env
+                    .raw("GET", &run_path, None, Some(&key), &[])
+                    .await
+                    .unwrap();
                 assert_eq!((status, bytes.as_slice()), (200, &b"{}"[..]), "{name}");
                 assert!(started.elapsed() >= Duration::from_millis(500), "{name}");
             }
             "latency" => {
                 let started = Instant::now();
-                let (status, _, _) = send_raw(&env, "GET", &run_path, None, None).await.unwrap();
+                let (status, _, _) = env
+                    .raw("GET", &run_path, None, Some(&key), &[])
+                    .await
+                    .unwrap();
                 assert_eq!(status, 200, "{name}");
                 assert!(started.elapsed() >= Duration::from_millis(200), "{name}");
             }
@@ -264,7 +246,8 @@ async fn every_catalogued_fault_changes_what_a_client_sees() {
                 // Deterministic: the 100th creation after arming waits 2 s.
                 for n in 1..=100 {
                     let started = Instant::now();
-                    let (status, _, _) = send_raw(&env, "POST", "/v1/runs", Some(&body), None)
+                    let (status, _, _) = env
+                        .raw("POST", "/v1/runs", Some(&body), Some(&key), &[])
                         .await
                         .unwrap();
                     assert_eq!(status, 202, "{name}");
@@ -376,7 +359,7 @@ async fn every_catalogued_fault_changes_what_a_client_sees() {
             }
             "rate limits" => {
                 let statuses: Vec<u16> = futures::future::join_all(
-                    (0..3).map(|_| send_raw(&env, "POST", "/v1/runs", Some(&body), None)),
+                    (0..3).map(|_| env.raw("POST", "/v1/runs", Some(&body), Some(&key), &[])),
                 )
                 .await
                 .into_iter()

@@ -84,14 +84,16 @@ impl Env {
         semarize_api::Client::new(self.emulator.base_url(), context)
     }
 
-    pub async fn call(
+    /// One request as it went: status, headers and the whole body, or the transport
+    /// error (a dropped connection, a body cut short).
+    pub async fn raw(
         &self,
         method: &str,
         path: &str,
         body: Option<&Value>,
         key: Option<&str>,
         headers: &[(&str, &str)],
-    ) -> Reply {
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
         let mut request = self.http.request(
             method.parse().unwrap(),
             format!("{}{path}", self.emulator.base_url()),
@@ -105,10 +107,24 @@ impl Env {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("the emulator answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap();
+        let response = request.send().await?;
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        Ok((status, headers, response.bytes().await?.to_vec()))
+    }
+
+    /// [`raw`](Env::raw), answered and with a JSON body (or none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let (status, headers, bytes) = self
+            .raw(method, path, body, key, headers)
+            .await
+            .expect("the emulator answers");
         let body = if bytes.is_empty() {
             None
         } else {
@@ -119,6 +135,23 @@ impl Env {
             headers,
             body,
         }
+    }
+
+    /// Registers `url` as the workspace's webhook endpoint; its signing secret.
+    pub async fn register(&self, url: &str) -> String {
+        let reply = self
+            .call(
+                "POST",
+                "/v1/webhooks",
+                Some(&json!({"url": url})),
+                Some(&self.key()),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let secret = reply.json()["secret"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("whsec_"));
+        secret
     }
 
     /// A control-surface call (no API key).

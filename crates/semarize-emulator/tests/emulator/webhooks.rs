@@ -4,23 +4,7 @@ use semarize_api::webhook_signature::{self as sig, verify_entry};
 use semarize_emulator::WebhookFaults;
 use serde_json::json;
 
-use crate::support::{Env, Received, Receiver, create_body, start};
-
-async fn register(env: &Env, url: &str) -> String {
-    let reply = env
-        .call(
-            "POST",
-            "/v1/webhooks",
-            Some(&json!({"url": url})),
-            Some(&env.key()),
-            &[],
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{:?}", reply.body);
-    let secret = reply.json()["secret"].as_str().unwrap().to_owned();
-    assert!(secret.starts_with("whsec_"));
-    secret
-}
+use crate::support::{Received, Receiver, create_body, start};
 
 fn verifies(delivery: &Received, secret: &str) -> bool {
     let timestamp = delivery.header(sig::HEADER_TIMESTAMP);
@@ -122,7 +106,7 @@ async fn endpoints_upsert_list_and_delete() {
 async fn terminal_runs_are_delivered_signed_with_the_documented_headers() {
     let env = start(|_| {}).await;
     let receiver = Receiver::start().await;
-    let secret = register(&env, &receiver.url).await;
+    let secret = env.register(&receiver.url).await;
     let ok = env.create(&create_body(), None).await.json()["run_id"]
         .as_str()
         .unwrap()
@@ -169,7 +153,7 @@ async fn failed_deliveries_are_retried_with_a_new_delivery_id_and_the_same_event
     let env = start(|_| {}).await;
     let receiver = Receiver::start().await;
     receiver.fail_first.lock().unwrap().extend([500, 503]);
-    let secret = register(&env, &receiver.url).await;
+    let secret = env.register(&receiver.url).await;
     env.create(&create_body(), None).await;
     env.eventually("three attempts", || receiver.count() == 3)
         .await;
@@ -211,7 +195,7 @@ async fn deliveries_die_after_ten_attempts() {
     let env = start(|s| s.time_scale = 60_000.0).await;
     let receiver = Receiver::start().await;
     receiver.fail_first.lock().unwrap().extend([500; 20]);
-    register(&env, &receiver.url).await;
+    env.register(&receiver.url).await;
     env.create(&create_body(), None).await;
     env.eventually("a dead delivery", || {
         env.emulator
@@ -228,7 +212,7 @@ async fn deliveries_die_after_ten_attempts() {
 async fn large_payloads_are_sent_as_thin_events() {
     let env = start(|s| s.webhook_payload_limit_bytes = 200).await;
     let receiver = Receiver::start().await;
-    register(&env, &receiver.url).await;
+    env.register(&receiver.url).await;
     let run_id = env.create(&create_body(), None).await.json()["run_id"]
         .as_str()
         .unwrap()
@@ -252,8 +236,8 @@ async fn large_payloads_are_sent_as_thin_events() {
 async fn rotation_signs_with_the_new_and_the_previous_secret() {
     let env = start(|_| {}).await;
     let receiver = Receiver::start().await;
-    let old = register(&env, &receiver.url).await;
-    let new = register(&env, &receiver.url).await;
+    let old = env.register(&receiver.url).await;
+    let new = env.register(&receiver.url).await;
     env.create(&create_body(), None).await;
     env.eventually("a delivery", || receiver.count() == 1).await;
     let delivery = &receiver.all()[0];
@@ -265,7 +249,7 @@ async fn rotation_signs_with_the_new_and_the_previous_secret() {
 async fn duplicate_delay_and_reorder_faults() {
     let env = start(|_| {}).await;
     let receiver = Receiver::start().await;
-    register(&env, &receiver.url).await;
+    env.register(&receiver.url).await;
     env.emulator.control().set_webhook_faults(WebhookFaults {
         duplicate: 1,
         ..Default::default()
@@ -319,7 +303,7 @@ async fn duplicate_delay_and_reorder_faults() {
 async fn deleting_the_endpoint_stops_deliveries() {
     let env = start(|s| s.run_latency_ms = 200).await;
     let receiver = Receiver::start().await;
-    register(&env, &receiver.url).await;
+    env.register(&receiver.url).await;
     let created = env.create(&create_body(), None).await;
     let run_id = created.json()["run_id"].as_str().unwrap().to_owned();
     let id = env.get("/v1/webhooks").await.json()[0]["id"]
