@@ -492,6 +492,64 @@ fn demo_needs_no_key_and_no_network() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The README: the demo "exits 1 unless every call succeeded". Its ledger in `--dir` is
+/// filled first by `batch run` over the same sample against an emulator that fails one
+/// run; the demo then finds that call failed (a failed record is not run again) and must
+/// say so and exit 1, while the other calls still count as succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_exits_1_unless_every_call_succeeded() {
+    let emulator = emulator().await;
+    emulator.control().force_next_runs(
+        semarize_emulator::ForcedOutcome::Fail {
+            error_code: "transcript_unreadable".into(),
+            error_message: None,
+            error_user_message: None,
+        },
+        1,
+    );
+    let dir = temp("demo-failed");
+    let input = dir.join("calls.jsonl");
+    std::fs::write(&input, include_str!("../demo/calls.jsonl")).unwrap();
+    let cli = Cli {
+        emulator: &emulator,
+    };
+    let batch = cli.run(&[
+        "batch",
+        "run",
+        input.to_str().unwrap(),
+        "--kit",
+        "A1B2C3D4",
+        "--ledger",
+        dir.join("ledger.sqlite").to_str().unwrap(),
+        "--out",
+        dir.join("results.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(batch.status.code(), Some(1), "{}", stderr(&batch));
+
+    let demo = Command::new(env!("CARGO_BIN_EXE_semarize"))
+        .args(["demo", "--dir", dir.to_str().unwrap()])
+        .env_remove("SEMARIZE_API_KEY")
+        .env_remove("SEMARIZE_BASE_URL")
+        .run_to_end();
+    let text = String::from_utf8_lossy(&demo.stdout);
+    assert_eq!(demo.status.code(), Some(1), "{text}{}", stderr(&demo));
+    assert!(text.contains("5 of 6 calls succeeded."), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("call-"))
+            .filter(|l| l.contains("failed"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        stderr(&demo).contains("the demo did not complete: 5 of 6 calls succeeded"),
+        "{}",
+        stderr(&demo)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn demo_removes_its_temporary_folder_unless_kept() {
     let tmp = temp("demo-tmp");
