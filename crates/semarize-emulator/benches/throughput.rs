@@ -3,8 +3,8 @@
 //! `cargo bench -p semarize-emulator --bench throughput` (release build). Prints requests
 //! per second for `GET /v1/runs/{id}` and `POST /v1/runs` over loopback with the load
 //! generator in the same process (so both share the machine's cores), and the resident
-//! memory growth after 100,000 stored runs. `BENCH_SECONDS` sets each phase's length
-//! (default 5).
+//! memory growth after 100,000 stored runs, and the inspector page's size and answer time
+//! with 10,000 runs. `BENCH_SECONDS` sets each phase's length (default 5).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +18,8 @@ use semarize_emulator::{Config, Emulator, Settings};
 
 const CONNECTIONS: usize = 32;
 const STORED_RUNS: u64 = 100_000;
+/// Runs in the emulator when the inspector page is measured.
+const PAGE_RUNS: u64 = 10_000;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -146,6 +148,29 @@ fn main() {
             })
         };
         let rss_before = rss_kib();
+        // The inspector page with 10,000 runs (and as many requests logged), before the timed
+        // creations: its size and
+        // how long the server takes to answer it, median of 7 over loopback.
+        let stored = emulator.control().runs().len() as u64;
+        let fill = post.clone();
+        let page_offset = 2_000_000_000;
+        load(addr, Arc::new(move |n: u64| fill(page_offset + n)), Duration::from_secs(600), Some(PAGE_RUNS.saturating_sub(stored))).await;
+        let stored = emulator.control().runs().len();
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..7 {
+            let started = Instant::now();
+            let page = http.get(emulator.inspector_url()).send().await.unwrap().bytes().await.unwrap();
+            times.push(started.elapsed());
+            size = page.len();
+        }
+        times.sort();
+        println!(
+            "inspector page: {stored} runs, {:.1} KB, answered in {:.1} ms (median of 7; targets <= 200 KB, <= 100 ms)",
+            size as f64 / 1000.0,
+            times[3].as_secs_f64() * 1000.0
+        );
+
         let (ok, elapsed) = load(addr, post.clone(), Duration::from_secs(seconds), None).await;
         println!("POST /v1/runs:      {:>8.0} req/s ({ok} in {:.2}s, each with an Idempotency-Key and its own transcript)", ok as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
 

@@ -117,7 +117,8 @@ impl EmulatorArgs {
     }
 
     /// Starts the emulator, prints `listening on http://HOST:PORT` (and a generated key on
-    /// the next line), and serves until Ctrl-C or SIGTERM.
+    /// the next line, then the inspector page's address), and serves until Ctrl-C or
+    /// SIGTERM.
     pub async fn serve(&self) -> Result<(), CliError> {
         let (config, generated) = self.config()?;
         let served = config
@@ -130,6 +131,7 @@ impl EmulatorArgs {
             // The key was made here, so printing it is how the user learns it.
             println!("api key: {}", emulator.api_key());
         }
+        println!("inspector: {}", emulator.inspector_url());
         if let Some((path, interactions)) = served {
             eprintln!("serving cassette {path}: {interactions} interactions, any order, each once");
         }

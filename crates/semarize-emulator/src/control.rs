@@ -9,8 +9,12 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Settings;
-use crate::faults::{FaultAction, FaultSpec, ForcedOutcome, RawResponse, WebhookFaults};
-use crate::inspect::{CreateAttempt, DeliveryRecord, RunInspection};
+use crate::faults::{
+    ArmedFaults, FaultAction, FaultSpec, ForcedOutcome, RawResponse, WebhookFaults,
+};
+use crate::inspect::{
+    CreateAttempt, DeliveryRecord, EndpointInspection, RequestRecord, RunInspection,
+};
 use crate::lock;
 use crate::state::Core;
 
@@ -223,5 +227,34 @@ impl Control {
     /// Every run, per workspace in creation order.
     pub fn runs(&self) -> Vec<RunInspection> {
         self.core.inspect_runs()
+    }
+
+    /// The latest `/v1` requests (at most [`REQUEST_CAP`](crate::inspect::REQUEST_CAP)),
+    /// oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.core.log).requests.iter().cloned().collect()
+    }
+
+    /// Everything armed: faults waiting for calls, latency, forced outcomes, webhook
+    /// faults.
+    pub fn armed_faults(&self) -> ArmedFaults {
+        lock(&self.core.faults).armed()
+    }
+
+    /// Every workspace's webhook endpoint, secrets masked.
+    pub fn webhook_endpoints(&self) -> Vec<EndpointInspection> {
+        self.core.inspect_endpoints()
+    }
+
+    /// A run's full detail (as `GET /v1/runs/{runId}` answers it), from any workspace.
+    pub fn run_detail(&self, run_id: &str) -> Option<semarize_api::types::Run> {
+        self.core.find_run(run_id)
+    }
+
+    /// The current signing secret of `workspace_id`'s endpoint, if it has one.
+    pub fn webhook_secret(&self, workspace_id: &str) -> Option<String> {
+        let workspace = self.core.workspace(workspace_id)?;
+        let ws = lock(&workspace);
+        ws.webhook.as_ref().map(|w| w.secret().to_owned())
     }
 }

@@ -36,6 +36,19 @@ pub enum FaultAction {
     },
 }
 
+impl FaultAction {
+    /// The kind's name, as the control surface spells it (`status`, `drop_after_commit`,
+    /// `raw`, `headers`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultAction::Status { .. } => "status",
+            FaultAction::DropAfterCommit => "drop_after_commit",
+            FaultAction::Raw(_) => "raw",
+            FaultAction::Headers { .. } => "headers",
+        }
+    }
+}
+
 /// A response the emulator sends as it is (see [`FaultAction::Raw`]).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct RawResponse {
@@ -119,6 +132,30 @@ pub struct WebhookFaults {
     pub reorder: u32,
     /// Make the receiver's next N attempts count as failed without sending them.
     pub fail: u32,
+}
+
+/// Everything armed, as `GET /_emulator/inspect/faults` and the inspector page show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArmedFaults {
+    /// Faults waiting for their calls, in the order they apply.
+    pub faults: Vec<FaultSpec>,
+    /// Added latency per operation (`*`: every operation).
+    pub latency: Vec<ArmedLatency>,
+    /// Outcomes forced on the next runs created, in order.
+    pub outcomes: Vec<ForcedOutcome>,
+    /// Webhook delivery faults still to apply.
+    pub webhook: WebhookFaults,
+}
+
+/// Added latency of one operation, as [`ArmedFaults`] lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArmedLatency {
+    /// operationId or `*`.
+    pub operation: String,
+    /// Milliseconds added.
+    pub ms: u64,
+    /// On one call in this many.
+    pub every: u32,
 }
 
 /// Added latency of one operation: `ms` on one call in `every` (1: each call).
@@ -209,6 +246,34 @@ impl Faults {
     /// The forced outcome of the next run, if any.
     pub fn next_outcome(&mut self) -> Option<ForcedOutcome> {
         self.outcomes.pop_front()
+    }
+
+    /// Everything armed now.
+    pub fn armed(&self) -> ArmedFaults {
+        let mut latency: Vec<ArmedLatency> = self
+            .latency
+            .iter()
+            .map(|(operation, l)| ArmedLatency {
+                operation: operation.clone(),
+                ms: l.ms,
+                every: l.every,
+            })
+            .collect();
+        latency.sort_by(|a, b| a.operation.cmp(&b.operation));
+        ArmedFaults {
+            faults: self
+                .armed
+                .iter()
+                .map(|(operation, count, action)| FaultSpec {
+                    operation: operation.clone(),
+                    count: *count,
+                    action: action.clone(),
+                })
+                .collect(),
+            latency,
+            outcomes: self.outcomes.iter().cloned().collect(),
+            webhook: self.webhook.clone(),
+        }
     }
 
     /// Disarms everything.

@@ -130,6 +130,12 @@ impl Emulator {
         &self.base_url
     }
 
+    /// `http://HOST:PORT/_emulator/`: the inspector page (requests, runs, webhook
+    /// deliveries, armed faults, settings), to open in a browser.
+    pub fn inspector_url(&self) -> String {
+        format!("{}/_emulator/", self.base_url)
+    }
+
     /// A valid API key of the default workspace.
     pub fn api_key(&self) -> &str {
         &self.api_key

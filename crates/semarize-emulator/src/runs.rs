@@ -12,7 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::faults::ForcedOutcome;
-use crate::inspect::RunInspection;
+use crate::inspect::{RunInspection, StatusChange};
 use crate::kits::Usage;
 
 /// Share of the run latency spent `queued` before `running`.
@@ -81,6 +81,8 @@ pub(crate) struct RunRecord {
     run_id: Uuid,
     run_type: RunType,
     created_at: DateTime<Utc>,
+    /// `created_at` on the monotonic clock: the status history is read from it.
+    created: Instant,
     started: Instant,
     finishes: Instant,
     outcome: Outcome,
@@ -110,6 +112,7 @@ impl RunRecord {
             run_id: Uuid::new_v4(),
             run_type: request.run_type.clone(),
             created_at: crate::ids::now_millis(),
+            created: now,
             started,
             finishes,
             outcome,
@@ -137,6 +140,11 @@ impl RunRecord {
                 Outcome::Cancelled => RunStatus::Cancelled,
             }
         }
+    }
+
+    /// The Idempotency-Key it was created with.
+    pub(crate) fn idempotency_key(&self) -> Option<&str> {
+        self.idempotency_key.as_deref()
     }
 
     /// Whether the run is terminal at `now`.
@@ -237,7 +245,35 @@ impl RunRecord {
             idempotency_key: self.idempotency_key.clone(),
             kit_code: self.kit_code.clone(),
             status: self.status(now),
+            history: self.history(now),
         }
+    }
+
+    /// Every status the run has had by `now`, with when it entered each: read from the
+    /// clock like the status itself (queued at creation, running once started, the
+    /// outcome once finished).
+    fn history(&self, now: Instant) -> Vec<StatusChange> {
+        let at = |instant: Instant| {
+            let since = instant.saturating_duration_since(self.created);
+            self.created_at + chrono::Duration::from_std(since).unwrap_or_default()
+        };
+        let mut history = vec![StatusChange {
+            status: RunStatus::Queued,
+            at: self.created_at,
+        }];
+        if now >= self.started && self.started < self.finishes {
+            history.push(StatusChange {
+                status: RunStatus::Running,
+                at: at(self.started),
+            });
+        }
+        if now >= self.finishes {
+            history.push(StatusChange {
+                status: self.status(now),
+                at: at(self.finishes),
+            });
+        }
+        history
     }
 }
 

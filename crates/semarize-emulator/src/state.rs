@@ -17,7 +17,9 @@ use crate::config::{Config, Settings};
 use crate::error::ApiError;
 use crate::faults::{Faults, ForcedOutcome};
 use crate::ids;
-use crate::inspect::{CreateAttempt, DeliveryRecord, Inspection, RunInspection};
+use crate::inspect::{
+    CreateAttempt, DeliveryRecord, EndpointInspection, Inspection, RequestRecord, RunInspection,
+};
 use crate::kits::{self, Catalog, Usage};
 use crate::lock;
 use crate::runs::{CreateOutcome, CreateRun, Outcome, RunRecord};
@@ -269,6 +271,11 @@ impl Core {
         lock(&self.log).count_call(operation);
     }
 
+    /// Records a `/v1` request in the inspection log.
+    pub(crate) fn record_request(&self, record: RequestRecord) {
+        lock(&self.log).record_request(record);
+    }
+
     /// Records a delivery attempt in the inspection log.
     pub(crate) fn record_delivery(&self, record: DeliveryRecord) {
         lock(&self.log).record_delivery(record);
@@ -371,6 +378,61 @@ impl Core {
             return Ok(());
         }
         Err(format!("no run {run_id}"))
+    }
+
+    /// A run's full detail, whichever workspace holds it.
+    pub(crate) fn find_run(&self, run_id: &str) -> Option<types::Run> {
+        let now = Instant::now();
+        self.workspaces()
+            .iter()
+            .find_map(|workspace| lock(workspace).runs.get(run_id).map(|run| run.detail(now)))
+    }
+
+    /// Every workspace's endpoint, secrets masked, by workspace id.
+    pub(crate) fn inspect_endpoints(&self) -> Vec<EndpointInspection> {
+        let mut out: Vec<EndpointInspection> = self
+            .workspaces()
+            .iter()
+            .filter_map(|workspace| {
+                let ws = lock(workspace);
+                let endpoint = ws.webhook.as_ref()?;
+                let prefix: String = endpoint.secret().chars().take(6).collect();
+                Some(EndpointInspection {
+                    workspace_id: ws.id.to_string(),
+                    id: endpoint.id.clone(),
+                    url: endpoint.url.clone(),
+                    secret_masked: format!("{prefix}••••••••"),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.workspace_id.cmp(&b.workspace_id));
+        out
+    }
+
+    /// The runs `keep` accepts (by id and Idempotency-Key), newest first workspace by
+    /// workspace: the `take` after the first `skip`, and how many it accepts in all. Only
+    /// the runs returned are inspected, so a page of a long list costs a page.
+    pub(crate) fn runs_page(
+        &self,
+        keep: impl Fn(&uuid::Uuid, Option<&str>) -> bool,
+        skip: usize,
+        take: usize,
+    ) -> (Vec<RunInspection>, usize) {
+        let now = Instant::now();
+        let (mut shown, mut total) = (Vec::new(), 0usize);
+        for workspace in self.workspaces() {
+            let ws = lock(&workspace);
+            for run in ws.runs.oldest_first().rev() {
+                if !keep(&run.id(), run.idempotency_key()) {
+                    continue;
+                }
+                if total >= skip && shown.len() < take {
+                    shown.push(run.inspection(&ws.id, now));
+                }
+                total += 1;
+            }
+        }
+        (shown, total)
     }
 
     /// Every run of every workspace, for inspection.

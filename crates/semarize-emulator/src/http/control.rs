@@ -1,7 +1,7 @@
 //! `/_emulator`: the control surface over HTTP (documented in the README).
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -10,7 +10,7 @@ use semarize_api::types::ErrorCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{App, read_json_object};
+use super::{App, inspector, read_json_object};
 use crate::config::Settings;
 use crate::control::Control;
 use crate::error::ApiError;
@@ -50,6 +50,53 @@ pub(super) fn router() -> Router<App> {
             "/inspect/runs",
             get(|State(app): State<App>| async move { Json(control(&app).runs()) }),
         )
+        .route("/inspect/runs/{id}", get(run_detail))
+        .route(
+            "/inspect/requests",
+            get(|State(app): State<App>| async move { Json(control(&app).requests()) }),
+        )
+        .route(
+            "/inspect/faults",
+            get(|State(app): State<App>| async move { Json(control(&app).armed_faults()) }),
+        )
+        .route(
+            "/inspect/webhooks",
+            get(|State(app): State<App>| async move { Json(control(&app).webhook_endpoints()) }),
+        )
+        .route("/inspect/webhook-secret", post(reveal_secret))
+        .route("/", get(page))
+}
+
+/// `GET /_emulator/`: the inspector page.
+pub(super) async fn page(State(app): State<App>, RawQuery(raw): RawQuery) -> Response {
+    inspector::page(&control(&app), &inspector::query(raw.as_deref()))
+}
+
+async fn run_detail(State(app): State<App>, Path(id): Path<String>) -> Response {
+    match control(&app).run_detail(&id) {
+        Some(run) => Json(run).into_response(),
+        None => ApiError::not_found(ErrorCode::RunNotFound).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevealBody {
+    workspace_id: String,
+}
+
+/// The reveal control of the inspector page: a JSON request, so only the page itself
+/// (same origin, checked by the guard) can read a secret through a browser.
+async fn reveal_secret(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+    let body = match parse::<RevealBody>(&app, &headers, body).await {
+        Ok(body) => body,
+        Err(err) => return err.into_response(),
+    };
+    match control(&app).webhook_secret(&body.workspace_id) {
+        Some(secret) => Json(serde_json::json!({ "secret": secret })).into_response(),
+        None => ApiError::not_found(ErrorCode::NotFound)
+            .detail("that workspace has no webhook endpoint")
+            .into_response(),
+    }
 }
 
 fn control(app: &App) -> Control {

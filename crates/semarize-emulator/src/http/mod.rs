@@ -2,6 +2,8 @@
 //! error envelope. Behaviour lives in the core (`crate::state`); handlers translate.
 
 mod control;
+mod inspector;
+mod same_origin;
 mod v1;
 
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::faults::{FaultAction, RawResponse};
-use crate::inspect::CreateAttempt;
+use crate::inspect::{CreateAttempt, RequestRecord};
 use crate::lock;
 use crate::routes;
 use crate::server::ConnectionKiller;
@@ -90,7 +92,15 @@ pub(crate) fn router(app: App) -> Router {
     let v1 = v1.route_layer(middleware::from_fn_with_state(app.clone(), gate));
     Router::new()
         .merge(v1)
-        .nest("/_emulator", control::router())
+        .nest(
+            "/_emulator",
+            control::router().layer(middleware::from_fn(same_origin::guard)),
+        )
+        // The page's address with its slash, as the emulator prints it.
+        .route(
+            "/_emulator/",
+            axum::routing::get(control::page).layer(middleware::from_fn(same_origin::guard)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), request_id))
@@ -133,15 +143,67 @@ async fn request_id(State(_app): State<App>, mut req: Request, next: Next) -> Re
     response
 }
 
-/// Per /v1 call: injected latency and faults, authentication, rate limiting.
-async fn gate(
-    State(app): State<App>,
-    matched: MatchedPath,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// The run a response concerns, when its path does not name it (a creation's new run):
+/// set by the handler for the request log.
+#[derive(Clone)]
+pub(crate) struct RunRef(pub String);
+
+/// The armed fault that answered or changed a response, by kind, for the request log.
+#[derive(Clone, Copy)]
+struct AnsweredBy(&'static str);
+
+/// A response never to be sent: its connection is closed once the request is logged.
+#[derive(Clone)]
+struct CloseConnection(ConnectionKiller);
+
+/// Per /v1 call: the request log around [`gate_call`].
+async fn gate(State(app): State<App>, matched: MatchedPath, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let at = chrono::Utc::now();
     let operation =
         routes::operation_id(req.method().as_str(), matched.as_str()).unwrap_or("unknown");
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let idempotency_key = header_str(req.headers(), "idempotency-key").map(Arc::from);
+    // Set on the request by the `request_id` layer around this one.
+    let request_id = header_str(req.headers(), REQUEST_ID).map(str::to_owned);
+    // The path's run id: the segment where the route template has `{runId}`.
+    let path_run = matched
+        .as_str()
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(template, _)| *template == "{runId}")
+        .map(|(_, id)| id.to_owned());
+    let mut response = gate_call(&app, operation, req, next).await;
+    let close = response.extensions_mut().remove::<CloseConnection>();
+    app.core.record_request(RequestRecord {
+        at,
+        operation,
+        method,
+        path,
+        status: if close.is_some() {
+            0
+        } else {
+            response.status().as_u16()
+        },
+        latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
+        idempotency_key,
+        request_id,
+        run_id: path_run.or_else(|| response.extensions().get::<RunRef>().map(|r| r.0.clone())),
+        fault: response.extensions().get::<AnsweredBy>().map(|a| a.0),
+    });
+    match close {
+        Some(CloseConnection(killer)) => {
+            killer.kill();
+            // The connection is being closed; this response is never sent.
+            std::future::pending::<Response>().await
+        }
+        None => response,
+    }
+}
+
+/// One /v1 call: injected latency and faults, authentication, rate limiting.
+async fn gate_call(app: &App, operation: &'static str, mut req: Request, next: Next) -> Response {
     app.core.count_call(operation);
     let is_create = operation == "create_run";
     let additive = app.core.settings().additive;
@@ -150,6 +212,13 @@ async fn gate(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let fault = lock(&app.core.faults).take(operation);
+    let answered_by = fault.as_ref().map(|f| AnsweredBy(f.kind()));
+    let mark = |mut response: Response| {
+        if let Some(answered_by) = answered_by {
+            response.extensions_mut().insert(answered_by);
+        }
+        response
+    };
     // An armed fault answers first; then the served cassette; then the emulator.
     #[cfg(feature = "cassette")]
     if let (None, Some(cassette)) = (&fault, &app.core.cassette) {
@@ -190,7 +259,7 @@ async fn gate(
                 detail: Some("injected by the emulator".into()),
                 retry_after,
             };
-            return error_response(&err, additive);
+            return mark(error_response(&err, additive));
         }
         Some(FaultAction::DropAfterCommit) => drop_after = true,
         Some(FaultAction::Raw(raw)) if !raw.after_commit => {
@@ -198,7 +267,7 @@ async fn gate(
                 StatusCode::from_u16(raw.status).unwrap_or(StatusCode::BAD_GATEWAY),
                 "injected_fault",
             );
-            return raw_response(&raw);
+            return mark(raw_response(&raw));
         }
         Some(FaultAction::Raw(raw)) => raw_after = Some(raw),
         Some(FaultAction::Headers { headers }) => extra_headers = Some(headers),
@@ -228,17 +297,18 @@ async fn gate(
         insert_headers(response.headers_mut(), &extra);
     }
     if let Some(raw) = raw_after {
-        // The work is done (a run committed); the client gets the hostile answer instead.
-        return raw_response(&raw);
-    }
-    match (drop_after, killer) {
-        (true, Some(killer)) => {
-            killer.kill();
-            // The connection is being closed; this response is never sent.
-            std::future::pending::<Response>().await
+        // The work is done (a run committed); the client gets the hostile answer instead,
+        // with the run it made (for the request log) and the request id.
+        let mut hostile = raw_response(&raw);
+        if let Some(run) = response.extensions_mut().remove::<RunRef>() {
+            hostile.extensions_mut().insert(run);
         }
-        _ => response,
+        return mark(hostile);
     }
+    if let (true, Some(killer)) = (drop_after, killer) {
+        response.extensions_mut().insert(CloseConnection(killer));
+    }
+    mark(response)
 }
 
 /// The recorded answer to `req` when the served cassette holds one; otherwise the request

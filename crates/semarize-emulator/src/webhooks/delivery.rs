@@ -4,7 +4,7 @@
 //! failures.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,7 @@ pub(crate) async fn run(
     let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut tasks: HashMap<u64, Task> = HashMap::new();
     let mut seq = 0u64;
-    let mut attempts: JoinSet<(Delivery, bool)> = JoinSet::new();
+    let mut attempts: JoinSet<(Delivery, After)> = JoinSet::new();
     let mut held: Vec<Delivery> = Vec::new();
 
     let mut schedule = |queue: &mut BinaryHeap<Reverse<(Instant, u64)>>,
@@ -127,23 +127,38 @@ pub(crate) async fn run(
                 }
             },
             Some(done) = attempts.join_next(), if !attempts.is_empty() => {
-                let Ok((delivery, delivered)) = done else { continue };
-                if delivered {
-                    continue;
+                let Ok((delivery, after)) = done else { continue };
+                match after {
+                    After::Done => {}
+                    After::Dead => record(&core, &delivery, "", false, "dead", Sent::nothing()),
+                    After::Retry(at) => {
+                        let next = Delivery { attempt: delivery.attempt + 1, ..delivery };
+                        schedule(&mut queue, &mut tasks, at, Task::Deliver(next));
+                    }
                 }
-                let settings = core.settings();
-                let window = settings.scaled(DELIVERY_WINDOW);
-                let delay = settings.scaled(backoff(delivery.attempt));
-                let next_at = Instant::now() + delay;
-                if delivery.attempt >= MAX_ATTEMPTS || next_at.duration_since(delivery.first_attempt) > window {
-                    record(&core, &delivery, "", false, "dead", None);
-                    continue;
-                }
-                let next = Delivery { attempt: delivery.attempt + 1, ..delivery };
-                schedule(&mut queue, &mut tasks, next_at, Task::Deliver(next));
             }
         }
     }
+}
+
+/// What follows an attempt.
+enum After {
+    /// Delivered (or dropped: nothing to retry).
+    Done,
+    /// Failed, and another attempt is due then.
+    Retry(Instant),
+    /// Failed for the last time: the delivery is dead.
+    Dead,
+}
+
+/// When the attempt after a failed `delivery` is due, or `None` when it was the last
+/// (ten attempts, or beyond the delivery window).
+fn retry_at(core: &Core, delivery: &Delivery, now: Instant) -> Option<Instant> {
+    let settings = core.settings();
+    let next_at = now + settings.scaled(backoff(delivery.attempt));
+    let within = next_at.saturating_duration_since(delivery.first_attempt)
+        <= settings.scaled(DELIVERY_WINDOW);
+    (delivery.attempt < MAX_ATTEMPTS && within).then_some(next_at)
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -199,6 +214,9 @@ fn emit(core: &Core, workspace_id: &Arc<str>, run_id: &str) -> Emitted {
             thin: false,
             result: "no_endpoint".to_owned(),
             status: None,
+            headers: Default::default(),
+            latency_ms: None,
+            next_retry_at: None,
         });
         return Emitted::Nothing;
     }
@@ -237,20 +255,38 @@ fn emit(core: &Core, workspace_id: &Arc<str>, run_id: &str) -> Emitted {
     })
 }
 
-fn record(
-    core: &Core,
-    d: &Delivery,
-    delivery_id: &str,
-    duplicate: bool,
-    result: &str,
+/// What one attempt sent and got back, for its record.
+struct Sent {
+    headers: BTreeMap<String, String>,
     status: Option<u16>,
-) {
+    latency_ms: Option<f64>,
+    next_retry_at: Option<Instant>,
+}
+
+impl Sent {
+    /// Nothing was sent.
+    fn nothing() -> Self {
+        Sent {
+            headers: BTreeMap::new(),
+            status: None,
+            latency_ms: None,
+            next_retry_at: None,
+        }
+    }
+}
+
+fn record(core: &Core, d: &Delivery, delivery_id: &str, duplicate: bool, result: &str, sent: Sent) {
     let url = core
         .workspace(&d.workspace_id)
         .and_then(|ws| lock(&ws).webhook.as_ref().map(|w| w.url.clone()))
         .unwrap_or_default();
+    let now = chrono::Utc::now();
+    let next_retry_at = sent.next_retry_at.map(|at| {
+        let wait = at.saturating_duration_since(Instant::now());
+        ids::rfc3339(now + chrono::Duration::from_std(wait).unwrap_or_default())
+    });
     core.record_delivery(DeliveryRecord {
-        at: ids::rfc3339(chrono::Utc::now()),
+        at: ids::rfc3339(now),
         workspace_id: d.workspace_id.to_string(),
         event_id: d.event_id.clone(),
         delivery_id: delivery_id.to_owned(),
@@ -261,18 +297,26 @@ fn record(
         duplicate,
         thin: d.thin,
         result: result.to_owned(),
-        status,
+        status: sent.status,
+        headers: sent.headers,
+        latency_ms: sent.latency_ms,
+        next_retry_at,
     });
 }
 
-/// One delivery attempt (sent twice when a duplicate is injected); true when delivered.
-async fn attempt(core: Arc<Core>, client: reqwest::Client, delivery: Delivery) -> (Delivery, bool) {
+/// One delivery attempt (sent twice when a duplicate is injected), recorded with its
+/// headers, the receiver's answer and, when it failed, the next attempt's time.
+async fn attempt(
+    core: Arc<Core>,
+    client: reqwest::Client,
+    delivery: Delivery,
+) -> (Delivery, After) {
     let endpoint = core
         .workspace(&delivery.workspace_id)
         .and_then(|ws| lock(&ws).webhook.clone());
     let Some(endpoint) = endpoint else {
-        record(&core, &delivery, "", false, "dropped", None);
-        return (delivery, true);
+        record(&core, &delivery, "", false, "dropped", Sent::nothing());
+        return (delivery, After::Done);
     };
     let (duplicate, delay, fail) = {
         let mut faults = lock(&core.faults);
@@ -286,10 +330,20 @@ async fn attempt(core: Arc<Core>, client: reqwest::Client, delivery: Delivery) -
         let delay = take(&mut w.delay).then_some(Duration::from_millis(w.delay_ms));
         (duplicate, delay, take(&mut w.fail))
     };
+    let failed = |delivery: Delivery| {
+        let retry = retry_at(&core, &delivery, Instant::now());
+        let after = retry.map_or(After::Dead, After::Retry);
+        (delivery, after, retry)
+    };
     let delivery_id = ids::prefixed("dlv");
     if fail {
-        record(&core, &delivery, &delivery_id, false, "failed", None);
-        return (delivery, false);
+        let (delivery, after, retry) = failed(delivery);
+        let sent = Sent {
+            next_retry_at: retry,
+            ..Sent::nothing()
+        };
+        record(&core, &delivery, &delivery_id, false, "failed", sent);
+        return (delivery, after);
     }
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -301,31 +355,51 @@ async fn attempt(core: Arc<Core>, client: reqwest::Client, delivery: Delivery) -
     let secrets = endpoint.signing_secrets(Instant::now());
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let signature = sig::signature_header(&secrets, &timestamp, &body);
+    let headers: BTreeMap<String, String> = [
+        ("content-type", "application/json"),
+        (sig::HEADER_EVENT_ID, delivery.event_id.as_str()),
+        (sig::HEADER_DELIVERY_ID, delivery_id.as_str()),
+        (sig::HEADER_EVENT_TYPE, delivery.event_type.as_str()),
+        (sig::HEADER_TIMESTAMP, timestamp.as_str()),
+        (sig::HEADER_SIGNATURE, signature.as_str()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+    .collect();
 
-    let mut delivered = false;
-    for copy in 0..if duplicate { 2 } else { 1 } {
-        let sent = client
-            .post(&endpoint.url)
-            .header("content-type", "application/json")
-            .header(sig::HEADER_EVENT_ID, &delivery.event_id)
-            .header(sig::HEADER_DELIVERY_ID, &delivery_id)
-            .header(sig::HEADER_EVENT_TYPE, &delivery.event_type)
-            .header(sig::HEADER_TIMESTAMP, &timestamp)
-            .header(sig::HEADER_SIGNATURE, &signature)
-            .body(body.clone())
-            .send()
-            .await;
-        let (result, status) = match sent {
-            Ok(response) if response.status().is_success() => {
-                ("delivered", Some(response.status().as_u16()))
-            }
-            Ok(response) => ("failed", Some(response.status().as_u16())),
-            Err(_) => ("failed", None),
-        };
-        delivered |= result == "delivered";
-        record(&core, &delivery, &delivery_id, copy == 1, result, status);
+    let mut answers = Vec::new();
+    for _copy in 0..if duplicate { 2 } else { 1 } {
+        let sent_at = Instant::now();
+        let mut request = client.post(&endpoint.url).body(body.clone());
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let status = request.send().await.ok().map(|r| r.status());
+        answers.push((status, sent_at.elapsed().as_micros() as f64 / 1000.0));
     }
-    (delivery, delivered)
+    let delivered = answers
+        .iter()
+        .any(|(status, _)| status.is_some_and(|s| s.is_success()));
+    let (delivery, after, retry) = if delivered {
+        (delivery, After::Done, None)
+    } else {
+        failed(delivery)
+    };
+    for (copy, (status, latency_ms)) in answers.into_iter().enumerate() {
+        let result = if status.is_some_and(|s| s.is_success()) {
+            "delivered"
+        } else {
+            "failed"
+        };
+        let sent = Sent {
+            headers: headers.clone(),
+            status: status.map(|s| s.as_u16()),
+            latency_ms: Some(latency_ms),
+            next_retry_at: retry,
+        };
+        record(&core, &delivery, &delivery_id, copy == 1, result, sent);
+    }
+    (delivery, after)
 }
 
 #[cfg(test)]

@@ -67,6 +67,11 @@ impl WebhookEndpoint {
         )
     }
 
+    /// The current signing secret (the inspector's reveal control; never logged).
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+
     /// The endpoint as the list shows it: never with its secret.
     fn listed(&self) -> types::WebhookEndpoint {
         crate::built(

@@ -3,10 +3,12 @@
 
 mod api;
 mod binary;
+mod browser;
 #[cfg(feature = "cassette")]
 mod cassette;
 mod catalogue;
 mod conformance;
 mod faults;
+mod inspector;
 mod support;
 mod webhooks;

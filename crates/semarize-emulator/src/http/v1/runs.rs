@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{query_pairs, query_value, respond, with_retry_after};
 use crate::error::ApiError;
-use crate::http::{App, Ctx, DropAfterCommit, header_str, json_response, read_json_object};
+use crate::http::{App, Ctx, DropAfterCommit, RunRef, header_str, json_response, read_json_object};
 use crate::idempotency;
 use crate::inspect::CreateAttempt;
 use crate::runs::{self, CreateOutcome, CreateRun};
@@ -167,6 +167,13 @@ pub(super) async fn create_run(
         ));
     };
 
+    // The request log lists the new run with its creation.
+    let with_run = |mut response: Response| {
+        response
+            .extensions_mut()
+            .insert(RunRef(summary.run_id.clone()));
+        response
+    };
     if sync {
         let started = Instant::now();
         let deadline = started + settings.sync_wait();
@@ -194,7 +201,7 @@ pub(super) async fn create_run(
             Ok(_) => 202,
             Err(error) => error.status.as_u16(),
         });
-        return respond(
+        return with_run(respond(
             &app,
             detail.map(|run| {
                 if run.status.is_terminal() {
@@ -211,14 +218,14 @@ pub(super) async fn create_run(
                     )
                 }
             }),
-        );
+        ));
     }
     record(202);
     let delay = runs::advised_delay(finishes);
-    with_retry_after(
+    with_run(with_retry_after(
         json_response(StatusCode::ACCEPTED, &summary, settings.additive),
         delay,
-    )
+    ))
 }
 
 pub(super) async fn list_runs(
