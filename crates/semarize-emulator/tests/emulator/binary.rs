@@ -41,7 +41,8 @@ fn spawn(args: &[&str]) -> (Running, Vec<String>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("the binary starts");
-    let wanted = if args.contains(&"--api-key") { 1 } else { 2 };
+    // The address, the generated key (unless keys are given), the inspector's address.
+    let wanted = if args.contains(&"--api-key") { 2 } else { 3 };
     // Read on a thread so that a silent binary fails at a deadline instead of hanging.
     let stdout = child.stdout.take().unwrap();
     let (sender, lines) = std::sync::mpsc::channel();
@@ -81,6 +82,16 @@ async fn prints_the_real_address_first_and_a_generated_key() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // The third line: the inspector page, which answers at that address.
+    assert_eq!(lines[2], format!("inspector: {url}/_emulator/"));
+    let page = reqwest::get(format!("{url}/_emulator/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<h1>Semarize emulator</h1>")
+    );
 }
 
 #[tokio::test]
