@@ -506,7 +506,7 @@ fn short_time(text: &str) -> String {
 }
 
 /// At most `max` characters, `…` marking a cut.
-fn clip(text: &str, max: usize) -> String {
+pub(super) fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),

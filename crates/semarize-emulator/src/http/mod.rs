@@ -163,8 +163,11 @@ async fn gate(State(app): State<App>, matched: MatchedPath, req: Request, next: 
     let operation =
         routes::operation_id(req.method().as_str(), matched.as_str()).unwrap_or("unknown");
     let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
-    let idempotency_key = header_str(req.headers(), "idempotency-key").map(Arc::from);
+    // What a client sent is kept only up to a bound, so the log's size is bounded too
+    // (valid keys are at most 254 characters; longer ones are refused, and logged cut).
+    let path = inspector::clip(req.uri().path(), 1024);
+    let idempotency_key = header_str(req.headers(), "idempotency-key")
+        .map(|key| Arc::from(inspector::clip(key, 256).as_str()));
     // Set on the request by the `request_id` layer around this one.
     let request_id = header_str(req.headers(), REQUEST_ID).map(str::to_owned);
     // The path's run id: the segment where the route template has `{runId}`.

@@ -163,6 +163,19 @@ async fn filters_narrow_every_list_to_one_run_or_one_key() {
     let (_, by_key) = page(&env, "?key=inspector-key-1").await;
     assert!(by_key.contains(&format!("/_emulator/inspect/runs/{}", runs[0])));
     assert!(!by_key.contains(&format!("/_emulator/inspect/runs/{}", runs[1])));
+    // What a client sends is logged only up to a bound: a 5,000-character key (refused)
+    // is kept cut at 256 characters.
+    let long_key = "k".repeat(5_000);
+    assert_eq!(
+        env.create(&create_body(), Some(&long_key)).await.status,
+        400
+    );
+    let logged = env.emulator.control().requests().pop().unwrap();
+    assert_eq!(
+        logged.idempotency_key.as_deref().map(|k| k.chars().count()),
+        Some(257),
+        "256 characters and the mark of the cut"
+    );
     // A hostile filter value is shown escaped, never as markup.
     let (status, hostile) = page(&env, "?key=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
     assert_eq!(status, 200);
