@@ -163,6 +163,9 @@ async fn faults_never_duplicate_or_lose_a_record() {
     let control = f.emulator.control();
     control.fail_next("create_run", 6, 503, None);
     control.drop_after_commit("create_run", 4);
+    // Two 429s whatever the machine's speed (the rate limit above adds more when the
+    // creations outrun it).
+    control.fail_next("create_run", 2, 429, Some(1));
     control.fail_next("get_run", 5, 500, None);
     control.force_next_runs(
         ForcedOutcome::Fail {
@@ -187,20 +190,10 @@ async fn faults_never_duplicate_or_lose_a_record() {
     assert_eq!(counts.errors.get("run_request_failed"), Some(&3));
 }
 
+/// Starts a ledger receiver for `f`'s ledger.
 #[cfg(feature = "webhooks")]
-#[tokio::test]
-async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing() {
-    let f = fixture("webhooks", |s| s.run_latency_ms = 100).await;
-    f.emulator
-        .control()
-        .set_webhook_faults(semarize_emulator::WebhookFaults {
-            duplicate: 10,
-            delay: 5,
-            delay_ms: 1500,
-            ..Default::default()
-        });
-    let progress = Arc::new(Progress::default());
-    let receiver = batch::start_webhook_receiver(
+async fn receiver(f: &Fixture, progress: &Arc<Progress>) -> batch::WebhookReceiver {
+    batch::start_webhook_receiver(
         "127.0.0.1:0".parse().unwrap(),
         f.client.clone(),
         f.ledger.clone(),
@@ -208,9 +201,98 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
         batch::ReceiverOptions::default(),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Waits (bounded) until the emulator has delivered `count` webhooks.
+#[cfg(feature = "webhooks")]
+async fn wait_for_deliveries(f: &Fixture, count: usize) {
+    let delivered = || {
+        f.emulator
+            .control()
+            .deliveries()
+            .iter()
+            .filter(|d| d.result == "delivered")
+            .count()
+    };
+    let deadline = SystemClock.now() + Duration::from_secs(20);
+    while delivered() < count {
+        assert!(
+            SystemClock.now() < deadline,
+            "only {} of {count} deliveries arrived",
+            delivered()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every record finished by its webhook, duplicates and delayed deliveries included: the
+/// grace (a minute) is far longer than any delivery here, so no record is polled.
+#[cfg(feature = "webhooks")]
+#[tokio::test]
+async fn webhooks_complete_runs_and_duplicate_deliveries_change_nothing() {
+    let f = fixture("webhooks", |s| s.run_latency_ms = 100).await;
+    f.emulator
+        .control()
+        .set_webhook_faults(semarize_emulator::WebhookFaults {
+            duplicate: 10,
+            delay: 5,
+            delay_ms: 500,
+            ..Default::default()
+        });
+    let progress = Arc::new(Progress::default());
+    let _receiver = receiver(&f, &progress).await;
     f.ingest(&input(30)).await;
-    let options = BatchOptions::default().webhook_grace(Duration::from_millis(800));
+    let options = BatchOptions::default().webhook_grace(Duration::from_secs(60));
+    let engine = BatchEngine::new(
+        f.ledger.clone(),
+        f.client.clone(),
+        options,
+        progress.clone(),
+    );
+    tokio::time::timeout(Duration::from_secs(50), engine.run())
+        .await
+        .expect("every webhook arrives within the grace")
+        .unwrap();
+    assert_eq!(f.states().await.get("succeeded"), Some(&30));
+    assert_eq!(progress.by_webhook(), 30, "every record by its webhook");
+    assert_eq!(progress.done(), 30, "each record counted once");
+    f.assert_no_duplicates(30);
+    // 30 events and 10 duplicates: the duplicates (each after its record was done)
+    // change nothing.
+    wait_for_deliveries(&f, 40).await;
+    assert_eq!(f.states().await.get("succeeded"), Some(&30));
+    assert_eq!(
+        progress.done(),
+        30,
+        "duplicate deliveries count nothing twice"
+    );
+    f.assert_no_duplicates(30);
+}
+
+/// The poll fallback, then the late deliveries: every first delivery attempt fails (not
+/// sent), so nothing can arrive before its retry (three seconds later, on the emulator's
+/// scaled schedule); the records' 200 ms grace ends long before, they are polled to
+/// their end, and the retried deliveries that arrive afterwards change nothing.
+#[cfg(feature = "webhooks")]
+#[tokio::test]
+async fn late_deliveries_after_the_poll_fallback_change_nothing() {
+    let f = fixture("late-webhooks", |s| {
+        s.run_latency_ms = 100;
+        // The first retry one minute / 20 = 3 s after the failed attempt.
+        s.time_scale = 20.0;
+    })
+    .await;
+    f.emulator
+        .control()
+        .set_webhook_faults(semarize_emulator::WebhookFaults {
+            fail: 20,
+            ..Default::default()
+        });
+    let progress = Arc::new(Progress::default());
+    let _receiver = receiver(&f, &progress).await;
+    f.ingest(&input(20)).await;
+    let options = BatchOptions::default().webhook_grace(Duration::from_millis(200));
     let engine = BatchEngine::new(
         f.ledger.clone(),
         f.client.clone(),
@@ -221,39 +303,12 @@ async fn webhooks_complete_runs_and_late_or_duplicate_deliveries_change_nothing(
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(f.states().await.get("succeeded"), Some(&30));
-    let by_webhook = progress.by_webhook();
-    assert!(by_webhook > 0, "webhooks completed runs");
-    assert_eq!(progress.done(), 30, "each record counted once");
-    f.assert_no_duplicates(30);
-    // Late deliveries arriving after the poll fallback finished the record are harmless.
-    // Wait (bounded) until every delivery, the five delayed ones included, has reached
-    // the receiver: 30 events and 10 duplicates.
-    let delivered = || {
-        f.emulator
-            .control()
-            .deliveries()
-            .iter()
-            .filter(|d| d.result == "delivered")
-            .count()
-    };
-    let deadline = SystemClock.now() + Duration::from_secs(20);
-    while delivered() < 40 {
-        assert!(
-            SystemClock.now() < deadline,
-            "only {} of 40 deliveries arrived",
-            delivered()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(f.states().await.get("succeeded"), Some(&30));
-    assert_eq!(
-        progress.done(),
-        30,
-        "late and duplicate deliveries count nothing twice"
-    );
-    f.assert_no_duplicates(30);
-    drop(receiver);
+    assert_eq!(f.states().await.get("succeeded"), Some(&20));
+    assert_eq!(progress.done(), 20);
+    wait_for_deliveries(&f, 20).await;
+    assert_eq!(f.states().await.get("succeeded"), Some(&20));
+    assert_eq!(progress.done(), 20, "late deliveries count nothing twice");
+    f.assert_no_duplicates(20);
 }
 
 #[tokio::test]

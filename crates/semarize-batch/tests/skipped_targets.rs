@@ -13,7 +13,7 @@ const GATED: &[(&str, &[&str])] = &[("conformance", &["sqlite"]), ("batch", &["s
 #[cfg_attr(
     not(all(feature = "sqlite", feature = "webhooks", feature = "postgres")),
     ignore = "feature-gated tests were skipped: the conformance and batch targets need \
-              `sqlite`, batch's three webhook tests `webhooks`, the PostgreSQL store and \
+              `sqlite`, batch's four webhook tests `webhooks`, the PostgreSQL store and \
               its tests `postgres` (cargo test -p semarize-batch --all-features)"
 )]
 fn every_feature_gated_target_is_listed() {

@@ -282,7 +282,10 @@ async fn workers_behind_a_ledger_receiver_complete_by_webhook_without_polling() 
     assert!(created.success(), "{created:?}");
     // Workers start once the receiver listens.
     let mut receiver = fleet::start_receiver(&emulator, &url).await;
-    let graced = |name: &str| worker_with(&emulator, &url, &dir, name, &["--webhook-grace", "60"]);
+    // A grace far beyond any delivery here (the fleet's deadline ends the test first), so a
+    // poll can only mean a webhook that never came.
+    let graced =
+        |name: &str| worker_with(&emulator, &url, &dir, name, &["--webhook-grace", "3600"]);
     let workers = vec![graced("hooked-1"), graced("hooked-2")];
     let [first, second]: [_; 2] = fleet::wait_all(workers).await.try_into().unwrap();
     let _ = receiver.kill();
