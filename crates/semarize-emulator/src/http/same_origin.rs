@@ -3,7 +3,8 @@
 //!
 //! Tests and scripts (curl, the SDKs) send no `Origin` and pass. A browser request is
 //! told apart by its `Origin` (sent with every `fetch` that changes state, and with every
-//! cross-site request) or by being a page load (`GET /_emulator/`): it must name a `Host`
+//! cross-site request), its `Sec-Fetch-Mode` (sent with every request by current
+//! browsers), or by being a page load (`GET /_emulator/`): it must name a `Host`
 //! that is an IP address or `localhost`, since a DNS name could be rebound by another site
 //! to this loopback address; and its `Origin`, when sent, must be this very host. With the
 //! control bodies being `application/json` (which a cross-site form cannot send), another
@@ -18,8 +19,13 @@ use axum::response::{IntoResponse, Response};
 pub(super) async fn guard(req: Request, next: Next) -> Response {
     let headers = req.headers();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let is_page = matches!(req.uri().path(), "/_emulator" | "/_emulator/");
-    if origin.is_some() || is_page {
+    // The page, whether reached through the nested router (which sees its path without
+    // the `/_emulator` prefix) or the route with the slash.
+    let is_page = matches!(req.uri().path(), "" | "/" | "/_emulator" | "/_emulator/");
+    // Browsers mark every request with `Sec-Fetch-Mode` (scripts do not): a same-origin
+    // read from a rebound name carries no `Origin`, but this.
+    let from_browser = origin.is_some() || headers.contains_key("sec-fetch-mode");
+    if from_browser || is_page {
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())

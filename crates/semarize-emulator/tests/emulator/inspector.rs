@@ -237,7 +237,11 @@ async fn another_site_can_neither_arm_a_fault_nor_read_the_page() {
     // its Origin matches its Host.
     let rebound = format!("evil.example:{port}");
     let origin = format!("http://{rebound}");
-    for (method, path) in [("GET", "/_emulator/"), ("POST", "/_emulator/faults")] {
+    for (method, path) in [
+        ("GET", "/_emulator/"),
+        ("GET", "/_emulator"),
+        ("POST", "/_emulator/faults"),
+    ] {
         let reply = env
             .raw(
                 method,
@@ -249,6 +253,21 @@ async fn another_site_can_neither_arm_a_fault_nor_read_the_page() {
             .await
             .unwrap();
         assert_eq!(reply.0, 403, "{method} {path}");
+    }
+    // Nor read the records as JSON: a same-origin read sends no Origin, but a browser's
+    // Sec-Fetch-Mode gives it away.
+    for path in ["/_emulator/inspect/requests", "/_emulator/inspect/webhooks"] {
+        let reply = env
+            .raw(
+                "GET",
+                path,
+                None,
+                None,
+                &[("host", &rebound), ("sec-fetch-mode", "cors")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.0, 403, "{path}");
     }
     assert!(env.emulator.control().armed_faults().faults.is_empty());
     // A form (not JSON) is refused even from the page's own origin.
