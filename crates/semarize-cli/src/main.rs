@@ -33,6 +33,16 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
+    /// How long one attempt of an API call may take, in seconds (default 30); a slower
+    /// answer counts as a timeout, retried like a 503.
+    #[arg(
+        long,
+        env = "SEMARIZE_REQUEST_TIMEOUT",
+        global = true,
+        value_name = "SECONDS",
+        value_parser = parse_request_timeout
+    )]
+    request_timeout: Option<std::time::Duration>,
     /// More logging (-v: info, -vv: debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -59,6 +69,18 @@ struct Cli {
     cassette: Option<semarize::cassette::Cassette>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--request-timeout`: seconds, above 0 and at most an hour (fractions allowed).
+fn parse_request_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        return Err(format!("{text} is not in (0, 3600] seconds"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 run failed or cancelled, batch records failed, \
@@ -112,6 +134,9 @@ impl Cli {
 
     fn client(&self) -> Result<semarize::Client, Failure> {
         let mut builder = semarize::Client::builder().base_url(&self.base_url);
+        if let Some(timeout) = self.request_timeout {
+            builder = builder.request_timeout(timeout);
+        }
         if let Some(cassette) = &self.cassette {
             builder = builder.cassette(cassette.clone());
         }

@@ -329,6 +329,16 @@ async fn bad_flags_and_files_are_clear_errors() {
     };
     let cases: &[(&[&str], i32, &str)] = &[
         (&["runs", "list", "--limit", "0"], 2, "0 is not in 1..=100"),
+        (
+            &["runs", "list", "--request-timeout", "0"],
+            2,
+            "0 is not in (0, 3600] seconds",
+        ),
+        (
+            &["runs", "list", "--request-timeout", "soon"],
+            2,
+            "\"soon\" is not a number of seconds",
+        ),
         (&["runs", "create", "--kit", "A1B2C3D4"], 2, "--transcript"),
         (
             &[
@@ -876,9 +886,9 @@ async fn sync_mode_polls_after_a_fallback_and_exits_by_outcome() {
 
 /// Exit 4 for each kind of "unavailable" the README lists beside the 5xx (tested above),
 /// each only after the client's five attempts: a 408 and a 429 (HTML bodies, the 429 with
-/// a Retry-After), no connection at all, and an answer that does not decode. (A time-out
-/// is the same path with the 30 s request timeout; `semarize`'s tests cover it on virtual
-/// time.) The four commands run side by side, each on an operation of its own.
+/// a Retry-After), no connection at all, an answer that does not decode, and answers
+/// slower than `--request-timeout`. The five commands run side by side, each on an
+/// operation of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_unavailable_exits_4_after_the_retries() {
     use semarize_emulator::RawResponse;
@@ -908,6 +918,8 @@ async fn every_kind_of_unavailable_exits_4_after_the_retries() {
             ..RawResponse::default()
         },
     );
+    // Answers slower than the command's --request-timeout.
+    control.set_latency("get_run_usage", 2_000);
     // A port nothing listens on (bound, then freed).
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -915,7 +927,7 @@ async fn every_kind_of_unavailable_exits_4_after_the_retries() {
         .unwrap();
     let nowhere = format!("http://{closed}");
     let run_id = "3c9d6b1e-2f4a-4b7c-8d5e-5e4717000999";
-    let cases: [(&str, Vec<&str>, &str); 4] = [
+    let cases: [(&str, Vec<&str>, &str); 5] = [
         ("408", vec!["runs", "list"], "HTTP 408"),
         (
             "429",
@@ -931,6 +943,11 @@ async fn every_kind_of_unavailable_exits_4_after_the_retries() {
             "no connection",
             vec!["runs", "list", "--base-url", &nowhere],
             "cannot connect",
+        ),
+        (
+            "time-out",
+            vec!["runs", "usage", run_id, "--request-timeout", "0.2"],
+            "no complete response within 200ms",
         ),
     ];
     let cli = Cli {
