@@ -480,7 +480,13 @@ fn deliveries_section(out: &mut String, control: &Control, query: &PageQuery) {
             if d.duplicate { " (duplicate)" } else { "" },
             d.attempt,
             esc(&clip(&d.url, 120)),
-            d.status.map(|s| s.to_string()).unwrap_or_default(),
+            match (d.status, d.headers.is_empty()) {
+                (Some(status), _) => status.to_string(),
+                // Sent, and nothing came back (refused, reset, timed out).
+                (None, false) => "no answer".to_owned(),
+                // Never sent: an injected failure, no endpoint, or the record of a death.
+                (None, true) => "not sent".to_owned(),
+            },
             d.latency_ms
                 .map(|ms| format!("{ms:.1} ms"))
                 .unwrap_or_default(),

@@ -114,6 +114,10 @@ async fn the_page_shows_requests_runs_deliveries_faults_and_settings() {
         "the next retry"
     );
     assert!(html.contains("result-failed"));
+    assert!(
+        html.contains("<td>no answer</td>"),
+        "sent, and nothing came back"
+    );
 
     // Armed faults, readable as JSON too, and the settings.
     let armed = env
