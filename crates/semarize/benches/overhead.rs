@@ -133,9 +133,15 @@ async fn get_comparison(duration: Duration) {
         })
         .await
         .unwrap();
+        // One connection pool for the three paths, so that they differ by the layer only.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         let client = semarize::Client::builder()
             .api_key(emulator.api_key())
             .base_url(emulator.base_url())
+            .http_client(http.clone())
             .build()
             .unwrap();
         let created = client
@@ -154,6 +160,7 @@ async fn get_comparison(duration: Duration) {
         let hooked = semarize::Client::builder()
             .api_key(emulator.api_key())
             .base_url(emulator.base_url())
+            .http_client(http)
             .hook(NoOp)
             .build()
             .unwrap();
