@@ -212,11 +212,20 @@ async fn get_comparison(duration: Duration) {
             // the median of its rounds' ratios, so a disturbance (the other process
             // sharing the two cores, a frequency change) spoils a round, not the run.
             let mut rounds = Vec::new();
-            for _ in 0..ROUNDS {
-                let raw_rps = throughput(round, raw_call.clone()).await;
-                let plain_rps = throughput(round, plain_call.clone()).await;
-                let hooked_rps = throughput(round, hooked_call.clone()).await;
-                rounds.push((raw_rps, plain_rps, hooked_rps));
+            for number in 0..ROUNDS as usize {
+                // The order turns each round (raw, plain, hooked; plain, hooked, raw;
+                // hooked, raw, plain), so no path always runs first or furthest from the
+                // raw one.
+                let mut rps = [0.0; 3];
+                for slot in 0..3 {
+                    let path = (slot + number) % 3;
+                    rps[path] = match path {
+                        0 => throughput(round, raw_call.clone()).await,
+                        1 => throughput(round, plain_call.clone()).await,
+                        _ => throughput(round, hooked_call.clone()).await,
+                    };
+                }
+                rounds.push((rps[0], rps[1], rps[2]));
             }
             let mut plain: Vec<_> = rounds
                 .iter()
